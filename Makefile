@@ -1,0 +1,49 @@
+# Two commands for a newcomer: `make run` and `make test`. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data/demo
+SITE_ID ?= demo-county-01
+SITE_NAME ?= 演示县公共资源交易中心
+STAMP := $(VENV)/.installed
+
+.PHONY: run test system-deps install bench clean
+
+# Debian packages the tests use (systemd-analyze for the unit checks). Installed only when
+# running as root with apt-get available; otherwise the missing tool is reported by the tests.
+SYSTEM_PACKAGES := systemd python3-venv
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; \
+	  for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@if [ ! -f $(DATA)/appliance.toml ]; then \
+	  $(BIN)/appliance init --data $(DATA) --site-id $(SITE_ID) --site-name '$(SITE_NAME)'; \
+	fi
+	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
+	exec $(BIN)/appliance run --data $(DATA)
+
+test: system-deps $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/appliance bench journal
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

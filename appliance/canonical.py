@@ -1,0 +1,70 @@
+"""Canonical JSON: the exact bytes that journal hashes and signatures are computed over.
+
+The form is RFC 8785 (JSON Canonicalization Scheme) restricted to values that have one obvious
+encoding, so that any JCS implementation produces the same bytes:
+
+* objects, arrays, strings, integers, ``true``, ``false`` and ``null`` only; floating point
+  numbers are refused (put decimals in strings);
+* integers within ±(2**53 - 1), the range every JSON reader keeps exact;
+* object keys are ASCII strings, sorted by code point, unique;
+* no whitespace; ``,`` and ``:`` as separators;
+* strings as UTF-8, with only ``"`` ``\\`` and the C0 controls escaped (``\\b \\f \\n \\r \\t``
+  by name, the rest as lowercase ``\\u00xx``); everything else, CJK included, is written as is.
+
+Python's ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` produces
+exactly this form for such values, which `canonical_bytes` checks before using it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class CanonicalError(ValueError):
+    """A value that has no canonical form under our rules."""
+
+
+def _check(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # lone surrogates
+                raise CanonicalError(f"{path}: string is not valid Unicode") from exc
+        return
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise CanonicalError(f"{path}: integer {value} is outside ±(2**53-1)")
+        return
+    if isinstance(value, float):
+        raise CanonicalError(f"{path}: floating point numbers are not allowed; use a string")
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise CanonicalError(f"{path}: object keys must be ASCII strings, got {key!r}")
+            _check(item, f"{path}.{key}")
+        return
+    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Return the canonical UTF-8 encoding of ``value`` or raise `CanonicalError`."""
+    _check(value, "$")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` parses as JSON and re-encodes to the same bytes."""
+    try:
+        return canonical_bytes(json.loads(data.decode("utf-8"))) == data
+    except (ValueError, UnicodeDecodeError):
+        return False

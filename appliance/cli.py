@@ -1,0 +1,282 @@
+"""The ``appliance`` command. Every command that reads a site takes ``--data DIR`` (default:
+$APPLIANCE_DATA, else /var/lib/site-appliance) and optionally ``--config FILE``.
+
+Results are JSON on standard output; errors are one line on standard error and exit code 2
+(1 is reserved for "verification failed").
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from appliance.config import ConfigError, effective_config, load_config
+from appliance.keys import KeyFileError
+from appliance.personal import PersonalDataError, redact_id_numbers
+from appliance.store import StoreError
+
+DEFAULT_DATA = "/var/lib/site-appliance"
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="APPLIANCE_DATA",
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Data directory of the site.",
+)
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Configuration file (default: DATA/appliance.toml).",
+)
+
+
+def emit(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from appliance.site import SiteError
+
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="site-appliance")
+def main() -> None:
+    """Site appliance for a county public resource trading venue."""
+
+
+@main.command()
+@data_option
+@click.option("--site-id", required=True, help="Site id from the provincial center, e.g. cn-220281-jyzx.")
+@click.option("--site-name", required=True, help="The venue's name, e.g. 某某县公共资源交易中心.")
+@friendly_errors
+def init(data_dir: Path, site_id: str, site_name: str) -> None:
+    """Create the database, the signing key and the personal-data key (never overwrites keys)."""
+    from appliance.site import init_site
+
+    config_path = init_site(data_dir, site_id, site_name)
+    emit({"ok": True, "data": str(data_dir), "config": str(config_path), "site_id": site_id})
+
+
+@main.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("show")
+@data_option
+@config_option
+@friendly_errors
+def config_show(data_dir: Path, config_path: Path | None) -> None:
+    """Print the effective configuration (file + environment), secrets hidden."""
+    emit(effective_config(load_config(config_path, data_dir=data_dir)))
+
+
+def _run(data_dir: Path, config_path: Path | None, services: list[str]) -> None:
+    from appliance.logs import setup_logging
+    from appliance.runtime import run_services
+    from appliance.site import open_site
+    from kiosk_ui import create_app
+
+    site = open_site(data_dir, config_path=config_path)
+    setup_logging(site.config)
+    if len(services) > 1:  # 'appliance run': the [services] switches apply; a single unit always runs
+        services = [s for s in services if s == "web" or getattr(site.config.services, s)]
+    try:
+        code = run_services(site, services, web_factory=create_app)
+    finally:
+        site.close()
+    sys.exit(code)
+
+
+@main.command()
+@data_option
+@config_option
+@friendly_errors
+def run(data_dir: Path, config_path: Path | None) -> None:
+    """Start every service (web, devices, recorder, sync) in one process tree."""
+    _run(data_dir, config_path, ["web", "devices", "recorder", "sync"])
+
+
+for _name, _service, _help in (
+    ("serve", "web", "Run the web server alone (systemd unit appliance-web)."),
+    ("devices", "devices", "Run the devices service alone (systemd unit appliance-devices)."),
+    ("record", "recorder", "Run the recorder service alone (systemd unit appliance-recorder)."),
+    ("sync", "sync", "Run the sync service alone (systemd unit appliance-sync)."),
+):
+
+    def _single(data_dir: Path, config_path: Path | None, _s: str = _service) -> None:
+        _run(data_dir, config_path, [_s])
+
+    main.command(name=_name, help=_help)(data_option(config_option(friendly_errors(_single))))
+
+
+@main.command()
+@data_option
+@config_option
+@click.option("--author", default="staff", show_default=True, help="Who writes the note.")
+@click.argument("text")
+@friendly_errors
+def note(data_dir: Path, config_path: Path | None, author: str, text: str) -> None:
+    """Append a staff note to the journal (ID numbers in the text are masked)."""
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        record = site.journal.record(
+            "staff.note", {"text": redact_id_numbers(text), "author": redact_id_numbers(author)}
+        )
+    finally:
+        site.close()
+    emit({"ok": True, "seq": record.seq, "hash": record.hash})
+
+
+@main.group()
+def journal() -> None:
+    """The signed journal: verify, show, checkpoint, prove."""
+
+
+@journal.command("verify")
+@data_option
+@config_option
+@click.option("--threads", default=2, show_default=True, help="Threads for signature checks.")
+@friendly_errors
+def journal_verify(data_dir: Path, config_path: Path | None, threads: int) -> None:
+    """Re-check every record from 1: hashes, chain, signatures, gaps, checkpoints."""
+    from appliance.journal import CHECKPOINT_FILE
+    from appliance.site import open_for_verification
+    from appliance.store import connect
+    from appliance.verify import verify_journal
+
+    cfg, public_key = open_for_verification(data_dir, config_path)
+    if not cfg.database_path.exists():
+        raise StoreError(f"{cfg.database_path}: no database")
+    note_path = cfg.paths.data / CHECKPOINT_FILE
+    latest = note_path.read_text(encoding="utf-8") if note_path.exists() else None
+    conn = connect(cfg.database_path, cfg.store.busy_timeout_ms, readonly=True)
+    try:
+        result = verify_journal(conn, cfg.site.id, public_key, latest_note=latest, threads=threads)
+    finally:
+        conn.close()
+    emit(result.as_json())
+    sys.exit(0 if result.ok else 1)
+
+
+@journal.command("show")
+@data_option
+@config_option
+@click.option("--since", default=0, show_default=True, help="Show records after this seq.")
+@click.option("--kind", default=None, help="Only this kind (or its sub-kinds, e.g. 'service').")
+@click.option("--limit", default=None, type=int, help="At most this many records.")
+@friendly_errors
+def journal_show(data_dir: Path, config_path: Path | None, since: int, kind: str | None, limit: int | None) -> None:
+    """Print records as JSON lines, personal data masked."""
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        for record in site.journal.records(since=since, kind=kind, limit=limit):
+            click.echo(redact_id_numbers(json.dumps(record.as_json(), ensure_ascii=False)))
+    finally:
+        site.close()
+
+
+@journal.command("checkpoint")
+@data_option
+@config_option
+@friendly_errors
+def journal_checkpoint(data_dir: Path, config_path: Path | None) -> None:
+    """Sign a checkpoint over the journal's current head now."""
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        made = site.journal.checkpoint()
+        latest = site.journal.latest_checkpoint()
+    finally:
+        site.close()
+    emit({"ok": True, "new": made is not None, "size": latest[0] if latest else 0, "note": latest[1] if latest else None})
+
+
+@journal.command("prove")
+@data_option
+@config_option
+@click.option("--seq", type=int, default=None, help="Inclusion proof for this record.")
+@click.option("--old-size", type=int, default=None, help="Consistency proof from this tree size.")
+@friendly_errors
+def journal_prove(data_dir: Path, config_path: Path | None, seq: int | None, old_size: int | None) -> None:
+    """RFC 9162 proofs against the latest signed checkpoint."""
+    from appliance import merkle
+    from appliance.site import open_site
+
+    if (seq is None) == (old_size is None):
+        raise click.UsageError("give exactly one of --seq or --old-size")
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        latest = site.journal.latest_checkpoint()
+        if latest is None:
+            raise StoreError("no signed checkpoint yet (run 'appliance journal checkpoint')")
+        size, note_text = latest
+        leaves = site.journal.leaf_hashes(size)
+    finally:
+        site.close()
+
+    def b64(items: list[bytes]) -> list[str]:
+        return [base64.b64encode(x).decode() for x in items]
+
+    try:
+        if seq is not None:
+            proof = merkle.inclusion_proof(seq - 1, leaves)
+            out = {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "leaf_hash": b64([leaves[seq - 1]])[0]}
+        else:
+            assert old_size is not None
+            proof = merkle.consistency_proof(old_size, leaves)
+            old_root = merkle.root(leaves[:old_size])
+            out = {"old_size": old_size, "old_root": b64([old_root])[0], "tree_size": size}
+    except merkle.ProofError as exc:
+        raise StoreError(str(exc)) from exc
+    emit({**out, "proof": b64(proof), "checkpoint": note_text})
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (code in bench/); each prints one JSON object."""
+
+
+@bench.command("journal")
+@click.option("--single", default=300, show_default=True, help="Durable single appends to time.")
+@click.option("--batched", default=20000, show_default=True, help="Records appended in batches.")
+@click.option("--batch-size", default=500, show_default=True)
+@click.option("--verify-records", default=20000, show_default=True)
+def bench_journal(single: int, batched: int, batch_size: int, verify_records: int) -> None:
+    """Append and verify rates against a raw SQLite baseline measured in the same run."""
+    from bench.journal import run_benchmark
+
+    logging.disable(logging.WARNING)
+    emit(run_benchmark(single=single, batched=batched, batch_size=batch_size, verify_records=verify_records))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,23 @@
+"""Time, injected: UTC wall time for records, a monotonic clock for intervals."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+class Clock:
+    """The real clock. Tests pass their own object with the same two methods."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2026-11-22T08:30:00.000000Z``."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime; pass an aware UTC datetime")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

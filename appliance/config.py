@@ -1,0 +1,232 @@
+"""One validated configuration object, loaded from one TOML file plus environment overrides.
+
+Every key is declared here with a description; unknown keys and bad values are rejected with
+the key's dotted name and what was expected. ``APPLIANCE_<SECTION>__<KEY>=value`` overrides a
+key (the value is read as a TOML value when it parses as one, else as a string), e.g.
+``APPLIANCE_WEB__PORT=8081``. docs/configuration.md documents every key; a test keeps it so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "APPLIANCE_"
+CONFIG_FILE_NAME = "appliance.toml"
+SITE_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]$"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key and what was expected."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Section):
+    id: str = Field(
+        pattern=SITE_ID_PATTERN,
+        description="Site id given by the provincial center: lowercase letters, digits, '.' and "
+        "'-'. It is the journal's origin and the signing key's name.",
+    )
+    name: str = Field(min_length=1, description="The venue's name as shown on screens.")
+
+
+class PathsConfig(_Section):
+    data: Path = Field(description="Data directory (database, journal, logs, recordings).")
+    keys: Path | None = Field(
+        default=None,
+        description="Directory holding the signing key and the personal-data key; default "
+        "'<data>/keys'. Keep it off removable media.",
+    )
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.keys if self.keys is not None else self.data / "keys"
+
+
+class StoreConfig(_Section):
+    busy_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        le=120_000,
+        description="How long a writer waits for another process's write lock before failing.",
+    )
+
+
+class JournalConfig(_Section):
+    checkpoint_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds between signed checkpoints while new records arrive.",
+    )
+    checkpoint_every: int = Field(
+        default=1000,
+        ge=1,
+        description="Also make a checkpoint as soon as this many records are uncovered.",
+    )
+
+
+class WebConfig(_Section):
+    host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port of the web server.")
+    threads: int = Field(default=8, ge=1, le=64, description="Web server worker threads.")
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Session signing secret. Default: a random secret kept in the keys "
+        "directory ('web-secret'), created on first start.",
+        json_schema_extra={"secret": True},
+    )
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level written to the log."
+    )
+    file: Path | None = Field(
+        default=None,
+        description="Log file; default '<data>/logs/appliance.log'. Standard error is always "
+        "written too (journald collects it under systemd).",
+    )
+
+
+class ServicesConfig(_Section):
+    devices: bool = Field(default=True, description="Start the devices worker in 'appliance run'.")
+    recorder: bool = Field(default=True, description="Start the recorder worker in 'appliance run'.")
+    sync: bool = Field(default=True, description="Start the sync worker in 'appliance run'.")
+    heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds between a worker's health heartbeats."
+    )
+    watchdog_grace: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="A worker whose heartbeat is older than this many heartbeat intervals is "
+        "reported stale, and systemd's watchdog is no longer fed for it.",
+    )
+
+
+class Config(_Section):
+    site: SiteConfig
+    paths: PathsConfig
+    store: StoreConfig = StoreConfig()
+    journal: JournalConfig = JournalConfig()
+    web: WebConfig = WebConfig()
+    logging: LoggingConfig = LoggingConfig()
+    services: ServicesConfig = ServicesConfig()
+
+    @property
+    def database_path(self) -> Path:
+        return self.paths.data / "appliance.db"
+
+    @property
+    def log_file(self) -> Path:
+        return self.logging.file if self.logging.file is not None else self.paths.data / "logs" / "appliance.log"
+
+
+def iter_keys(model: type[BaseModel] = Config, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (dotted key, field info) for every leaf key of the configuration."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from iter_keys(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", field
+
+
+def _is_secret(field: Any) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+def _env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    known = {key for key, _ in iter_keys()}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if key not in known:
+            raise ConfigError(f"{name}: no configuration key {key!r}")
+        section, leaf = key.split(".", 1)
+        raw.setdefault(section, {})[leaf] = _env_value(value)
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        elif err["type"] == "missing":
+            lines.append(f"{key}: required key is missing")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    data_dir: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load and validate. ``path`` defaults to ``<data_dir>/appliance.toml``; ``data_dir``
+    fills ``paths.data`` when the file does not set it."""
+    environ = os.environ if environ is None else environ
+    if path is None:
+        if data_dir is None:
+            raise ConfigError("give a data directory (--data) or a config file (--config)")
+        path = data_dir / CONFIG_FILE_NAME
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file (run 'appliance init' first)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    if data_dir is not None:
+        raw.setdefault("paths", {}).setdefault("data", str(data_dir))
+    _apply_env(raw, environ)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_format_errors(exc)}") from exc
+
+
+def effective_config(config: Config) -> dict[str, Any]:
+    """The configuration as plain data with secrets hidden, for ``appliance config show``."""
+    data = config.model_dump(mode="json")
+    for key, field in iter_keys():
+        if _is_secret(field):
+            section, leaf = key.split(".", 1)
+            if data[section][leaf] is not None:
+                data[section][leaf] = "***"
+    return data
+
+
+def initial_config_text(site_id: str, site_name: str) -> str:
+    """The TOML written by ``appliance init``: the site, everything else at defaults."""
+    if not re.match(SITE_ID_PATTERN, site_id):
+        raise ConfigError(f"site.id: {site_id!r} must match {SITE_ID_PATTERN}")
+    escaped = site_name.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        "# Site appliance configuration. Every key: docs/configuration.md\n"
+        "[site]\n"
+        f'id = "{site_id}"\n'
+        f'name = "{escaped}"\n'
+    )

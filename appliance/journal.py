@@ -1,0 +1,233 @@
+"""The site's signed, hash-chained journal — the venue's evidence.
+
+A record is a JSON object with exactly these members, hashed in canonical form
+(`appliance.canonical`):
+
+    {"v": 1, "site": <site id>, "seq": <1, 2, 3, ...>, "ts": <RFC 3339 UTC>,
+     "kind": <dotted name>, "payload": {...}, "prev": <hex hash of record seq-1, or 64 zeros>}
+
+* ``hash = SHA-256(canonical bytes)``, stored as lowercase hex;
+* ``sig = Ed25519(site key, "site-appliance/journal-record/v1\\n" || hash bytes)``, base64;
+  the prefix names the purpose, so no other signature of the site can stand for a record's;
+* records are appended inside the caller's `Store.transaction()` together with the state
+  change they describe, so both commit (durably) or neither does;
+* signed checkpoints (`appliance.signednote`) cover the Merkle tree of record hashes
+  (`appliance.merkle`) and are also written to ``<data>/journal-checkpoint``.
+
+docs/journal.md describes the format for an independent verifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance import merkle
+from appliance.canonical import canonical_bytes
+from appliance.clock import Clock, utc_timestamp
+from appliance.personal import assert_no_personal_data
+from appliance.signednote import Checkpoint, sign_checkpoint
+from appliance.store import Store
+
+RECORD_VERSION = 1
+RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
+GENESIS_PREV = "0" * 64
+CHECKPOINT_FILE = "journal-checkpoint"
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class JournalError(ValueError):
+    """A record that cannot be appended (bad kind, bad payload, personal data in clear)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    ts: str
+    kind: str
+    payload: dict[str, Any]
+    prev: str
+    hash: str
+    sig: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "kind": self.kind,
+            "payload": self.payload,
+            "prev": self.prev,
+            "hash": self.hash,
+            "sig": self.sig,
+        }
+
+
+def record_body(site: str, seq: int, ts: str, kind: str, payload: Mapping[str, Any], prev: str) -> bytes:
+    return canonical_bytes(
+        {"v": RECORD_VERSION, "site": site, "seq": seq, "ts": ts, "kind": kind, "payload": payload, "prev": prev}
+    )
+
+
+def record_signing_message(hash_bytes: bytes) -> bytes:
+    return RECORD_SIGNING_CONTEXT + hash_bytes
+
+
+class Journal:
+    def __init__(
+        self,
+        store: Store,
+        site_id: str,
+        signing_key: Ed25519PrivateKey,
+        *,
+        clock: Clock | None = None,
+        checkpoint_file: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.site_id = site_id
+        self._key = signing_key
+        self.clock = clock or Clock()
+        self.checkpoint_file = checkpoint_file
+        self._tree = merkle.CompactRange()  # leaves loaded lazily, extended incrementally
+        self._tree_lock = threading.Lock()
+
+    # -- appending ---------------------------------------------------------------------------
+
+    @staticmethod
+    def head(conn: sqlite3.Connection) -> tuple[int, str]:
+        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS_PREV)
+
+    def _check(self, kind: str, payload: Mapping[str, Any]) -> None:
+        if not KIND_PATTERN.match(kind):
+            raise JournalError(f"record kind {kind!r} must be dotted lowercase, e.g. 'gate.decision'")
+        if not isinstance(payload, Mapping):
+            raise JournalError("record payload must be a JSON object")
+        assert_no_personal_data(payload, "payload")
+
+    def append(self, conn: sqlite3.Connection, kind: str, payload: Mapping[str, Any]) -> Record:
+        """Append one record inside the caller's `Store.transaction()`."""
+        return self.append_many(conn, [(kind, payload)])[0]
+
+    def append_many(
+        self, conn: sqlite3.Connection, items: Iterable[tuple[str, Mapping[str, Any]]]
+    ) -> list[Record]:
+        if not conn.in_transaction:
+            raise JournalError("journal records are appended inside Store.transaction()")
+        seq, prev = self.head(conn)
+        ts = utc_timestamp(self.clock.now())
+        records, rows = [], []
+        for kind, payload in items:
+            self._check(kind, payload)
+            seq += 1
+            body = record_body(self.site_id, seq, ts, kind, payload, prev)
+            digest = hashlib.sha256(body).digest()
+            sig = base64.b64encode(self._key.sign(record_signing_message(digest))).decode()
+            hex_hash = digest.hex()
+            rows.append((seq, ts, kind, body.decode("utf-8"), hex_hash, sig))
+            records.append(Record(seq, ts, kind, dict(payload), prev, hex_hash, sig))
+            prev = hex_hash
+        conn.executemany(
+            "INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+        return records
+
+    def record(self, kind: str, payload: Mapping[str, Any]) -> Record:
+        """Append one record in its own durable transaction (for events with no state change)."""
+        with self.store.transaction() as conn:
+            return self.append(conn, kind, payload)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self.head(self.store.reader())[0]
+
+    def current_head(self) -> tuple[int, str]:
+        return self.head(self.store.reader())
+
+    def records(self, *, since: int = 0, kind: str | None = None, limit: int | None = None) -> list[Record]:
+        sql = "SELECT body, hash, sig FROM journal WHERE seq > ?"
+        args: list[Any] = [since]
+        if kind:
+            sql += " AND (kind = ? OR kind LIKE ?)"
+            args += [kind, kind + ".%"]
+        sql += " ORDER BY seq"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        out = []
+        for body, hex_hash, sig in self.store.reader().execute(sql, args):
+            b = json.loads(body)
+            out.append(Record(b["seq"], b["ts"], b["kind"], b["payload"], b["prev"], hex_hash, sig))
+        return out
+
+    def leaf_hashes(self, size: int | None = None) -> list[bytes]:
+        """Merkle leaf hashes of records 1..size (all when size is None)."""
+        conn = self.store.reader()
+        rows = conn.execute(
+            "SELECT hash FROM journal WHERE seq <= ? ORDER BY seq", (size if size is not None else 2**62,)
+        )
+        return [merkle.leaf_hash(bytes.fromhex(r[0])) for r in rows]
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> tuple[int, str] | None:
+        row = self.store.reader().execute(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def checkpoint(self) -> tuple[int, str] | None:
+        """Sign a checkpoint at the current head if it is not covered yet; return (size, note)."""
+        with self._tree_lock, self.store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, hash FROM journal WHERE seq > ? ORDER BY seq", (self._tree.size,)
+            ).fetchall()
+            for seq, hex_hash in rows:
+                if seq != self._tree.size + 1:
+                    raise JournalError(f"journal has a gap before seq {seq}; run 'appliance journal verify'")
+                self._tree.append(merkle.leaf_hash(bytes.fromhex(hex_hash)))
+            size = self._tree.size
+            if size == 0:
+                return None
+            latest = conn.execute("SELECT MAX(size) FROM checkpoints").fetchone()[0] or 0
+            if latest >= size:
+                return None
+            cp = Checkpoint(origin=self.site_id, size=size, root=self._tree.root())
+            note = sign_checkpoint(cp, self.site_id, self._key)
+            conn.execute(
+                "INSERT INTO checkpoints (size, root, note, created) VALUES (?, ?, ?, ?)",
+                (size, cp.root.hex(), note, utc_timestamp(self.clock.now())),
+            )
+        if self.checkpoint_file is not None:
+            _write_atomically(self.checkpoint_file, note.encode("utf-8"))
+        return size, note
+
+    def uncovered(self) -> int:
+        """Records appended since the latest checkpoint."""
+        latest = self.latest_checkpoint()
+        return self.count() - (latest[0] if latest else 0)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

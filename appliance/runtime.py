@@ -1,0 +1,260 @@
+"""The composition root: build the services, reconcile what a crash left, start the workers in
+order, feed systemd's watchdog, and stop everything in reverse order on SIGTERM/SIGINT.
+
+``appliance run`` starts every service in one process; ``appliance serve|devices|record|sync``
+start one each (one systemd unit per service). Each service holds an exclusive lock file while it
+runs, so a second copy refuses to start and a status row left 'running' without its lock means
+the previous run died: that is journaled as ``service.recovered`` before anything else happens.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance import __version__
+from appliance.clock import utc_timestamp
+from appliance.sdnotify import notify, watchdog_interval
+from appliance.site import Site
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("web", "devices", "recorder", "sync")
+STOP_DEADLINE_S = 1.5
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class Worker:
+    """A named loop: ``step()`` every ``interval`` seconds until stopped, heartbeating."""
+
+    name: str
+    step: Callable[[], str | None]
+    interval: float
+
+    def __post_init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.detail = ""
+        self.failed: str | None = None
+
+
+class ServiceStatus:
+    """The service_status table: what the console shows and what the watchdog checks."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def set(self, name: str, state: str, detail: str = "", *, started: bool = False) -> None:
+        now = utc_timestamp(self.site.clock.now())
+        with self.site.store.transaction() as conn:
+            if started:
+                conn.execute(
+                    """INSERT INTO service_status (name, pid, state, detail, started, heartbeat)
+                       VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(name) DO UPDATE SET pid=excluded.pid, state=excluded.state,
+                         detail=excluded.detail, started=excluded.started, heartbeat=excluded.heartbeat""",
+                    (name, os.getpid(), state, detail, now, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE service_status SET state = ?, detail = ?, heartbeat = ? WHERE name = ? AND pid = ?",
+                    (state, detail, now, name, os.getpid()),
+                )
+
+    def all(self) -> list[dict[str, Any]]:
+        rows = self.site.store.reader().execute(
+            "SELECT name, pid, state, detail, started, heartbeat FROM service_status ORDER BY name"
+        )
+        return [dict(r) for r in rows]
+
+
+class Runtime:
+    def __init__(self, site: Site, services: Sequence[str], *, web_factory: Callable[[Site], Any] | None = None) -> None:
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown services: {sorted(unknown)}")
+        self.site = site
+        self.services = list(services)
+        self.stop_event = threading.Event()
+        self.status = ServiceStatus(site)
+        self.workers: list[Worker] = []
+        self._web_factory = web_factory
+        self._web_server: Any = None
+        self._web_thread: threading.Thread | None = None
+        self._locks: list[int] = []
+        self._started: list[str] = []
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def _lock(self, name: str) -> None:
+        run_dir = self.site.data_dir / "run"
+        run_dir.mkdir(exist_ok=True)
+        fd = os.open(run_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise AlreadyRunning(f"service {name!r} is already running for this data directory") from exc
+        self._locks.append(fd)
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Journal what a crash left half-done. Runs before any service starts."""
+        recovered = []
+        rows = {r["name"]: r for r in self.status.all()}
+        for name in self.services:
+            row = rows.get(name)
+            if row and row["state"] in ("starting", "running", "stopping"):
+                info = {
+                    "service": name,
+                    "previous_pid": row["pid"],
+                    "previous_state": row["state"],
+                    "last_heartbeat": row["heartbeat"],
+                }
+                self.site.journal.record("service.recovered", info)
+                log.warning("service %s did not stop cleanly last time (last heartbeat %s)", name, row["heartbeat"])
+                recovered.append(info)
+        # Cover whatever the crashed run appended, so a later truncation would be caught.
+        self.site.journal.checkpoint()
+        return recovered
+
+    def start(self) -> None:
+        for name in self.services:
+            self._lock(name)
+        self.reconcile()
+        for name in self.services:
+            self.status.set(name, "starting", started=True)
+            self.site.journal.record("service.started", {"service": name, "pid": os.getpid(), "version": __version__})
+            self._started.append(name)
+        cfg = self.site.config
+        self.workers.append(Worker("checkpoint", self._checkpoint_step, cfg.journal.checkpoint_interval_s))
+        placeholders = {
+            "devices": "no devices configured yet",
+            "recorder": "no cameras configured yet",
+            "sync": "no provincial center enrolled yet",
+        }
+        for name in ("devices", "recorder", "sync"):
+            if name in self.services:
+                self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))
+        for worker in self.workers:
+            worker.thread = threading.Thread(target=self._loop, args=(worker,), name=worker.name, daemon=True)
+            worker.thread.start()
+        if "web" in self.services:
+            self._start_web()
+        notify("READY=1\nSTATUS=running")
+        log.info("started %s (pid %d)", ", ".join(self.services), os.getpid())
+
+    def _start_web(self) -> None:
+        from waitress.server import create_server
+
+        assert self._web_factory is not None, "web service needs a web factory"
+        cfg = self.site.config.web
+        app = self._web_factory(self.site)
+        self._web_server = create_server(
+            app, host=cfg.host, port=cfg.port, threads=cfg.threads, asyncore_loop_timeout=0.2, ident="site-appliance"
+        )
+        self._web_thread = threading.Thread(target=self._web_server.run, name="web", daemon=True)
+        self._web_thread.start()
+        self.status.set("web", "running", f"http://{cfg.host}:{self._web_server.effective_port}/")
+
+    @property
+    def web_port(self) -> int | None:
+        return self._web_server.effective_port if self._web_server is not None else None
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _checkpoint_step(self) -> str:
+        made = self.site.journal.checkpoint()
+        return f"checkpoint at {made[0]}" if made else "head covered"
+
+    def _loop(self, worker: Worker) -> None:
+        heartbeat_s = self.site.config.services.heartbeat_s
+        last_beat = -1e9
+        while not self.stop_event.is_set():
+            try:
+                worker.detail = worker.step() or ""
+                worker.failed = None
+            except Exception as exc:  # a worker must survive one bad step; the fault is shown
+                if worker.failed is None:
+                    log.exception("worker %s failed", worker.name)
+                worker.failed = str(exc) or type(exc).__name__
+            now = self.site.clock.monotonic()
+            if worker.name in self.services and now - last_beat >= heartbeat_s:
+                state = "failed" if worker.failed else "running"
+                try:
+                    self.status.set(worker.name, state, worker.failed or worker.detail)
+                    last_beat = now
+                except Exception:
+                    log.exception("cannot record heartbeat of %s", worker.name)
+            self.stop_event.wait(worker.interval)
+
+    def healthy(self) -> bool:
+        return all(w.thread is not None and w.thread.is_alive() and w.failed is None for w in self.workers) and (
+            self._web_thread is None or self._web_thread.is_alive()
+        )
+
+    def wait(self) -> None:
+        """Block until stopped; feed systemd's watchdog while every worker is healthy."""
+        interval = watchdog_interval()
+        while not self.stop_event.wait(interval or 3600):
+            if interval and self.healthy():
+                notify("WATCHDOG=1")
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        notify("STOPPING=1")
+        self.stop_event.set()
+        if self._web_server is not None:
+            self._web_server.close()
+            if self._web_thread is not None:
+                self._web_thread.join(STOP_DEADLINE_S / 2)
+        for worker in reversed(self.workers):
+            if worker.thread is not None:
+                worker.thread.join(STOP_DEADLINE_S / 2)
+        try:
+            for name in self._started:
+                self.site.journal.record("service.stopped", {"service": name, "pid": os.getpid()})
+                self.status.set(name, "stopped")
+            self.site.journal.checkpoint()
+        finally:
+            for fd in self._locks:
+                os.close(fd)
+            self._locks.clear()
+        log.info("stopped %s", ", ".join(self._started) or "nothing")
+        self._started.clear()
+
+
+def run_services(site: Site, services: Sequence[str], web_factory: Callable[[Site], Any] | None = None) -> int:
+    runtime = Runtime(site, services, web_factory=web_factory)
+    runtime.install_signal_handlers()
+    try:
+        runtime.start()
+        runtime.wait()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 2
+    finally:
+        runtime.stop()
+    return 0
+
+
+def data_dir_default() -> Path:
+    return Path(os.environ.get("APPLIANCE_DATA", "/var/lib/site-appliance"))

@@ -1,0 +1,108 @@
+"""The SQLite store: one database file in WAL mode, named migrations, one writer per process.
+
+Writes go through `Store.transaction()`, which takes the process's writer lock and SQLite's
+write lock up front (``BEGIN IMMEDIATE``) so that reading the journal head and appending after
+it can never race another process. Commits are ``synchronous=FULL``: when `transaction()`
+returns, the change and its journal record are on disk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from appliance.migrations import migrations
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or written (full disk, locked, damaged)."""
+
+
+def connect(path: Path, busy_timeout_ms: int, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are zeroed, so deleted rows leave no copy behind in the file.
+        conn.execute("PRAGMA secure_delete = ON")
+    return conn
+
+
+class Store:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000, create: bool = False) -> None:
+        if not create and not path.exists():
+            raise StoreError(f"{path}: no database (run 'appliance init')")
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        try:
+            self._conn = connect(path, busy_timeout_ms)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from exc
+        self.db = sqlite_utils.Database(self._conn)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    def migrate(self) -> list[str]:
+        """Apply pending named migrations; return their names."""
+        with self._lock:
+            pending = [m.name for m in migrations.pending(self.db)]
+            migrations.apply(self.db)
+            return pending
+
+    def pending_migrations(self) -> list[str]:
+        return [m.name for m in migrations.pending(self.db)]
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable write. The block gets the writer connection."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"cannot start a write: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"commit failed, nothing was written: {exc}") from exc
+
+    def reader(self) -> sqlite3.Connection:
+        """A read connection for the calling thread (WAL readers never block the writer)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, self.busy_timeout_ms)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
