@@ -52,7 +52,7 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
 
 def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     try:
-        name, hex_id, b64 = vkey.split("+")
+        name, hex_id, b64 = vkey.split("+", 2)  # base64 may itself contain "+"
         raw = base64.b64decode(b64, validate=True)
     except ValueError as exc:
         raise NoteError("verifier key must be <name>+<hex id>+<base64 key>") from exc

@@ -1,0 +1,41 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance.personal import id_check_char
+
+SITE_ID = "test-county-01"
+SITE_NAME = "测试县公共资源交易中心"
+APPLIANCE = str(Path(sys.executable).with_name("appliance"))
+
+
+def make_id_number(region: str = "220102", birth: str = "19800101", serial: str = "123") -> str:
+    """A fictitious resident ID number with a correct GB 11643 check character."""
+    first17 = region + birth + serial
+    return first17 + id_check_char(first17)
+
+
+def run_appliance(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the installed console script as a newcomer would."""
+    return subprocess.run(
+        [APPLIANCE, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+def json_line(text: str) -> dict:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one JSON line, got: {text!r}"
+    return json.loads(lines[0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
