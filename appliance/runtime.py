@@ -46,6 +46,7 @@ class Worker:
         self.thread: threading.Thread | None = None
         self.detail = ""
         self.failed: str | None = None
+        self.last_step: float | None = None  # monotonic time of the last completed step
 
 
 class ServiceStatus:
@@ -136,7 +137,8 @@ class Runtime:
             self.site.journal.record("service.started", {"service": name, "pid": os.getpid(), "version": __version__})
             self._started.append(name)
         cfg = self.site.config
-        self.workers.append(Worker("checkpoint", self._checkpoint_step, cfg.journal.checkpoint_interval_s))
+        self._last_checkpoint = self.site.clock.monotonic()
+        self.workers.append(Worker("checkpoint", self._checkpoint_step, min(1.0, cfg.journal.checkpoint_interval_s)))
         placeholders = {
             "devices": "no devices configured yet",
             "recorder": "no cameras configured yet",
@@ -173,8 +175,14 @@ class Runtime:
     # -- running -----------------------------------------------------------------------------
 
     def _checkpoint_step(self) -> str:
-        made = self.site.journal.checkpoint()
-        return f"checkpoint at {made[0]}" if made else "head covered"
+        """Checkpoint when the interval has passed or enough records are uncovered."""
+        cfg = self.site.config.journal
+        uncovered = self.site.journal.uncovered()
+        due = self.site.clock.monotonic() - self._last_checkpoint >= cfg.checkpoint_interval_s
+        if uncovered and (due or uncovered >= cfg.checkpoint_every):
+            self.site.journal.checkpoint()
+            self._last_checkpoint = self.site.clock.monotonic()
+        return f"{uncovered} records uncovered" if uncovered else "head covered"
 
     def _loop(self, worker: Worker) -> None:
         heartbeat_s = self.site.config.services.heartbeat_s
@@ -183,6 +191,7 @@ class Runtime:
             try:
                 worker.detail = worker.step() or ""
                 worker.failed = None
+                worker.last_step = self.site.clock.monotonic()
             except Exception as exc:  # a worker must survive one bad step; the fault is shown
                 if worker.failed is None:
                     log.exception("worker %s failed", worker.name)
@@ -198,9 +207,16 @@ class Runtime:
             self.stop_event.wait(worker.interval)
 
     def healthy(self) -> bool:
-        return all(w.thread is not None and w.thread.is_alive() and w.failed is None for w in self.workers) and (
-            self._web_thread is None or self._web_thread.is_alive()
-        )
+        """Every worker alive, not failing, and stepping recently; the web server alive."""
+        cfg = self.site.config.services
+        now = self.site.clock.monotonic()
+        for w in self.workers:
+            limit = max(w.interval, cfg.heartbeat_s) * cfg.watchdog_grace
+            if w.thread is None or not w.thread.is_alive() or w.failed is not None:
+                return False
+            if w.last_step is None or now - w.last_step > limit:
+                return False
+        return self._web_thread is None or self._web_thread.is_alive()
 
     def wait(self) -> None:
         """Block until stopped; feed systemd's watchdog while every worker is healthy."""
