@@ -27,13 +27,12 @@ class CanonicalError(ValueError):
     """A value that has no canonical form under our rules."""
 
 
-def _check(value: Any, path: str) -> None:
-    if value is None or isinstance(value, (bool, str)):
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:  # lone surrogates
-                raise CanonicalError(f"{path}: string is not valid Unicode") from exc
+def _check(value: Any, path: str, strings: list[str] | None) -> None:
+    if isinstance(value, str):
+        if strings is not None:
+            strings.append(value)
+        return
+    if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):
         if abs(value) > MAX_SAFE_INTEGER:
@@ -43,23 +42,30 @@ def _check(value: Any, path: str) -> None:
         raise CanonicalError(f"{path}: floating point numbers are not allowed; use a string")
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check(item, f"{path}[{i}]")
+            _check(item, f"{path}[{i}]", strings)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str) or not key.isascii():
                 raise CanonicalError(f"{path}: object keys must be ASCII strings, got {key!r}")
-            _check(item, f"{path}.{key}")
+            _check(item, f"{path}.{key}", strings)
         return
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
-def canonical_bytes(value: Any) -> bytes:
-    """Return the canonical UTF-8 encoding of ``value`` or raise `CanonicalError`."""
-    _check(value, "$")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+def canonical_bytes(value: Any, strings: list[str] | None = None) -> bytes:
+    """Return the canonical UTF-8 encoding of ``value`` or raise `CanonicalError`.
+
+    When ``strings`` is given, every string value is appended to it (one walk serves the
+    caller's own checks, e.g. the journal's personal-data guard)."""
+    _check(value, "$", strings)
+    try:
+        return _ENCODER.encode(value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates
+        raise CanonicalError("string is not valid Unicode") from exc
+
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def is_canonical(data: bytes) -> bool:

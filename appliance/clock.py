@@ -20,4 +20,6 @@ def utc_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-11-22T08:30:00.000000Z``."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime; pass an aware UTC datetime")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.utcoffset():
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -27,6 +27,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance import merkle
 from appliance.canonical import canonical_bytes
 from appliance.clock import Clock, utc_timestamp
-from appliance.personal import assert_no_personal_data
+from appliance.personal import assert_no_id_numbers
 from appliance.signednote import Checkpoint, sign_checkpoint
 from appliance.store import Store
 
@@ -44,6 +45,7 @@ RECORD_VERSION = 1
 RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
 GENESIS_PREV = "0" * 64
 CHECKPOINT_FILE = "journal-checkpoint"
+PARALLEL_SIGNING_MIN = 64
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
@@ -73,9 +75,12 @@ class Record:
         }
 
 
-def record_body(site: str, seq: int, ts: str, kind: str, payload: Mapping[str, Any], prev: str) -> bytes:
+def record_body(
+    site: str, seq: int, ts: str, kind: str, payload: Mapping[str, Any], prev: str, strings: list[str] | None = None
+) -> bytes:
     return canonical_bytes(
-        {"v": RECORD_VERSION, "site": site, "seq": seq, "ts": ts, "kind": kind, "payload": payload, "prev": prev}
+        {"v": RECORD_VERSION, "site": site, "seq": seq, "ts": ts, "kind": kind, "payload": payload, "prev": prev},
+        strings,
     )
 
 
@@ -100,6 +105,7 @@ class Journal:
         self.checkpoint_file = checkpoint_file
         self._tree = merkle.CompactRange()  # leaves loaded lazily, extended incrementally
         self._tree_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -108,12 +114,12 @@ class Journal:
         row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, GENESIS_PREV)
 
-    def _check(self, kind: str, payload: Mapping[str, Any]) -> None:
+    @staticmethod
+    def _check(kind: str, payload: Mapping[str, Any]) -> None:
         if not KIND_PATTERN.match(kind):
             raise JournalError(f"record kind {kind!r} must be dotted lowercase, e.g. 'gate.decision'")
         if not isinstance(payload, Mapping):
             raise JournalError("record payload must be a JSON object")
-        assert_no_personal_data(payload, "payload")
 
     def append(self, conn: sqlite3.Connection, kind: str, payload: Mapping[str, Any]) -> Record:
         """Append one record inside the caller's `Store.transaction()`."""
@@ -127,20 +133,44 @@ class Journal:
         seq, prev = self.head(conn)
         ts = utc_timestamp(self.clock.now())
         records, rows = [], []
+        bodies, digests = [], []
         for kind, payload in items:
             self._check(kind, payload)
             seq += 1
-            body = record_body(self.site_id, seq, ts, kind, payload, prev)
+            strings: list[str] = []
+            body = record_body(self.site_id, seq, ts, kind, payload, prev, strings)
+            assert_no_id_numbers(strings, f"record {kind}")
             digest = hashlib.sha256(body).digest()
-            sig = base64.b64encode(self._key.sign(record_signing_message(digest))).decode()
             hex_hash = digest.hex()
-            rows.append((seq, ts, kind, body.decode("utf-8"), hex_hash, sig))
-            records.append(Record(seq, ts, kind, dict(payload), prev, hex_hash, sig))
+            bodies.append(body)
+            digests.append(digest)
+            records.append([seq, ts, kind, payload, prev, hex_hash])
             prev = hex_hash
-        conn.executemany(
-            "INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
-        return records
+        sigs = self._sign_all(digests)
+        rows = [(r[0], r[1], r[2], b.decode("utf-8"), r[5], s) for r, b, s in zip(records, bodies, sigs, strict=True)]
+        if len(rows) == 1:
+            conn.execute("INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows[0])
+        else:
+            conn.executemany("INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return [Record(r[0], r[1], r[2], r[3], r[4], r[5], s) for r, s in zip(records, sigs, strict=True)]
+
+    def _sign_all(self, digests: list[bytes]) -> list[str]:
+        """Signatures depend only on each record's hash, so a large batch is signed on two
+        threads (the signing call releases the GIL) once the chain has been computed."""
+        def sign(chunk: list[bytes]) -> list[str]:
+            return [base64.b64encode(self._key.sign(record_signing_message(d))).decode() for d in chunk]
+
+        if len(digests) < PARALLEL_SIGNING_MIN:
+            return sign(digests)
+        half = len(digests) // 2
+        future = self._signer_pool().submit(sign, digests[half:])
+        first = sign(digests[:half])
+        return first + future.result()
+
+    def _signer_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sign")
+        return self._pool
 
     def record(self, kind: str, payload: Mapping[str, Any]) -> Record:
         """Append one record in its own durable transaction (for events with no state change)."""

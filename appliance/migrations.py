@@ -20,7 +20,7 @@ def m001_meta(db: Database) -> None:
 @migrations()
 def m002_journal(db: Database) -> None:
     # body is the canonical JSON the hash is computed over; seq/ts/kind are copies of its
-    # fields for indexing. Rows are only ever inserted.
+    # fields, for queries. Rows are only ever inserted.
     db.execute(
         """CREATE TABLE journal (
             seq INTEGER PRIMARY KEY,
@@ -31,7 +31,6 @@ def m002_journal(db: Database) -> None:
             sig TEXT NOT NULL
         )"""
     )
-    db.execute("CREATE INDEX journal_kind ON journal(kind, seq)")
     db.execute(
         """CREATE TABLE checkpoints (
             size INTEGER PRIMARY KEY,

@@ -87,6 +87,12 @@ def redact_id_numbers(text: str) -> str:
     )
 
 
+def assert_no_id_numbers(strings: list[str], where: str) -> None:
+    """Raise if any of ``strings`` contains a valid resident ID number (one regex pass)."""
+    if find_id_numbers("\n".join(strings)):
+        raise PersonalDataError(f"{where}: contains a resident ID number in clear")
+
+
 def assert_no_personal_data(value: object, where: str = "$") -> None:
     """Raise if a valid resident ID number appears anywhere in a JSON-like value."""
     if isinstance(value, str):
