@@ -27,7 +27,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ RECORD_VERSION = 1
 RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
 GENESIS_PREV = "0" * 64
 CHECKPOINT_FILE = "journal-checkpoint"
-PARALLEL_SIGNING_MIN = 64
+SIGNING_CHUNK = 32
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
@@ -128,12 +128,19 @@ class Journal:
     def append_many(
         self, conn: sqlite3.Connection, items: Iterable[tuple[str, Mapping[str, Any]]]
     ) -> list[Record]:
+        """Append records in order inside the caller's `Store.transaction()`.
+
+        Hashes must be computed in order (each names the previous one), but a signature
+        depends only on its record's hash. In a large batch, full chunks go to a signing thread
+        (the signing call releases the GIL) while this thread hashes on; at the end this thread
+        signs every chunk the signing thread has not started, so both cores stay busy."""
         if not conn.in_transaction:
             raise JournalError("journal records are appended inside Store.transaction()")
         seq, prev = self.head(conn)
         ts = utc_timestamp(self.clock.now())
-        records, rows = [], []
-        bodies, digests = [], []
+        rows: list[list[Any]] = []
+        chunks: list[list[bytes]] = [[]]
+        futures: list[Future[list[str]]] = []
         for kind, payload in items:
             self._check(kind, payload)
             seq += 1
@@ -141,31 +148,28 @@ class Journal:
             body = record_body(self.site_id, seq, ts, kind, payload, prev, strings)
             assert_no_id_numbers(strings, f"record {kind}")
             digest = hashlib.sha256(body).digest()
-            hex_hash = digest.hex()
-            bodies.append(body)
-            digests.append(digest)
-            records.append([seq, ts, kind, payload, prev, hex_hash])
-            prev = hex_hash
-        sigs = self._sign_all(digests)
-        rows = [(r[0], r[1], r[2], b.decode("utf-8"), r[5], s) for r, b, s in zip(records, bodies, sigs, strict=True)]
+            rows.append([seq, ts, kind, body.decode("utf-8"), digest.hex(), None, payload, prev])
+            chunks[-1].append(digest)
+            prev = rows[-1][4]
+            if len(chunks[-1]) == SIGNING_CHUNK:
+                futures.append(self._signer_pool().submit(self._sign, chunks[-1]))
+                chunks.append([])
+        signed = {len(chunks) - 1: self._sign(chunks[-1])}
+        for i in range(len(futures) - 1, -1, -1):
+            if futures[i].cancel():
+                signed[i] = self._sign(chunks[i])
+        sigs = [sig for i in range(len(chunks)) for sig in (signed[i] if i in signed else futures[i].result())]
+        for row, sig in zip(rows, sigs, strict=True):
+            row[5] = sig
+        insert = "INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)"
         if len(rows) == 1:
-            conn.execute("INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows[0])
+            conn.execute(insert, rows[0][:6])
         else:
-            conn.executemany("INSERT INTO journal (seq, ts, kind, body, hash, sig) VALUES (?, ?, ?, ?, ?, ?)", rows)
-        return [Record(r[0], r[1], r[2], r[3], r[4], r[5], s) for r, s in zip(records, sigs, strict=True)]
+            conn.executemany(insert, [r[:6] for r in rows])
+        return [Record(r[0], r[1], r[2], dict(r[6]), r[7], r[4], r[5]) for r in rows]
 
-    def _sign_all(self, digests: list[bytes]) -> list[str]:
-        """Signatures depend only on each record's hash, so a large batch is signed on two
-        threads (the signing call releases the GIL) once the chain has been computed."""
-        def sign(chunk: list[bytes]) -> list[str]:
-            return [base64.b64encode(self._key.sign(record_signing_message(d))).decode() for d in chunk]
-
-        if len(digests) < PARALLEL_SIGNING_MIN:
-            return sign(digests)
-        half = len(digests) // 2
-        future = self._signer_pool().submit(sign, digests[half:])
-        first = sign(digests[:half])
-        return first + future.result()
+    def _sign(self, digests: list[bytes]) -> list[str]:
+        return [base64.b64encode(self._key.sign(record_signing_message(d))).decode() for d in digests]
 
     def _signer_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
