@@ -8,11 +8,12 @@ SITE_ID ?= demo-county-01
 SITE_NAME ?= 演示县公共资源交易中心
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps install bench clean
+.PHONY: run test system-deps install translations screenshots bench clean
 
-# Debian packages the tests use (systemd-analyze for the unit checks). Installed only when
+# Debian packages the tests use: systemd-analyze for the unit checks, chromium (with CJK
+# fonts) for the real-browser tests. Installed only when
 # running as root with apt-get available; otherwise the missing tool is reported by the tests.
-SYSTEM_PACKAGES := systemd python3-venv
+SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -30,16 +31,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The screens' message catalogue, compiled on every install/run/test (cheap, and never stale).
+translations: $(STAMP)
+	$(BIN)/python kiosk_ui/translations/build.py compile
 
-run: $(STAMP)
+install: $(STAMP) translations
+
+run: install
 	@if [ ! -f $(DATA)/appliance.toml ]; then \
 	  $(BIN)/appliance init --data $(DATA) --site-id $(SITE_ID) --site-name '$(SITE_NAME)'; \
 	fi
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	exec $(BIN)/appliance run --data $(DATA)
 
-test: system-deps $(STAMP)
+test: system-deps install
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -50,11 +50,12 @@ def emit(obj: Any) -> None:
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from appliance.accounts import AccountError
         from appliance.site import SiteError
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError) as exc:
+        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
@@ -258,6 +259,136 @@ def journal_prove(data_dir: Path, config_path: Path | None, seq: int | None, old
     except merkle.ProofError as exc:
         raise StoreError(str(exc)) from exc
     emit({**out, "proof": b64(proof), "checkpoint": note_text})
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@main.group()
+def user() -> None:
+    """Staff, supervisor and admin accounts."""
+
+
+@user.command("add")
+@data_option
+@config_option
+@click.argument("username")
+@click.option("--role", type=click.Choice(["staff", "supervisor", "admin"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@friendly_errors
+def user_add(data_dir: Path, config_path: Path | None, username: str, role: str, password_stdin: bool) -> None:
+    """Create an account (the password is asked for, or read from stdin)."""
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        created = Accounts(site).add(username, role, _password(password_stdin))
+    finally:
+        site.close()
+    emit({"ok": True, "username": created.username, "role": created.role})
+
+
+@user.command("passwd")
+@data_option
+@config_option
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@friendly_errors
+def user_passwd(data_dir: Path, config_path: Path | None, username: str, password_stdin: bool) -> None:
+    """Set a new password; the user's open sessions end."""
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        Accounts(site).set_password(username, _password(password_stdin))
+    finally:
+        site.close()
+    emit({"ok": True, "username": username})
+
+
+@user.command("disable")
+@data_option
+@config_option
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@friendly_errors
+def user_disable(data_dir: Path, config_path: Path | None, username: str, enable: bool) -> None:
+    """Disable an account (its sessions end at once), or --enable it again."""
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        Accounts(site).set_disabled(username, not enable)
+    finally:
+        site.close()
+    emit({"ok": True, "username": username, "disabled": not enable})
+
+
+@user.command("unlock")
+@data_option
+@config_option
+@click.argument("username")
+@friendly_errors
+def user_unlock(data_dir: Path, config_path: Path | None, username: str) -> None:
+    """Unlock an account locked by failed logins."""
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        Accounts(site).unlock(username)
+    finally:
+        site.close()
+    emit({"ok": True, "username": username})
+
+
+@user.command("list")
+@data_option
+@config_option
+@friendly_errors
+def user_list(data_dir: Path, config_path: Path | None) -> None:
+    """List accounts as JSON lines."""
+    from dataclasses import asdict
+
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        for account in Accounts(site).list():
+            emit(asdict(account))
+    finally:
+        site.close()
+
+
+@main.group()
+def kiosk() -> None:
+    """Kiosk devices (gate kiosks, evaluation terminals)."""
+
+
+@kiosk.command("add")
+@data_option
+@config_option
+@click.argument("name")
+@click.option("--purpose", type=click.Choice(["gate", "evaluation"]), default="gate", show_default=True)
+@friendly_errors
+def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str) -> None:
+    """Register a kiosk; prints the one-time code to enter at /kiosk/enrol on the device."""
+    from appliance.accounts import Accounts
+    from appliance.site import open_site
+
+    site = open_site(data_dir, config_path=config_path)
+    try:
+        code = Accounts(site).add_kiosk(name, purpose)
+    finally:
+        site.close()
+    emit({"ok": True, "name": name, "purpose": purpose, "code": code})
 
 
 @main.group()

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "APPLIANCE_"
 CONFIG_FILE_NAME = "appliance.toml"
@@ -78,7 +78,40 @@ class JournalConfig(_Section):
 class WebConfig(_Section):
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port of the web server.")
-    threads: int = Field(default=8, ge=1, le=64, description="Web server worker threads.")
+    threads: int = Field(
+        default=24,
+        ge=4,
+        le=200,
+        description="Web server worker threads; each open screen's live-update stream holds one.",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate chain; with tls_key, the server speaks HTTPS only."
+    )
+    tls_key: Path | None = Field(
+        default=None, description="PEM private key of tls_cert.", json_schema_extra={"secret": True}
+    )
+    default_language: Literal["zh_Hans_CN", "en"] = Field(
+        default="zh_Hans_CN", description="Language of screens until a user or kiosk picks another."
+    )
+    idle_timeout_staff_min: int = Field(
+        default=15, ge=1, le=720, description="Minutes without activity before a staff or admin session ends."
+    )
+    idle_timeout_supervisor_min: int = Field(
+        default=15, ge=1, le=720, description="Minutes without activity before a supervisor session ends."
+    )
+    absolute_timeout_h: int = Field(
+        default=12, ge=1, le=24, description="Hours after login when any session ends, active or not."
+    )
+    lockout_failures: int = Field(
+        default=5, ge=1, le=100, description="Consecutive failed logins that lock an account."
+    )
+    lockout_minutes: int = Field(default=15, ge=1, le=1440, description="How long a locked account stays locked.")
+    max_failures_per_hour: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Password checks that may fail per account per hour, across lockouts and unlocks.",
+    )
     secret_key: str | None = Field(
         default=None,
         min_length=32,
@@ -86,6 +119,13 @@ class WebConfig(_Section):
         "directory ('web-secret'), created on first start.",
         json_schema_extra={"secret": True},
     )
+
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "WebConfig":
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        return self
 
 
 class LoggingConfig(_Section):

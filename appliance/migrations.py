@@ -73,3 +73,59 @@ def m004_service_status(db: Database) -> None:
             heartbeat TEXT NOT NULL
         )"""
     )
+
+
+@migrations()
+def m005_accounts(db: Database) -> None:
+    # Staff, supervisor and admin accounts; passwords as argon2id hashes.
+    db.execute(
+        """CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            username TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('staff', 'supervisor', 'admin')),
+            password_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            lang TEXT,
+            failed_count INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,
+            created TEXT NOT NULL
+        )"""
+    )
+    # Every login attempt; 'checked' is 1 when the password was actually tested.
+    db.execute(
+        """CREATE TABLE login_attempts (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER REFERENCES users(id),
+            at TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            checked INTEGER NOT NULL,
+            remote TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX login_attempts_user ON login_attempts(user_id, at)")
+    # Server-side web sessions; the cookie carries the token, the table only its SHA-256.
+    db.execute(
+        """CREATE TABLE web_sessions (
+            token_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            revoked TEXT,
+            revoked_reason TEXT
+        )"""
+    )
+    # Registered kiosk devices (gate kiosks, evaluation terminals): no personal login.
+    db.execute(
+        """CREATE TABLE kiosks (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            purpose TEXT NOT NULL CHECK (purpose IN ('gate', 'evaluation')),
+            code_hash TEXT,
+            code_expires TEXT,
+            token_hash TEXT UNIQUE,
+            lang TEXT,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created TEXT NOT NULL,
+            enrolled TEXT
+        )"""
+    )

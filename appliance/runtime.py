@@ -91,6 +91,7 @@ class Runtime:
         self.workers: list[Worker] = []
         self._web_factory = web_factory
         self._web_server: Any = None
+        self._web_app: Any = None
         self._web_thread: threading.Thread | None = None
         self._locks: list[int] = []
         self._started: list[str] = []
@@ -156,21 +157,27 @@ class Runtime:
         log.info("started %s (pid %d)", ", ".join(self.services), os.getpid())
 
     def _start_web(self) -> None:
-        from waitress.server import create_server
+        from cheroot import wsgi
 
         assert self._web_factory is not None, "web service needs a web factory"
         cfg = self.site.config.web
-        app = self._web_factory(self.site)
-        self._web_server = create_server(
-            app, host=cfg.host, port=cfg.port, threads=cfg.threads, asyncore_loop_timeout=0.2, ident="site-appliance"
-        )
-        self._web_thread = threading.Thread(target=self._web_server.run, name="web", daemon=True)
+        self._web_app = self._web_factory(self.site)
+        server = wsgi.Server((cfg.host, cfg.port), self._web_app, numthreads=cfg.threads,
+                             server_name="site-appliance", shutdown_timeout=0.5)
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+            server.ssl_adapter = BuiltinSSLAdapter(str(cfg.tls_cert), str(cfg.tls_key))
+        server.prepare()  # binds now, so a busy port fails start-up with a clear error
+        self._web_server = server
+        self._web_thread = threading.Thread(target=server.serve, name="web", daemon=True)
         self._web_thread.start()
-        self.status.set("web", "running", f"http://{cfg.host}:{self._web_server.effective_port}/")
+        scheme = "https" if server.ssl_adapter else "http"
+        self.status.set("web", "running", f"{scheme}://{cfg.host}:{self.web_port}/")
 
     @property
     def web_port(self) -> int | None:
-        return self._web_server.effective_port if self._web_server is not None else None
+        return self._web_server.bind_addr[1] if self._web_server is not None else None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -239,7 +246,10 @@ class Runtime:
         notify("STOPPING=1")
         self.stop_event.set()
         if self._web_server is not None:
-            self._web_server.close()
+            live = self._web_app.extensions.get("live")
+            if live is not None:
+                live.stop()  # ends the open live-update streams, so their threads free up
+            self._web_server.stop()
             if self._web_thread is not None:
                 self._web_thread.join(STOP_DEADLINE_S / 2)
         for worker in reversed(self.workers):

@@ -1,37 +1,105 @@
 """The Flask app: gate kiosk, staff console, supervisor review, evaluation screens, JSON API.
 
-For now it serves the appliance's status page (``/``) and its JSON twin (``/api/v1/status``);
-the audiences' blueprints arrive with later issues. Services reach views through
-``app.extensions["site"]``, never module globals.
+`create_app(site)` builds one app with a blueprint per audience. Services reach views through
+``app.extensions`` (``site``, ``accounts``, ``live``), never module globals.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from kiosk_ui.status import bp as status_bp
+from appliance.accounts import Accounts
+from kiosk_ui.access import init_access, wants_json
+from kiosk_ui.i18n import LANGUAGES, select_locale
+from kiosk_ui.live import LiveFeed
+
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     from appliance.keys import web_secret
 
+    cfg = site.config.web
+    tls = cfg.tls_cert is not None
     app = Flask(__name__)
-    secret = site.config.web.secret_key or web_secret(site.config.paths.keys_dir)
-    app.config.update(SECRET_KEY=secret, JSON_AS_ASCII=False)
+    app.config.update(
+        SECRET_KEY=cfg.secret_key or web_secret(site.config.paths.keys_dir),
+        SESSION_COOKIE_NAME="appliance_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=tls,
+        REMEMBER_COOKIE_SECURE=tls,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-side) session
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
+        BABEL_DEFAULT_LOCALE=cfg.default_language,
+        BABEL_DEFAULT_TIMEZONE="Asia/Shanghai",
+        MAX_CONTENT_LENGTH=1_000_000,
+        TLS=tls,
+    )
     if test_config:
         app.config.update(test_config)
     app.extensions["site"] = site
-    app.register_blueprint(status_bp)
+    app.extensions["accounts"] = Accounts(site)
+    app.extensions["live"] = LiveFeed(site)
+    CSRFProtect(app)
+    Babel(app, locale_selector=select_locale)
+    init_access(app)
+
+    from kiosk_ui import api, auth, console, evaluation, kiosk, review
+
+    for module in (auth, console, review, kiosk, evaluation, api):
+        app.register_blueprint(module.bp)
+
+    @app.context_processor
+    def globals_for_templates() -> dict[str, Any]:
+        locale = str(get_locale() or cfg.default_language)
+        return {"site_name": site.config.site.name, "site_id": site.config.site.id, "languages": LANGUAGES,
+                "locale": locale, "html_lang": "en" if locale.startswith("en") else "zh-CN",
+                "role": g.get("role", "anonymous"), "current": g.get("user"), "kiosk_device": g.get("kiosk")}
+
+    @app.template_filter("clock_time")
+    def clock_time(stamp: str) -> str:
+        """UTC RFC 3339 → the venue's wall-clock time (Asia/Shanghai), HH:MM:SS."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S")
 
     @app.after_request
-    def security_headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault(
-            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    def security_headers(response: Any) -> Any:
+        h = response.headers
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
+            "form-action 'self'; frame-ancestors 'none'",
         )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        # same-origin, not no-referrer: CSRF protection over HTTPS checks the Referer.
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if g.get("role", "anonymous") != "anonymous" and request.endpoint != "static":
+            h.setdefault("Cache-Control", "no-store")
+        if tls:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
+
+    def error(code: int, title: str) -> Any:
+        if wants_json():
+            return jsonify(error=title), code
+        return render_template("error.html", code=code, title=title), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Any:
+        return error(400, "csrf")
+
+    for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (405, "method_not_allowed"), (413, "too_large")):
+        app.register_error_handler(code, lambda exc, c=code, t=title: error(c, t))
 
     return app

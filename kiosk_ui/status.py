@@ -1,59 +1,52 @@
-"""The status page: site, services, journal head and record count (read-only)."""
+"""What the site's screens show about the appliance itself: site, clock, services, journal.
+Read-only queries; shared by the console home, the JSON API and the live-update feed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template
+from appliance.clockstatus import clock_status
+from appliance.runtime import ServiceStatus
 
-bp = Blueprint("status", __name__)
-
-STATE_LABELS = {
-    "starting": "正在启动 starting",
-    "running": "运行中 running",
-    "failed": "故障 failed",
-    "stopping": "正在停止 stopping",
-    "stopped": "已停止 stopped",
-}
+# Capabilities later issues bring; until then the console says so instead of showing nothing.
+NOT_YET = {"devices": "device_layer", "sessions": "site_operations", "sync": "sync"}
 
 
-def _age_seconds(site: Any, stamp: str) -> int:
-    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=site.clock.now().tzinfo)
-    return max(0, int((site.clock.now() - then).total_seconds()))
+def _age_seconds(now: datetime, stamp: str) -> int:
+    then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return max(0, int((now - then).total_seconds()))
 
 
-def collect_status() -> dict[str, Any]:
-    site = current_app.extensions["site"]
+def collect_status(site: Any) -> dict[str, Any]:
+    now = site.clock.now()
     seq, head = site.journal.current_head()
+    head_ts = None
+    if seq:
+        row = site.store.reader().execute("SELECT ts FROM journal WHERE seq = ?", (seq,)).fetchone()
+        head_ts = row[0] if row else None
     latest = site.journal.latest_checkpoint()
     stale_after = site.config.services.heartbeat_s * site.config.services.watchdog_grace
     services = []
-    from appliance.runtime import ServiceStatus
-
     for row in ServiceStatus(site).all():
-        age = _age_seconds(site, row["heartbeat"])
         state = row["state"]
+        age = _age_seconds(now, row["heartbeat"])
         if state == "running" and age > stale_after:
             state = "stale"
-        services.append({**row, "state": state, "heartbeat_age_s": age})
+        services.append({"name": row["name"], "state": state, "detail": row["detail"], "pid": row["pid"],
+                         "heartbeat": row["heartbeat"]})
+    clock = clock_status()
     return {
         "site": {"id": site.config.site.id, "name": site.config.site.name},
-        "time": site.clock.now().isoformat(timespec="seconds"),
+        "time": now.isoformat(timespec="seconds"),
+        "clock": {"synchronized": clock.synchronized, "max_error_ms": clock.max_error_ms},
         "journal": {
             "records": seq,
             "head": head,
+            "head_ts": head_ts,
             "checkpoint_size": latest[0] if latest else 0,
         },
         "services": services,
+        "sync": {"state": "not_connected", "detail": "sync with the provincial center is not built yet"},
+        "sessions_today": None,  # None = not available yet (site operations arrive later)
     }
-
-
-@bp.get("/")
-def status_page() -> str:
-    return render_template("status.html", status=collect_status(), labels=STATE_LABELS)
-
-
-@bp.get("/api/v1/status")
-def status_json() -> Any:
-    return jsonify(collect_status())

@@ -38,3 +38,54 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
+
+
+PASSWORDS = {"staff": "staff-password-1", "supervisor": "supervisor-password-1", "admin": "admin-password-1"}
+
+
+@pytest.fixture
+def web_site(site):
+    """A site with one account per role and one enrolled gate kiosk."""
+    from appliance.accounts import Accounts
+
+    accounts = Accounts(site)
+    for role, password in PASSWORDS.items():
+        accounts.add(f"{role}1", role, password)
+    site.kiosk_code = accounts.add_kiosk("gate-1", "gate")
+    return site
+
+
+@pytest.fixture
+def app(web_site):
+    from kiosk_ui import create_app
+
+    app = create_app(web_site)
+    yield app
+    app.extensions["live"].stop()
+
+
+@pytest.fixture
+def login(app, web_site):
+    """login(role) → a test client acting as that role ('anonymous' and 'kiosk' too)."""
+    from tests.helpers import csrf_token
+
+    enrolled = {}
+
+    def make(role: str):
+        client = app.test_client()
+        if role == "kiosk":
+            if "cookie" not in enrolled:
+                page = client.get("/kiosk/enrol")
+                resp = client.post("/kiosk/enrol", data={"code": web_site.kiosk_code, "csrf_token": csrf_token(page)})
+                assert resp.status_code == 302, resp.get_data(as_text=True)
+                enrolled["cookie"] = client.get_cookie("appliance_kiosk").value
+            else:
+                client.set_cookie("appliance_kiosk", enrolled["cookie"])
+        elif role != "anonymous":
+            page = client.get("/login")
+            resp = client.post("/login", data={"username": f"{role}1", "password": PASSWORDS[role],
+                                               "csrf_token": csrf_token(page)})
+            assert resp.status_code == 302, resp.get_data(as_text=True)
+        return client
+
+    return make

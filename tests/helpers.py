@@ -39,3 +39,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def csrf_token(response) -> str:
+    """The CSRF token from a rendered page (its <meta name="csrf-token">)."""
+    import re
+
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', response.get_data(as_text=True))
+    assert match, "page has no CSRF token"
+    return match.group(1)

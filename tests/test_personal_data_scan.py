@@ -12,7 +12,7 @@ from appliance.logs import setup_logging
 from appliance.people import find_person, register_person, reveal_id_number
 from appliance.personal import is_valid_id_number
 from tests.helpers import make_id_number, run_appliance
-from tests.test_runtime import get, start, stop, wait_ready
+from tests.test_runtime import add_user, http_login, start, stop, wait_ready
 
 CANDIDATE = re.compile(rb"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
 
@@ -54,10 +54,17 @@ def test_no_id_number_in_clear_anywhere(site, data_dir):
             handler.close()
 
     # The running appliance, its pages and its output.
+    add_user(data_dir, "staff1", "staff")
+    add_user(data_dir, "super1", "supervisor")
     proc, port = start(data_dir)
     try:
         wait_ready(proc, port)
-        pages = get(port, "/")[2] + get(port)[2]
+        base = f"http://127.0.0.1:{port}"
+        staff, supervisor = http_login(port, "staff1"), http_login(port, "super1")
+        pages = "".join(s.get(base + path).text for s, path in (
+            (staff, "/console/"), (staff, "/api/v1/status"), (staff, "/api/v1/journal?limit=500"),
+            (supervisor, "/review/"), (supervisor, "/api/v1/journal?limit=500")))
+        assert "person.registered" in pages  # the journal pages really listed the people
     finally:
         stop(proc)
     outputs = proc.stdout.read() + proc.stderr.read()

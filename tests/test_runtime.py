@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import APPLIANCE, free_port, json_line, run_appliance
 
+PASSWORD = "runtime-password-1"
+
 
 def start(data_dir, *args, env=None):
     port = free_port()
@@ -26,7 +28,7 @@ def start(data_dir, *args, env=None):
     return proc, port
 
 
-def get(port, path="/api/v1/status"):
+def get(port, path="/healthz"):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
         return resp.status, resp.headers, resp.read().decode()
 
@@ -36,13 +38,33 @@ def wait_ready(proc, port, timeout=20):
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
         try:
-            status = json.loads(get(port)[2])
-            if status["services"] and all(s["state"] == "running" for s in status["services"]):
-                return status
+            health = json.loads(get(port)[2])
+            if health["services"] and health["ok"]:
+                return health
         except OSError:
             pass
         time.sleep(0.1)
     raise AssertionError("appliance did not become ready")
+
+
+def add_user(data_dir, username, role):
+    proc = subprocess.run([APPLIANCE, "user", "add", username, "--role", role, "--password-stdin", "--data", str(data_dir)],
+                          input=PASSWORD + "\n", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def http_login(port, username):
+    """A requests session logged in through the real login form (CSRF token included)."""
+    import re
+
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"http://127.0.0.1:{port}/login").text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)">', page).group(1)
+    resp = session.post(f"http://127.0.0.1:{port}/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 200 and "/login" not in resp.url, resp.text[:300]
+    return session
 
 
 def stop(proc):
@@ -58,15 +80,19 @@ def kinds(data_dir, kind):
 
 
 def test_run_serves_status_page_and_stops_on_sigterm_within_2s(data_dir):
+    add_user(data_dir, "staff1", "staff")
     proc, port = start(data_dir)
     try:
-        status = wait_ready(proc, port)
-        assert {s["name"] for s in status["services"]} == {"web", "devices", "recorder", "sync"}
-        assert status["journal"]["records"] >= 5  # init + four service.started
-        code, headers, page = get(port, "/")
-        assert code == 200 and "测试县公共资源交易中心" in page and str(status["journal"]["records"]) in page
-        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-        assert "no devices configured yet" in page  # nothing fake: the worker says what it lacks
+        health = wait_ready(proc, port)
+        assert set(health["services"]) == {"web", "devices", "recorder", "sync"}
+        session = http_login(port, "staff1")
+        status = session.get(f"http://127.0.0.1:{port}/api/v1/status").json()
+        assert status["journal"]["records"] >= 5  # init, account, four service.started
+        page = session.get(f"http://127.0.0.1:{port}/console/")
+        assert page.status_code == 200 and "测试县公共资源交易中心" in page.text
+        assert f'data-live="journal.records">{status["journal"]["records"]}<' in page.text
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert "尚未配置设备" in page.text  # nothing fake: the worker says what it lacks
     finally:
         code, took = stop(proc)
     assert code == 0, proc.stderr.read()

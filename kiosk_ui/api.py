@@ -1,0 +1,104 @@
+"""The JSON API, versioned under /api/v1, described by /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask_login import current_user
+
+from appliance.personal import redact_id_numbers
+from kiosk_ui.access import PUBLIC, allow, accounts
+from kiosk_ui.i18n import select_locale
+from kiosk_ui.openapi import openapi_document
+from kiosk_ui.status import collect_status
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+KIND = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+
+def bad_request(message: str) -> Any:
+    return jsonify(error=message), 400
+
+
+@bp.get("/openapi.json")
+@allow(*PUBLIC)
+def openapi() -> Any:
+    return jsonify(openapi_document())
+
+
+@bp.get("/status")
+@allow("staff", "supervisor", "admin")
+def status() -> Any:
+    return jsonify(collect_status(current_app.extensions["site"]))
+
+
+@bp.get("/me")
+@allow("kiosk", "staff", "supervisor", "admin")
+def me() -> Any:
+    return jsonify(role=g.role, username=g.user.username if g.user else None,
+                   kiosk=g.kiosk.name if g.kiosk else None, language=select_locale())
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,18}", raw):
+        raise ValueError(f"{name} must be an integer")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
+
+
+@bp.get("/journal")
+@allow("staff", "supervisor", "admin")
+def journal() -> Any:
+    try:
+        since = _int_arg("since", 0, 0, 2**53 - 1)
+        limit = _int_arg("limit", 100, 1, 500)
+    except ValueError as exc:
+        return bad_request(str(exc))
+    kind = request.args.get("kind")
+    if kind is not None and not KIND.fullmatch(kind):
+        return bad_request("kind must be a dotted lowercase name")
+    site = current_app.extensions["site"]
+    records = site.journal.records(since=since, kind=kind, limit=limit)
+    out = []
+    for record in records:
+        item = record.as_json()
+        item["payload"] = _masked(item["payload"])
+        out.append(item)
+    return jsonify(records=out, head=site.journal.count())
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_id_numbers(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+@bp.get("/events")
+@allow("kiosk", "staff", "supervisor", "admin")
+def events() -> Any:
+    """Server-sent events: ``status`` snapshots whenever the site's state changes."""
+    feed = current_app.extensions["live"]
+    token = current_user.token if current_user.is_authenticated else None
+    kiosk_token = request.cookies.get("appliance_kiosk") if g.kiosk else None
+    acc = accounts()
+
+    def still_allowed() -> bool:
+        if token is not None:
+            return acc.session_user(token, touch=False) is not None
+        return kiosk_token is not None and acc.kiosk_for(kiosk_token) is not None
+
+    response = Response(stream_with_context(feed.stream(still_allowed)), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,89 @@
+"""The staff console (中心工作人员): the site at a glance, and account and kiosk administration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
+
+from flask_babel import gettext as _
+
+from appliance.accounts import AccountError
+from kiosk_ui.access import accounts, allow
+from kiosk_ui.forms import ActionForm, KioskForm
+from kiosk_ui.status import collect_status
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+
+@bp.get("/")
+@allow("staff", "admin")
+def home() -> Any:
+    status = collect_status(current_app.extensions["site"])
+    return render_template("console_home.html", status=status, action=ActionForm(), labels=service_labels())
+
+
+def service_labels() -> dict[str, str]:
+    """Screen words for service names, states and the workers' fixed detail messages."""
+    return {
+        "web": _("Web"), "devices": _("Devices"), "recorder": _("Recorder"), "sync": _("Sync"),
+        "running": _("Running"), "starting": _("Starting"), "stopping": _("Stopping"), "stopped": _("Stopped"),
+        "failed": _("Failed"), "stale": _("Not responding"),
+        "no devices configured yet": _("No devices configured yet"),
+        "no cameras configured yet": _("No cameras configured yet"),
+        "no provincial center enrolled yet": _("No provincial center enrolled yet"),
+    }
+
+
+@bp.get("/admin/users")
+@allow("admin")
+def users() -> Any:
+    return render_template("admin_users.html", users=accounts().list(), action=ActionForm())
+
+
+def _user_action(user_id: int, change: str) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    user = accounts().get_by_id(user_id)
+    if user is None:
+        abort(404)
+    by = g.user.username
+    if change == "unlock":
+        accounts().unlock(user.username, by=by)
+    elif change in ("disable", "enable"):
+        if user.id == g.user.id:
+            flash(_("You cannot disable your own account."))
+            return redirect(url_for("console.users"))
+        accounts().set_disabled(user.username, change == "disable", by=by)
+    return redirect(url_for("console.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/unlock")
+@allow("admin")
+def unlock_user(user_id: int) -> Any:
+    return _user_action(user_id, "unlock")
+
+
+@bp.post("/admin/users/<int:user_id>/disable")
+@allow("admin")
+def disable_user(user_id: int) -> Any:
+    return _user_action(user_id, "disable")
+
+
+@bp.post("/admin/users/<int:user_id>/enable")
+@allow("admin")
+def enable_user(user_id: int) -> Any:
+    return _user_action(user_id, "enable")
+
+
+@bp.route("/admin/kiosks", methods=["GET", "POST"])
+@allow("admin")
+def kiosks() -> Any:
+    form = KioskForm()
+    code = error = None
+    if form.validate_on_submit():
+        try:
+            code = accounts().add_kiosk(form.name.data, form.purpose.data, by=g.user.username)
+        except AccountError as exc:
+            error = str(exc)
+    return render_template("admin_kiosks.html", form=form, kiosks=accounts().kiosks(), code=code, error=error)

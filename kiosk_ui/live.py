@@ -1,0 +1,119 @@
+"""Live updates for every screen, as server-sent events.
+
+One feed per web process watches the database: watchdog (inotify) reports each write to the
+SQLite WAL, by whichever process, and a 1 s poll catches anything else (heartbeats aging, the
+clock). When the snapshot changes, every open stream gets it. Screens paint the values they
+show from it, so nothing needs a reload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from kiosk_ui.status import collect_status
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0
+KEEPALIVE_S = 15.0
+
+
+class _Poke(FileSystemEventHandler):
+    def __init__(self, feed: "LiveFeed") -> None:
+        self.feed = feed
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if str(event.src_path).endswith((".db", ".db-wal")):
+            self.feed.poke()
+
+
+class LiveFeed:
+    def __init__(self, site: Any) -> None:
+        self.site = site
+        self.version = 0
+        self.snapshot: dict[str, Any] | None = None
+        self._changed = threading.Condition()
+        self._poked = threading.Event()
+        self._stop = threading.Event()
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._observer: Any = None
+
+    def ensure_started(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+            self._refresh()
+            threading.Thread(target=self._run, name="live-feed", daemon=True).start()
+            try:
+                self._observer = Observer()
+                self._observer.schedule(_Poke(self), str(self.site.data_dir), recursive=False)
+                self._observer.start()
+            except OSError:  # no inotify: the poll still works, only slower
+                log.warning("file watching unavailable; live updates fall back to polling")
+                self._observer = None
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._poked.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def _refresh(self) -> None:
+        snapshot = collect_status(self.site)
+        comparable = {k: v for k, v in snapshot.items() if k != "time"}
+        if self.snapshot is None or comparable != {k: v for k, v in self.snapshot.items() if k != "time"}:
+            with self._changed:
+                self.snapshot = snapshot
+                self.version += 1
+                self._changed.notify_all()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._poked.wait(POLL_S)
+            self._poked.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self._refresh()
+            except Exception:  # a locked or busy database must not end live updates
+                log.exception("live feed refresh failed")
+
+    def wait(self, seen: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self.version != seen or self._stop.is_set(), timeout)
+            return self.version, self.snapshot
+
+    def stream(self, still_allowed: Any) -> Iterator[str]:
+        """Server-sent events: ``status`` events with the snapshot, comments as keep-alives.
+        Ends when the feed stops or ``still_allowed()`` turns false (session ended)."""
+        self.ensure_started()
+        seen = -1
+        yield "retry: 2000\n\n"
+        while not self._stop.is_set():
+            version, snapshot = self.wait(seen, KEEPALIVE_S)
+            if not still_allowed():
+                return
+            if version != seen and snapshot is not None:
+                seen = version
+                event = {**snapshot, "emitted": time.time()}
+                yield f"event: status\nid: {version}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            else:
+                yield ": keep-alive\n\n"
