@@ -99,7 +99,12 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     def csrf_error(exc: CSRFError) -> Any:
         return error(400, "csrf")
 
-    for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (405, "method_not_allowed"), (413, "too_large")):
+    for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (413, "too_large")):
         app.register_error_handler(code, lambda exc, c=code, t=title: error(c, t))
+
+    @app.errorhandler(405)
+    def method_not_allowed(exc: Any) -> Any:
+        body, code = error(405, "method_not_allowed")
+        return body, code, {"Allow": ", ".join(sorted(exc.valid_methods or []))}
 
     return app

@@ -101,7 +101,8 @@ def openapi_document() -> dict[str, Any]:
                 "description": "Roles: staff, supervisor, admin.",
                 "security": [{"session": []}],
                 "parameters": [
-                    {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    {"name": "since", "in": "query",
+                     "schema": {"type": "integer", "minimum": 0, "maximum": 2**53 - 1, "default": 0},
                      "description": "Return records after this seq."},
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
