@@ -47,8 +47,13 @@ run: install
 test: system-deps install
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: install
 	$(BIN)/appliance bench journal
+	$(BIN)/python -m bench.live_updates
+
+# A PNG of each main page in docs/screenshots/ (real chromium against a demo site).
+screenshots: system-deps install
+	$(BIN)/python -m tests.screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

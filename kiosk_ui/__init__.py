@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
@@ -19,6 +22,7 @@ from kiosk_ui.i18n import LANGUAGES, select_locale
 from kiosk_ui.live import LiveFeed
 
 TRANSLATIONS = Path(__file__).parent / "translations"
+VENUE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
@@ -63,12 +67,14 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
                 "role": g.get("role", "anonymous"), "current": g.get("user"), "kiosk_device": g.get("kiosk")}
 
     @app.template_filter("clock_time")
-    def clock_time(stamp: str) -> str:
-        """UTC RFC 3339 → the venue's wall-clock time (Asia/Shanghai), HH:MM:SS."""
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
+    def clock_time(stamp: str, fmt: str = "%H:%M:%S") -> str:
+        """UTC RFC 3339 → the venue's wall-clock time (China Standard Time)."""
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(VENUE_TZ).strftime(fmt)
 
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M:%S")
+    @app.template_filter("readable_json")
+    def readable_json(value: Any) -> str:
+        """JSON as people read it: Chinese as Chinese, not \\u escapes (Jinja escapes the HTML)."""
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
     @app.after_request
     def security_headers(response: Any) -> Any:

@@ -87,14 +87,17 @@ class LiveFeed:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._poked.wait(POLL_S)
+            poked = self._poked.wait(POLL_S)
             self._poked.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self._refresh()
-            except Exception:  # a locked or busy database must not end live updates
-                log.exception("live feed refresh failed")
+            # A WAL write is reported when its frames are written, which can be just before the
+            # commit becomes visible: look again shortly after, unless a new write comes first.
+            for delay in (0.0, 0.005, 0.02, 0.1) if poked else (0.0,):
+                if delay and (self._poked.wait(delay) or self._stop.is_set()):
+                    break
+                try:
+                    self._refresh()
+                except Exception:  # a locked or busy database must not end live updates
+                    log.exception("live feed refresh failed")
 
     def wait(self, seen: int, timeout: float) -> tuple[int, dict[str, Any] | None]:
         with self._changed:
