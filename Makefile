@@ -37,11 +37,18 @@ translations: $(STAMP)
 
 install: $(STAMP) translations
 
+# First run: a demo site with three demo accounts (admin, staff, supervisor) sharing one
+# random password, kept in $(DATA)/demo-password (mode 0600) and printed at every start.
 run: install
 	@if [ ! -f $(DATA)/appliance.toml ]; then \
-	  $(BIN)/appliance init --data $(DATA) --site-id $(SITE_ID) --site-name '$(SITE_NAME)'; \
+	  $(BIN)/appliance init --data $(DATA) --site-id $(SITE_ID) --site-name '$(SITE_NAME)' && \
+	  (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > $(DATA)/demo-password) && \
+	  for role in admin staff supervisor; do \
+	    $(BIN)/appliance user add $$role --role $$role --password-stdin --data $(DATA) < $(DATA)/demo-password >/dev/null; \
+	  done; \
 	fi
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
+	@echo "Demo logins: admin, staff, supervisor — password: $$(cat $(DATA)/demo-password 2>/dev/null)"
 	exec $(BIN)/appliance run --data $(DATA)
 
 test: system-deps install
