@@ -95,6 +95,7 @@ class Runtime:
         self._web_thread: threading.Thread | None = None
         self._locks: list[int] = []
         self._started: list[str] = []
+        self.stop_signal: str | None = None
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class Runtime:
         self._web_app = self._web_factory(self.site)
         server = wsgi.Server((cfg.host, cfg.port), self._web_app, numthreads=cfg.threads,
                              server_name="site-appliance", shutdown_timeout=0.5)
+        server.error_log = _cheroot_log  # into our logging (redacted, rotated), not raw stderr
         if cfg.tls_cert is not None and cfg.tls_key is not None:
             from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -231,10 +233,14 @@ class Runtime:
         while not self.stop_event.wait(interval or 3600):
             if interval and self.healthy():
                 notify("WATCHDOG=1")
+        if self.stop_signal:
+            log.info("received %s, stopping", self.stop_signal)
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, _frame: Any) -> None:
-            log.info("received %s, stopping", signal.Signals(signum).name)
+            # Only set the event: no I/O in a signal handler (a log write could block on a
+            # lock held by the interrupted code). wait() logs the signal.
+            self.stop_signal = signal.Signals(signum).name
             self.stop_event.set()
 
         signal.signal(signal.SIGTERM, handler)
@@ -266,6 +272,13 @@ class Runtime:
             self._locks.clear()
         log.info("stopped %s", ", ".join(self._started) or "nothing")
         self._started.clear()
+
+
+def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    """cheroot's error log, routed to logging. Clients that hang up (a closed kiosk screen, a
+    dropped stream) are routine: DEBUG, without traceback."""
+    routine = level <= logging.INFO and not traceback
+    logging.getLogger("cheroot").log(logging.DEBUG if routine else level, "%s", msg, exc_info=traceback)
 
 
 def run_services(site: Site, services: Sequence[str], web_factory: Callable[[Site], Any] | None = None) -> int:

@@ -12,7 +12,7 @@ from appliance.logs import setup_logging
 from appliance.people import find_person, register_person, reveal_id_number
 from appliance.personal import is_valid_id_number
 from tests.helpers import make_id_number, run_appliance
-from tests.test_runtime import add_user, http_login, start, stop, wait_ready
+from tests.test_runtime import add_user, http_login, output, start, stop, wait_ready
 
 CANDIDATE = re.compile(rb"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
 
@@ -67,7 +67,7 @@ def test_no_id_number_in_clear_anywhere(site, data_dir):
         assert "person.registered" in pages  # the journal pages really listed the people
     finally:
         stop(proc)
-    outputs = proc.stdout.read() + proc.stderr.read()
+    outputs = output(proc)
     shown = run_appliance("journal", "show", "--data", str(data_dir)).stdout
 
     leaks = {}

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -17,15 +18,24 @@ PASSWORD = "runtime-password-1"
 
 
 def start(data_dir, *args, env=None):
+    """Start the real command. Its output goes to files (never an unread pipe, which would
+    block the process once full); `output(proc)` reads them."""
     port = free_port()
+    out = open(Path(data_dir).parent / f"appliance-{port}.out", "w+")
     proc = subprocess.Popen(
         [APPLIANCE, *(args or ("run",)), "--data", str(data_dir)],
         env={**os.environ, "APPLIANCE_WEB__PORT": str(port), "APPLIANCE_SERVICES__HEARTBEAT_S": "0.5", **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=out,
+        stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.output_file = out
     return proc, port
+
+
+def output(proc) -> str:
+    proc.output_file.seek(0)
+    return proc.output_file.read()
 
 
 def get(port, path="/healthz"):
@@ -36,7 +46,7 @@ def get(port, path="/healthz"):
 def wait_ready(proc, port, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, output(proc)
         try:
             health = json.loads(get(port)[2])
             if health["services"] and health["ok"]:
@@ -95,7 +105,7 @@ def test_run_serves_status_page_and_stops_on_sigterm_within_2s(data_dir):
         assert "尚未配置设备" in page.text  # nothing fake: the worker says what it lacks
     finally:
         code, took = stop(proc)
-    assert code == 0, proc.stderr.read()
+    assert code == 0, output(proc)
     assert took < 2.0
     assert len(kinds(data_dir, "service.stopped")) == 4
     verify = run_appliance("journal", "verify", "--data", str(data_dir))
@@ -171,3 +181,24 @@ def test_sd_notify_ready_watchdog_and_stopping(data_dir, tmp_path):
 def test_bad_config_stops_start_up_with_the_key_named(data_dir):
     proc = run_appliance("run", "--data", str(data_dir), env={"APPLIANCE_WEB__PORT": "99999"})
     assert proc.returncode == 2 and "web.port" in proc.stderr
+
+
+def test_stops_within_2s_with_live_streams_open(data_dir):
+    add_user(data_dir, "staff1", "staff")
+    proc, port = start(data_dir)
+    streams = []
+    try:
+        wait_ready(proc, port)
+        session = http_login(port, "staff1")
+        for _ in range(3):
+            resp = session.get(f"http://127.0.0.1:{port}/api/v1/events", stream=True, timeout=5)
+            assert resp.headers["Content-Type"].startswith("text/event-stream")
+            first = next(resp.iter_lines(decode_unicode=True))
+            assert first.startswith("retry:")
+            streams.append(resp)
+    finally:
+        code, took = stop(proc)
+        for resp in streams:
+            resp.close()
+    assert code == 0, output(proc)
+    assert took < 2.0
