@@ -85,3 +85,31 @@ class PtyPort:
 
     def close(self) -> None:
         self.unplug()
+
+
+class NullModem:
+    """Two pseudo-terminals wired back to back, for peers that both need a device path (a
+    pymodbus server on one end, the real client on the other), as socat would do."""
+
+    def __init__(self) -> None:
+        self.a, self.b = PtyPort(), PtyPort()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="null-modem", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.a.master, self.b.master], [], [], 0.05)
+                for fd in ready:
+                    data = os.read(fd, 4096)
+                    os.write(self.b.master if fd == self.a.master else self.a.master, data)
+            except (OSError, ValueError):
+                if self._stop.is_set():
+                    return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        self.a.close()
+        self.b.close()
