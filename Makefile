@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use: systemd-analyze for the unit checks, chromium (with CJK
 # fonts) for the real-browser tests. Installed only when
 # running as root with apt-get available; otherwise the missing tool is reported by the tests.
-SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk
+SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk espeak-ng sox ffmpeg
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
