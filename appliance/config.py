@@ -155,6 +155,59 @@ class ServicesConfig(_Section):
     )
 
 
+class IdcardReaderConfig(_Section):
+    name: str = Field(min_length=1, description="Reader name, e.g. the gate it serves ('gate-1').")
+    port: str = Field(description="Serial port URL (pyserial): '/dev/ttyUSB0', 'socket://host:port', ...")
+    fingerprint: bool = Field(default=False, description="Also read the fingerprint data (needs a fingerprint-capable reader).")
+    debounce_s: float = Field(default=3.0, gt=0, le=60, description="A card still on the reader is reported once per this many seconds.")
+
+
+class GateDeviceConfig(_Section):
+    name: str = Field(min_length=1, description="Gate name ('gate-1').")
+    port: str = Field(description="Serial port URL of the RS-485 bus of the relay module.")
+    device_id: int = Field(default=1, ge=1, le=247, description="Modbus device id of the relay module.")
+    open_channel: int = Field(default=0, ge=0, le=31, description="Relay (0-based) wired to the gate's open input.")
+    pass_input: int = Field(default=0, ge=0, le=31, description="Digital input (0-based) wired to 'passage completed'.")
+    alarm_input: int = Field(default=1, ge=0, le=31, description="Digital input (0-based) wired to the gate's alarm output.")
+    pulse_ms: int = Field(default=1000, ge=100, le=60_000, description="Length of the open pulse (the module times it).")
+    passage_timeout_s: float = Field(default=10.0, gt=0, le=120, description="How long to wait for someone to walk through.")
+
+
+class LockerBankConfig(_Section):
+    name: str = Field(min_length=1, description="Locker bank name ('bank-a').")
+    port: str = Field(description="Serial port URL of the lock-control board's bus.")
+    protocol: Literal["kerong", "8a"] = Field(description="Board family: 'kerong' (CU, 19200) or '8a' (8A/80, 9600).")
+    board: int = Field(ge=0, le=31, description="Board address (Kerong 0–15, 8A/80 1–31).")
+    locks: int = Field(default=24, ge=1, le=56, description="Locks on the board (Kerong boards have 16).")
+    closed_bit: bool = Field(default=True, description="Feedback level that means 'door closed' (depends on the lock's wiring).")
+    left_open_s: float = Field(default=120.0, gt=0, description="A door open longer than this after we opened it raises an alert.")
+
+
+class BroadcastConfig(_Section):
+    sink: Literal["file", "alsa", "rtp"] = Field(default="file", description="Where announcements go.")
+    file: Path | None = Field(default=None, description="For sink 'file': the WAV written; default '<data>/broadcast/last.wav'.")
+    alsa_device: str = Field(default="default", description="For sink 'alsa': the ALSA device.")
+    rtp_targets: list[str] = Field(default_factory=list, description="For sink 'rtp': 'host:port' of each IP speaker.")
+    rtp_payload: Literal["pcmu", "pcma"] = Field(default="pcmu", description="G.711 flavour for RTP: µ-law or A-law.")
+    clips: Path | None = Field(default=None, description="Directory of pre-recorded WAV clips for fixed phrases.")
+    speed_wpm: int = Field(default=150, ge=80, le=400, description="espeak-ng speaking rate.")
+
+
+class DevicesConfig(_Section):
+    simulate: bool = Field(
+        default=False,
+        description="Run a simulator for every configured device and drive it through the real drivers "
+        "(demo, training, tests). Never on a venue's appliance.",
+    )
+    idcard: list[IdcardReaderConfig] = Field(default_factory=list, description="ID card readers.")
+    gate: list[GateDeviceConfig] = Field(default_factory=list, description="Gates (Modbus relay modules).")
+    locker: list[LockerBankConfig] = Field(default_factory=list, description="Locker banks (lock-control boards).")
+    broadcast: BroadcastConfig = BroadcastConfig()
+    command_expiry_s: float = Field(
+        default=60.0, gt=0, description="A queued device command not started within this time expires instead of running late."
+    )
+
+
 class Config(_Section):
     site: SiteConfig
     paths: PathsConfig
@@ -163,6 +216,7 @@ class Config(_Section):
     web: WebConfig = WebConfig()
     logging: LoggingConfig = LoggingConfig()
     services: ServicesConfig = ServicesConfig()
+    devices: DevicesConfig = DevicesConfig()
 
     @property
     def database_path(self) -> Path:
@@ -174,11 +228,15 @@ class Config(_Section):
 
 
 def iter_keys(model: type[BaseModel] = Config, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Yield (dotted key, field info) for every leaf key of the configuration."""
+    """Yield (dotted key, field info) for every leaf key of the configuration; the fields of a
+    list of tables appear as ``section.list[].key``."""
     for name, field in model.model_fields.items():
         annotation = field.annotation
+        item = getattr(annotation, "__args__", (None,))[0] if getattr(annotation, "__origin__", None) is list else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             yield from iter_keys(annotation, f"{prefix}{name}.")
+        elif isinstance(item, type) and issubclass(item, BaseModel):
+            yield from iter_keys(item, f"{prefix}{name}[].")
         else:
             yield f"{prefix}{name}", field
 
@@ -203,8 +261,11 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
         key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
         if key not in known:
             raise ConfigError(f"{name}: no configuration key {key!r}")
-        section, leaf = key.split(".", 1)
-        raw.setdefault(section, {})[leaf] = _env_value(value)
+        *sections, leaf = key.split(".")
+        target = raw
+        for section in sections:
+            target = target.setdefault(section, {})
+        target[leaf] = _env_value(value)
 
 
 def _format_errors(exc: ValidationError) -> str:

@@ -129,3 +129,35 @@ def m005_accounts(db: Database) -> None:
             enrolled TEXT
         )"""
     )
+
+
+@migrations()
+def m006_devices(db: Database) -> None:
+    # Durable device commands: queued by any process (console, API), executed and journaled by
+    # the devices service, which owns the ports.
+    db.execute(
+        """CREATE TABLE device_commands (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            target TEXT NOT NULL,
+            args TEXT NOT NULL DEFAULT '{}',
+            requested_by TEXT NOT NULL,
+            created TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'running', 'done', 'failed', 'expired')),
+            started TEXT,
+            finished TEXT,
+            result TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX device_commands_pending ON device_commands(state, id)")
+    # Health of each configured device, for the console.
+    db.execute(
+        """CREATE TABLE device_health (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            updated TEXT NOT NULL
+        )"""
+    )

@@ -95,6 +95,7 @@ class Runtime:
         self._web_thread: threading.Thread | None = None
         self._locks: list[int] = []
         self._started: list[str] = []
+        self.device_service: Any = None
         self.stop_signal: str | None = None
 
     # -- start-up ----------------------------------------------------------------------------
@@ -142,11 +143,16 @@ class Runtime:
         self._last_checkpoint = self.site.clock.monotonic()
         self.workers.append(Worker("checkpoint", self._checkpoint_step, min(1.0, cfg.journal.checkpoint_interval_s)))
         placeholders = {
-            "devices": "no devices configured yet",
             "recorder": "no cameras configured yet",
             "sync": "no provincial center enrolled yet",
         }
-        for name in ("devices", "recorder", "sync"):
+        if "devices" in self.services:
+            from appliance.device_service import DeviceService
+
+            self.device_service = DeviceService(self.site)
+            self.device_service.start()
+            self.workers.append(Worker("devices", self.device_service.step, 0.1))
+        for name in ("recorder", "sync"):
             if name in self.services:
                 self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))
         for worker in self.workers:
@@ -261,6 +267,8 @@ class Runtime:
         for worker in reversed(self.workers):
             if worker.thread is not None:
                 worker.thread.join(STOP_DEADLINE_S / 2)
+        if self.device_service is not None:
+            self.device_service.stop()
         try:
             for name in self._started:
                 self.site.journal.record("service.stopped", {"service": name, "pid": os.getpid()})

@@ -29,7 +29,8 @@ def service_labels() -> dict[str, str]:
         "web": _("Web"), "devices": _("Devices"), "recorder": _("Recorder"), "sync": _("Sync"),
         "running": _("Running"), "starting": _("Starting"), "stopping": _("Stopping"), "stopped": _("Stopped"),
         "failed": _("Failed"), "stale": _("Not responding"),
-        "no devices configured yet": _("No devices configured yet"),
+        "idcard": _("ID card reader"), "gate": _("Gate"), "locker": _("Locker bank"),
+        "connected": _("Connected"), "disconnected": _("Disconnected"),
         "no cameras configured yet": _("No cameras configured yet"),
         "no provincial center enrolled yet": _("No provincial center enrolled yet"),
     }

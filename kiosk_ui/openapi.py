@@ -22,9 +22,15 @@ SERVICE = {
         "heartbeat": {"type": "string"},
     },
 }
+DEVICE = {
+    "type": "object",
+    "required": ["name", "kind", "state", "detail", "updated"],
+    "properties": {"name": {"type": "string"}, "kind": {"enum": ["idcard", "gate", "locker"]},
+                   "state": {"type": "string"}, "detail": {"type": "string"}, "updated": {"type": "string"}},
+}
 STATUS = {
     "type": "object",
-    "required": ["site", "time", "clock", "journal", "services", "sync", "sessions_today"],
+    "required": ["site", "time", "clock", "journal", "services", "devices", "sync", "sessions_today"],
     "properties": {
         "site": {"type": "object", "required": ["id", "name"],
                  "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
@@ -38,6 +44,7 @@ STATUS = {
                                    "head_ts": {"type": ["string", "null"]},
                                    "checkpoint_size": {"type": "integer", "minimum": 0}}},
         "services": {"type": "array", "items": SERVICE},
+        "devices": {"type": "array", "items": DEVICE},
         "sync": {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}},
         "sessions_today": {"type": ["array", "null"]},
     },

@@ -10,7 +10,7 @@ from appliance.clockstatus import clock_status
 from appliance.runtime import ServiceStatus
 
 # Capabilities later issues bring; until then the console says so instead of showing nothing.
-NOT_YET = {"devices": "device_layer", "sessions": "site_operations", "sync": "sync"}
+NOT_YET = {"sessions": "site_operations", "sync": "sync"}
 
 
 def _age_seconds(now: datetime, stamp: str) -> int:
@@ -35,6 +35,8 @@ def collect_status(site: Any) -> dict[str, Any]:
             state = "stale"
         services.append({"name": row["name"], "state": state, "detail": row["detail"], "pid": row["pid"],
                          "heartbeat": row["heartbeat"]})
+    devices = [dict(r) for r in site.store.reader().execute(
+        "SELECT name, kind, state, detail, updated FROM device_health ORDER BY kind, name")]
     clock = clock_status()
     return {
         "site": {"id": site.config.site.id, "name": site.config.site.name},
@@ -47,6 +49,7 @@ def collect_status(site: Any) -> dict[str, Any]:
             "checkpoint_size": latest[0] if latest else 0,
         },
         "services": services,
+        "devices": devices,
         "sync": {"state": "not_connected", "detail": "sync with the provincial center is not built yet"},
         "sessions_today": None,  # None = not available yet (site operations arrive later)
     }

@@ -65,9 +65,20 @@ def test_invalid_toml_is_a_clear_error(tmp_path):
 
 
 def test_environment_overrides(tmp_path):
-    env = {"APPLIANCE_WEB__PORT": "8181", "APPLIANCE_SITE__NAME": "覆盖名称", "APPLIANCE_SERVICES__SYNC": "false"}
+    env = {"APPLIANCE_WEB__PORT": "8181", "APPLIANCE_SITE__NAME": "覆盖名称", "APPLIANCE_SERVICES__SYNC": "false",
+           "APPLIANCE_DEVICES__BROADCAST__SINK": "rtp"}
     config = load_config(write(tmp_path, "[web]\nport = 9000\n"), data_dir=tmp_path, environ=env)
     assert config.web.port == 8181 and config.site.name == "覆盖名称" and config.services.sync is False
+    assert config.devices.broadcast.sink == "rtp"
+
+
+def test_device_lists(tmp_path):
+    text = ('[[devices.locker]]\nname = "bank-a"\nport = "/dev/ttyUSB2"\nprotocol = "kerong"\nboard = 0\n'
+            '[[devices.locker]]\nname = "bank-b"\nport = "/dev/ttyUSB2"\nprotocol = "8a"\nboard = 1\n')
+    config = load_config(write(tmp_path, text), data_dir=tmp_path, environ={})
+    assert [b.name for b in config.devices.locker] == ["bank-a", "bank-b"]
+    with pytest.raises(ConfigError, match=r"devices\.locker\.0\.protocol"):
+        load_config(write(tmp_path, text.replace('"kerong"', '"acme"')), data_dir=tmp_path, environ={})
 
 
 def test_unknown_environment_override_is_rejected(tmp_path):
@@ -92,7 +103,7 @@ def test_config_show_reports_bad_config(cli, data_dir):
 
 
 def test_every_key_is_documented_and_every_documented_key_exists():
-    documented = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", DOCS.read_text(encoding="utf-8"), re.M))
+    documented = set(re.findall(r"^\| `([a-z_]+(?:\.[a-z_]+|\[\]\.[a-z_]+)+)` \|", DOCS.read_text(encoding="utf-8"), re.M))
     keys = {key for key, _ in iter_keys(Config)}
     assert keys - documented == set(), "undocumented config keys"
     assert documented - keys == set(), "documented keys that do not exist"

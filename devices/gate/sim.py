@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from pymodbus import FramerType
@@ -45,6 +46,11 @@ class GateSimulator:
         self._thread.start()
         if not self._ready.wait(5):
             raise RuntimeError("gate simulator did not start")
+        deadline = time.monotonic() + 5
+        while getattr(self._server, "transport", None) is None:  # the serial port is open
+            if time.monotonic() > deadline:
+                raise RuntimeError("gate simulator did not open its port")
+            time.sleep(0.005)
         return self
 
     def stop(self) -> None:

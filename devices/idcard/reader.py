@@ -174,5 +174,8 @@ class CardReaderLoop:
         self._last = (card.id_number, now)
         event = CardEvent(card, data.photo, data.fingerprint, (last_byte_at - started) * 1000, last_byte_at, self.url)
         self.health.cards += 1
-        self.on_card(event)
+        try:
+            self.on_card(event)
+        except Exception:  # the consumer's failure must not stop the reader
+            log.exception("card event handler failed")
         return event

@@ -31,6 +31,22 @@
     });
   }
 
+  function paintDevices(tbody, devices) {
+    if (!devices.length) { return; }
+    var labels = JSON.parse(tbody.getAttribute("data-labels") || "{}");
+    while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
+    devices.forEach(function (d) {
+      var tr = document.createElement("tr");
+      tr.className = d.state === "connected" ? "state-running" : "state-failed";
+      [d.name, labels[d.kind] || d.kind, labels[d.state] || d.state, d.detail].forEach(function (text) {
+        var td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      });
+      tbody.appendChild(tr);
+    });
+  }
+
   function paintClock(el, clock) {
     var key = clock.synchronized === null ? "unknown" : (clock.synchronized ? "synced" : "unsynced");
     el.textContent = el.getAttribute("data-text-" + key);
@@ -44,6 +60,7 @@
     });
     document.querySelectorAll("[data-live-services]").forEach(function (el) { paintServices(el, snapshot.services); });
     document.querySelectorAll("[data-live-clock]").forEach(function (el) { paintClock(el, snapshot.clock); });
+    document.querySelectorAll("[data-live-devices]").forEach(function (el) { paintDevices(el, snapshot.devices || []); });
   }
 
   function indicator(online) {
