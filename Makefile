@@ -8,7 +8,7 @@ SITE_ID ?= demo-county-01
 SITE_NAME ?= 演示县公共资源交易中心
 STAMP := $(VENV)/.installed
 
-.PHONY: run test system-deps install translations screenshots bench clean
+.PHONY: run test system-deps install translations screenshots bench fuzz clean
 
 # Debian packages the tests use: systemd-analyze for the unit checks, chromium (with CJK
 # fonts) for the real-browser tests. Installed only when
@@ -45,7 +45,8 @@ run: install
 	  (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > $(DATA)/demo-password) && \
 	  for role in admin staff supervisor; do \
 	    $(BIN)/appliance user add $$role --role $$role --password-stdin --data $(DATA) < $(DATA)/demo-password >/dev/null; \
-	  done; \
+	  done && \
+	  cat demo/devices.toml >> $(DATA)/appliance.toml; \
 	fi
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@echo "Demo logins: admin, staff, supervisor — password: $$(cat $(DATA)/demo-password 2>/dev/null)"
@@ -56,7 +57,12 @@ test: system-deps install
 
 bench: install
 	$(BIN)/appliance bench journal
+	$(BIN)/appliance bench devices
 	$(BIN)/python -m bench.live_updates
+
+# A longer property-based fuzz run of every device codec (the test suite runs a short one).
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/devices -k "arbitrary or round_trip or byte_by_byte"
 
 # A PNG of each main page in docs/screenshots/ (real chromium against a demo site).
 screenshots: system-deps install

@@ -396,6 +396,17 @@ def bench() -> None:
     """Benchmarks (code in bench/); each prints one JSON object."""
 
 
+@bench.command("devices")
+@click.option("--reads", default=200, show_default=True, help="Card reads per phase.")
+@click.option("--opens", default=200, show_default=True, help="Gate opens per phase.")
+def bench_devices(reads: int, opens: int) -> None:
+    """Card event and gate command latency, idle and with both cores loaded."""
+    from bench.devices import run_benchmark
+
+    logging.disable(logging.WARNING)
+    emit(run_benchmark(reads=reads, opens=opens))
+
+
 @bench.command("journal")
 @click.option("--single", default=300, show_default=True, help="Durable single appends to time.")
 @click.option("--batched", default=20000, show_default=True, help="Records appended in batches.")
@@ -408,6 +419,10 @@ def bench_journal(single: int, batched: int, batch_size: int, verify_records: in
     logging.disable(logging.WARNING)
     emit(run_benchmark(single=single, batched=batched, batch_size=batch_size, verify_records=verify_records))
 
+
+from appliance.device_cli import device  # noqa: E402  (a group of its own module)
+
+main.add_command(device)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

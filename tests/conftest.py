@@ -3,6 +3,7 @@ real ``appliance`` command (in-process through click, or as a subprocess)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,10 @@ def login(app, web_site):
         return client
 
     return make
+
+
+# `make fuzz` runs the codec properties with many more examples.
+from hypothesis import settings as _settings  # noqa: E402
+
+_settings.register_profile("fuzz", max_examples=20_000, deadline=None)
+_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -32,6 +32,7 @@ class GateSimulator:
         self.inputs = [False] * CHANNELS
         self.pulses: list[tuple[int, float]] = []  # (channel, seconds)
         self.passages = 0
+        self._generation: dict[int, int] = {}
         self.modem = NullModem()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Any = None
@@ -76,12 +77,14 @@ class GateSimulator:
                     seconds = self.raw_value * PULSE_UNIT_MS / 1000
                     on = base == FLASH_ON
                     simulator.pulses.append((channel, seconds))
+                    generation = simulator._generation[channel] = simulator._generation.get(channel, 0) + 1
                     await context.async_setValues(device_id, 5, channel, [on])
                     loop = asyncio.get_running_loop()
 
                     async def release() -> None:
                         await asyncio.sleep(seconds)
-                        await context.async_setValues(device_id, 5, channel, [not on])
+                        if simulator._generation[channel] == generation:  # a newer pulse restarts the timer
+                            await context.async_setValues(device_id, 5, channel, [not on])
 
                     loop.create_task(release())
                     if on and channel == simulator.open_channel and simulator.someone_walks:

@@ -52,6 +52,7 @@ class SamSimulator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sam-sim", daemon=True)
         self.commands: list[tuple[int, int]] = []
+        self.last_answer_at: float | None = None  # monotonic time the last answer's last byte was written
 
     @classmethod
     def on_pty(cls, link: Path | None = None, **kwargs: float) -> "SamSimulator":
@@ -137,5 +138,6 @@ class SamSimulator:
                     self.port.write(frame[i : i + 1])
             else:
                 self.port.write(frame)
+            self.last_answer_at = time.monotonic()
         except OSError:
             pass  # unplugged mid-answer

@@ -1,0 +1,114 @@
+"""Device latency benchmark, idle and with both cores loaded (two busy processes), measured in
+the same run so the ratio survives a noisy machine.
+
+* card event latency: the simulator writes the last byte of the read answer to the pseudo-
+  terminal → the reader loop has decoded the card and delivered the event;
+* gate command latency: `GateDriver.open()` called → the request handed to the port (the
+  software overhead before the first byte goes on the wire; the wire time itself is 8 ms at
+  9600 baud and the same for any software).
+
+Run: ``appliance bench devices``. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+from typing import Any
+
+from devices.gate.driver import GateDriver, ModbusHub
+from devices.gate.sim import GateSimulator
+from devices.idcard.reader import CardReaderLoop
+from devices.idcard.sim import SamSimulator, fictitious_card
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def _burn(stop: Any) -> None:
+    x = 0
+    while not stop.is_set():
+        x = (x * 31 + 7) % 1_000_003
+
+
+def card_latencies(reads: int) -> list[float]:
+    sim = SamSimulator.on_pty().start()
+    delivered: list[float] = []
+    latencies: list[float] = []
+
+    def on_card(event: Any) -> None:
+        delivered.append(time.monotonic())
+        if sim.last_answer_at is not None:
+            latencies.append((delivered[-1] - sim.last_answer_at) * 1000)
+
+    loop = CardReaderLoop(sim.url, on_card, poll_s=0.01, debounce_s=0.001)
+    loop.start()
+    try:
+        for i in range(reads):
+            sim.place(fictitious_card(i))
+            deadline = time.monotonic() + 5
+            while len(latencies) <= i and time.monotonic() < deadline:
+                time.sleep(0.002)
+            sim.remove()
+            time.sleep(0.02)
+    finally:
+        loop.stop()
+        sim.stop()
+    return latencies
+
+
+def gate_latencies(opens: int) -> list[float]:
+    sim = GateSimulator(someone_walks=False).start()
+    hub = ModbusHub(sim.url)
+    driver = GateDriver(hub, pulse_ms=100)
+    out = []
+    try:
+        for _ in range(opens):
+            out.append(driver.open().call_to_sent_ms)
+            time.sleep(0.02)  # a tap is not back-to-back with the last request: no inter-frame wait
+        return out
+    finally:
+        hub.close()
+        sim.stop()
+
+
+def measure(reads: int, opens: int) -> dict[str, Any]:
+    cards, gates = card_latencies(reads), gate_latencies(opens)
+    return {
+        "card_event_ms": {"n": len(cards), "p50": _pct(cards, 0.5), "p99": _pct(cards, 0.99)},
+        "gate_call_to_sent_ms": {"n": len(gates), "p50": _pct(gates, 0.5), "p99": _pct(gates, 0.99)},
+    }
+
+
+def run_benchmark(reads: int = 200, opens: int = 200) -> dict[str, Any]:
+    idle = measure(reads, opens)
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    burners = [ctx.Process(target=_burn, args=(stop,), daemon=True) for _ in range(2)]
+    for p in burners:
+        p.start()
+    time.sleep(0.5)
+    try:
+        loaded = measure(reads, opens)
+    finally:
+        stop.set()
+        for p in burners:
+            p.join(5)
+    return {
+        "benchmark": "devices",
+        "idle": idle,
+        "loaded_2_busy_processes": loaded,
+        "loaded_vs_idle_p50": {
+            "card": round(loaded["card_event_ms"]["p50"] / max(idle["card_event_ms"]["p50"], 1e-9), 2),
+            "gate": round(loaded["gate_call_to_sent_ms"]["p50"] / max(idle["gate_call_to_sent_ms"]["p50"], 1e-9), 2),
+        },
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run_benchmark()))
