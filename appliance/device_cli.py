@@ -5,8 +5,6 @@ simulator and prints its port URL, so the same commands can be tried without har
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import click
 
 from appliance.personal import mask_id_number, mask_name
+from appliance.signals import StopSignals
 
 
 def emit(obj: Any) -> None:
@@ -214,12 +213,10 @@ def sim(kind: str, link: Path | None, card_every: float, board: int | None, walk
     else:
         protocol = kind.split("-", 1)[1]
         simulator = LockerBoardSim(protocol, boards=(board if board is not None else (0 if protocol == "kerong" else 1),)).start()
+    signals = StopSignals()
     emit({"ok": True, "kind": kind, "port": simulator.url})
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     index = 0
-    while not stop.wait(card_every or 3600):
+    while not signals.wait(card_every or 3600):
         if kind == "idcard" and card_every:
             index += 1
             simulator.place(fictitious_card(index))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 from appliance import __version__
 from appliance.clock import utc_timestamp
 from appliance.sdnotify import notify, watchdog_interval
+from appliance.signals import StopSignals
 from appliance.site import Site
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class Runtime:
         self._started: list[str] = []
         self.device_service: Any = None
         self.stop_signal: str | None = None
+        self._signals: StopSignals | None = None
 
     # -- start-up ----------------------------------------------------------------------------
 
@@ -234,23 +235,27 @@ class Runtime:
         return self._web_thread is None or self._web_thread.is_alive()
 
     def wait(self) -> None:
-        """Block until stopped; feed systemd's watchdog while every worker is healthy."""
+        """Block until a stop signal (or `stop_event`); feed systemd's watchdog meanwhile while
+        every worker is healthy."""
         interval = watchdog_interval()
-        while not self.stop_event.wait(interval or 3600):
-            if interval and self.healthy():
+        fed = self.site.clock.monotonic()
+        while not self.stop_event.is_set():
+            timeout = min(interval or 1.0, 1.0)
+            if self._signals is not None:
+                self.stop_signal = self._signals.wait(timeout)
+                if self.stop_signal:
+                    break
+            else:
+                self.stop_event.wait(timeout)
+            if interval and self.site.clock.monotonic() - fed >= interval and self.healthy():
                 notify("WATCHDOG=1")
+                fed = self.site.clock.monotonic()
+        self.stop_event.set()
         if self.stop_signal:
             log.info("received %s, stopping", self.stop_signal)
 
     def install_signal_handlers(self) -> None:
-        def handler(signum: int, _frame: Any) -> None:
-            # Only set the event: no I/O in a signal handler (a log write could block on a
-            # lock held by the interrupted code). wait() logs the signal.
-            self.stop_signal = signal.Signals(signum).name
-            self.stop_event.set()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        self._signals = StopSignals()
 
     # -- stopping ----------------------------------------------------------------------------
 

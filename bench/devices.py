@@ -13,7 +13,6 @@ Run: ``appliance bench devices``. Prints one JSON object.
 from __future__ import annotations
 
 import multiprocessing
-import statistics
 import time
 from typing import Any
 

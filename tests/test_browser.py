@@ -2,7 +2,6 @@
 on loopback: login, logout, lockout, language switch, kiosk enrolment, live updates."""
 
 import subprocess
-import time
 
 import pytest
 

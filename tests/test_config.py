@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, ConfigError, effective_config, iter_keys, load_config
+from appliance.config import Config, ConfigError, iter_keys, load_config
 from tests.helpers import json_line
 
 DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"

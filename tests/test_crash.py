@@ -6,7 +6,6 @@ import os
 import random
 import select
 import signal
-import sqlite3
 
 import pytest
 

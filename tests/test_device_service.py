@@ -2,17 +2,14 @@
 commands queued by another process, everything journaled without personal data."""
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from appliance.config import load_config
 from appliance.device_commands import command, queue_command
 from appliance.device_service import DeviceService
 from appliance.site import open_site
 from devices.idcard.sim import fictitious_card
-from tests.helpers import APPLIANCE
 from tests.test_runtime import output, start, stop, wait_ready
 
 DEVICES = """

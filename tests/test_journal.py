@@ -3,10 +3,8 @@
 import base64
 import hashlib
 import json
-import sqlite3
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from appliance.journal import GENESIS_PREV, RECORD_SIGNING_CONTEXT, JournalError
 from appliance.personal import PersonalDataError

@@ -4,8 +4,6 @@ the logs, the journal or the web pages — in UTF-8/ASCII or UTF-16 form."""
 
 import logging
 import re
-import signal
-import subprocess
 from pathlib import Path
 
 from appliance.logs import setup_logging

@@ -196,7 +196,7 @@ def test_weak_passwords_and_bad_roles_are_refused(web_site):
 
 
 def test_user_commands(data_dir):
-    from tests.helpers import json_line, run_appliance
+    from tests.helpers import json_line
 
     def run(*args, stdin=None):
         import subprocess
