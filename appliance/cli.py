@@ -101,14 +101,11 @@ def _run(data_dir: Path, config_path: Path | None, services: list[str]) -> None:
     from appliance.site import open_site
     from kiosk_ui import create_app
 
-    site = open_site(data_dir, config_path=config_path)
-    setup_logging(site.config)
-    if len(services) > 1:  # 'appliance run': the [services] switches apply; a single unit always runs
-        services = [s for s in services if s == "web" or getattr(site.config.services, s)]
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
+        setup_logging(site.config)
+        if len(services) > 1:  # 'appliance run': the [services] switches apply; a single unit always runs
+            services = [s for s in services if s == "web" or getattr(site.config.services, s)]
         code = run_services(site, services, web_factory=create_app)
-    finally:
-        site.close()
     sys.exit(code)
 
 
@@ -144,13 +141,10 @@ def note(data_dir: Path, config_path: Path | None, author: str, text: str) -> No
     """Append a staff note to the journal (ID numbers in the text are masked)."""
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         record = site.journal.record(
             "staff.note", {"text": redact_id_numbers(text), "author": redact_id_numbers(author)}
         )
-    finally:
-        site.close()
     emit({"ok": True, "seq": record.seq, "hash": record.hash})
 
 
@@ -196,12 +190,9 @@ def journal_show(data_dir: Path, config_path: Path | None, since: int, kind: str
     """Print records as JSON lines, personal data masked."""
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         for record in site.journal.records(since=since, kind=kind, limit=limit):
             click.echo(redact_id_numbers(json.dumps(record.as_json(), ensure_ascii=False)))
-    finally:
-        site.close()
 
 
 @journal.command("checkpoint")
@@ -212,12 +203,9 @@ def journal_checkpoint(data_dir: Path, config_path: Path | None) -> None:
     """Sign a checkpoint over the journal's current head now."""
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         made = site.journal.checkpoint()
         latest = site.journal.latest_checkpoint()
-    finally:
-        site.close()
     emit({"ok": True, "new": made is not None, "size": latest[0] if latest else 0, "note": latest[1] if latest else None})
 
 
@@ -234,15 +222,12 @@ def journal_prove(data_dir: Path, config_path: Path | None, seq: int | None, old
 
     if (seq is None) == (old_size is None):
         raise click.UsageError("give exactly one of --seq or --old-size")
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         latest = site.journal.latest_checkpoint()
         if latest is None:
             raise StoreError("no signed checkpoint yet (run 'appliance journal checkpoint')")
         size, note_text = latest
         leaves = site.journal.leaf_hashes(size)
-    finally:
-        site.close()
 
     def b64(items: list[bytes]) -> list[str]:
         return [base64.b64encode(x).decode() for x in items]
@@ -284,11 +269,8 @@ def user_add(data_dir: Path, config_path: Path | None, username: str, role: str,
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         created = Accounts(site).add(username, role, _password(password_stdin))
-    finally:
-        site.close()
     emit({"ok": True, "username": created.username, "role": created.role})
 
 
@@ -303,11 +285,8 @@ def user_passwd(data_dir: Path, config_path: Path | None, username: str, passwor
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         Accounts(site).set_password(username, _password(password_stdin))
-    finally:
-        site.close()
     emit({"ok": True, "username": username})
 
 
@@ -322,11 +301,8 @@ def user_disable(data_dir: Path, config_path: Path | None, username: str, enable
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         Accounts(site).set_disabled(username, not enable)
-    finally:
-        site.close()
     emit({"ok": True, "username": username, "disabled": not enable})
 
 
@@ -340,11 +316,8 @@ def user_unlock(data_dir: Path, config_path: Path | None, username: str) -> None
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         Accounts(site).unlock(username)
-    finally:
-        site.close()
     emit({"ok": True, "username": username})
 
 
@@ -359,12 +332,9 @@ def user_list(data_dir: Path, config_path: Path | None) -> None:
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         for account in Accounts(site).list():
             emit(asdict(account))
-    finally:
-        site.close()
 
 
 @main.group()
@@ -383,11 +353,8 @@ def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str)
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
-    site = open_site(data_dir, config_path=config_path)
-    try:
+    with open_site(data_dir, config_path=config_path) as site:
         code = Accounts(site).add_kiosk(name, purpose)
-    finally:
-        site.close()
     emit({"ok": True, "name": name, "purpose": purpose, "code": code})
 
 

@@ -46,6 +46,12 @@ class Site:
     def close(self) -> None:
         self.store.close()
 
+    def __enter__(self) -> "Site":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def init_site(data_dir: Path, site_id: str, site_name: str, *, clock: Clock | None = None) -> Path:
     """Create config, database and keys in ``data_dir``; never overwrite keys."""

@@ -113,3 +113,29 @@ class NullModem:
         self._thread.join(1)
         self.a.close()
         self.b.close()
+
+
+class PtySimulator:
+    """Base of the simulators that answer on one `PtyPort` from a thread: ``url`` is what the
+    driver opens; subclasses implement ``_run`` and loop until ``self._stop`` is set."""
+
+    def __init__(self, port: PtyPort, name: str) -> None:
+        self.port = port
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.port.path
+
+    def start(self):  # type: ignore[no-untyped-def]
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.port.close()
+
+    def _run(self) -> None:
+        raise NotImplementedError

@@ -7,14 +7,13 @@ single bytes, silence, a failing SAM, an unplugged and replugged reader.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from devices.idcard import protocol as p
 from devices.idcard.text import RESIDENT, CardText, encode_text, gb11643_check_char
-from devices.transport import PtyPort
+from devices.transport import PtyPort, PtySimulator
 
 SAM_ID_BYTES = b"".join(v.to_bytes(n, "little") for v, n in ((5, 2), (1, 2), (20101010, 4), (1, 4), (1234567890, 4)))
 
@@ -39,9 +38,9 @@ class Faults:
     sam_failure: bool = False
 
 
-class SamSimulator:
+class SamSimulator(PtySimulator):
     def __init__(self, port: PtyPort, *, answer_delay_s: float = 0.0) -> None:
-        self.port = port
+        super().__init__(port, "sam-sim")
         self.answer_delay_s = answer_delay_s
         self.faults = Faults()
         self.card: CardText | None = None
@@ -49,27 +48,12 @@ class SamSimulator:
         self.fingerprint: bytes | None = None
         self._selected = False
         self._frames = p.FrameReader()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sam-sim", daemon=True)
         self.commands: list[tuple[int, int]] = []
         self.last_answer_at: float | None = None  # monotonic time the last answer's last byte was written
 
     @classmethod
     def on_pty(cls, link: Path | None = None, **kwargs: float) -> "SamSimulator":
         return cls(PtyPort(link), **kwargs)
-
-    @property
-    def url(self) -> str:
-        return self.port.path
-
-    def start(self) -> "SamSimulator":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.port.close()
 
     def place(self, card: CardText, photo: bytes | None = None, fingerprint: bytes | None = None) -> None:
         self.card = card

@@ -7,10 +7,10 @@ import threading
 import time
 
 from devices.locker.protocol import EightA, Kerong, _sum, _xor
-from devices.transport import PtyPort
+from devices.transport import PtyPort, PtySimulator
 
 
-class LockerBoardSim:
+class LockerBoardSim(PtySimulator):
     def __init__(self, protocol: str, *, boards: tuple[int, ...] = (1,), locks: int = 24,
                  closed_bit: bool = True, auto_close_s: float | None = None, jammed: tuple[int, ...] = ()) -> None:
         self.protocol = protocol
@@ -23,23 +23,8 @@ class LockerBoardSim:
         self.items = {b: {n: False for n in range(1, self.locks + 1)} for b in boards}
         self.opened: list[tuple[int, int]] = []
         self.garbage_before_answer = b""
-        self.port = PtyPort()
         self._buf = bytearray()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"locker-sim-{protocol}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return self.port.path
-
-    def start(self) -> "LockerBoardSim":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.port.close()
+        super().__init__(PtyPort(), f"locker-sim-{protocol}")
 
     def close_door(self, board: int, lock: int) -> None:
         self.doors[board][lock] = False
