@@ -161,3 +161,41 @@ def m006_devices(db: Database) -> None:
             updated TEXT NOT NULL
         )"""
     )
+
+
+@migrations()
+def m007_site_model(db: Database) -> None:
+    # The day plan: zones, rooms, gates, sessions with bidders and rosters (docs/site-operations.md).
+    db.execute("CREATE TABLE zones (id TEXT PRIMARY KEY, name TEXT NOT NULL, closed INTEGER NOT NULL DEFAULT 0)")
+    db.execute(
+        """CREATE TABLE rooms (id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+               zone TEXT NOT NULL REFERENCES zones(id), capacity INTEGER NOT NULL DEFAULT 0, equipment TEXT NOT NULL DEFAULT '[]')"""
+    )
+    db.execute(
+        """CREATE TABLE gates (id TEXT PRIMARY KEY, name TEXT NOT NULL, from_zone TEXT NOT NULL, to_zone TEXT NOT NULL,
+               direction TEXT NOT NULL CHECK (direction IN ('in', 'out')), reader TEXT NOT NULL, gate_device TEXT NOT NULL)"""
+    )
+    db.execute(
+        """CREATE TABLE sessions (id TEXT PRIMARY KEY, day TEXT NOT NULL, kind TEXT NOT NULL, section_code TEXT NOT NULL,
+               section_name TEXT NOT NULL, room TEXT NOT NULL REFERENCES rooms(id), start TEXT NOT NULL, end TEXT NOT NULL,
+               admission_opens_min INTEGER NOT NULL, admission_closes_min INTEGER NOT NULL,
+               state TEXT NOT NULL CHECK (state IN ('scheduled', 'admitting', 'in_progress', 'suspended', 'completed', 'terminated')))"""
+    )
+    db.execute("CREATE INDEX sessions_day ON sessions(day)")
+    db.execute("CREATE TABLE session_bidders (session TEXT NOT NULL REFERENCES sessions(id), bidder TEXT NOT NULL, name TEXT NOT NULL)")
+    db.execute(
+        """CREATE TABLE roster (session TEXT NOT NULL REFERENCES sessions(id), person_id INTEGER NOT NULL REFERENCES people(id),
+               role TEXT NOT NULL, bidder TEXT, PRIMARY KEY (session, person_id))"""
+    )
+    db.execute("CREATE INDEX roster_person ON roster(person_id)")
+    db.execute("CREATE TABLE person_refs (ref TEXT PRIMARY KEY, person_id INTEGER NOT NULL REFERENCES people(id))")
+    db.execute("ALTER TABLE people ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE people ADD COLUMN blacklisted INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE TABLE plans (day TEXT NOT NULL, version INTEGER NOT NULL, sha256 TEXT NOT NULL, loaded TEXT NOT NULL, PRIMARY KEY (day, version))")
+    # What an expert has done before entry, per session (kiosk check-in fills it).
+    db.execute(
+        """CREATE TABLE checkins (session TEXT NOT NULL, person_id INTEGER NOT NULL, commitment_signed TEXT,
+               conflict_declared INTEGER NOT NULL DEFAULT 0, locker TEXT, PRIMARY KEY (session, person_id))"""
+    )
+    # Who is inside which closed zone (anti-passback).
+    db.execute("CREATE TABLE presence (person_id INTEGER NOT NULL, zone TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (person_id, zone))")

@@ -1,0 +1,2 @@
+"""Site operations: the day plan (rooms, zones, gates, sessions, rosters, bidders), the session
+state machine, and the access policy of the closed evaluation area."""

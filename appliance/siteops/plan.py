@@ -1,0 +1,219 @@
+"""The day plan: what the venue does today, in a documented JSON format — the same format the
+provincial center sends down (sync). ``docs/day-plan.schema.json`` is generated from these
+models (and a test keeps it current).
+
+The plan names people by the plan's own ids and carries their resident ID numbers, because a
+card tap has to be matched to the roster. On loading, each number is sealed and replaced by the
+person's row in ``people`` (keyed token); it never reaches the journal or the logs in clear.
+Delete the plan file after loading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from appliance.canonical import canonical_bytes
+from appliance.clock import utc_timestamp
+from appliance.people import register_person
+from appliance.site import Site
+
+FORMAT = "site-appliance/day-plan/v1"
+ROOM_KINDS = ("opening", "evaluation", "remote_evaluation", "clarification", "monitoring", "waiting")
+ROOM_KIND_NAMES = {"opening": "开标室", "evaluation": "评标室", "remote_evaluation": "远程异地评标室",
+                   "clarification": "答疑室", "monitoring": "监控室", "waiting": "等候区"}
+ROLES = ("expert", "tenderer_representative", "supervisor", "witness", "agency_staff",
+         "bidder_representative", "site_staff", "technician")
+
+
+class PlanError(ValueError):
+    """A plan that cannot be loaded; the message names the field and the problem."""
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Item):
+    id: str = Field(min_length=1, max_length=64, description="Zone id, e.g. 'evaluation'.")
+    name: str = Field(description="Name shown on screens, e.g. '封闭评标区'.")
+    closed: bool = Field(default=False, description="A closed area: entry only through its gates, under the access policy.")
+
+
+class Room(_Item):
+    id: str = Field(min_length=1, max_length=64)
+    name: str
+    kind: Literal["opening", "evaluation", "remote_evaluation", "clarification", "monitoring", "waiting"] = Field(
+        description="开标室 opening, 评标室 evaluation, 远程异地评标室 remote_evaluation, 答疑室 clarification, "
+        "监控室 monitoring, 等候区 waiting.")
+    zone: str = Field(description="The zone the room is in.")
+    capacity: int = Field(default=0, ge=0, description="Seats.")
+    equipment: list[str] = Field(default_factory=list, description="e.g. 'remote_evaluation', 'recording'.")
+
+
+class Gate(_Item):
+    id: str = Field(min_length=1, max_length=64)
+    name: str
+    from_zone: str
+    to_zone: str
+    direction: Literal["in", "out"] = Field(description="'in' enters to_zone; 'out' leaves from_zone.")
+    reader: str = Field(description="Name of the ID card reader at this gate (devices.idcard[].name).")
+    gate_device: str = Field(description="Name of the gate's relay (devices.gate[].name).")
+
+
+class Person(_Item):
+    id: str = Field(min_length=1, max_length=64, description="The plan's id of the person.")
+    name: str = Field(min_length=1, max_length=32)
+    id_number: str = Field(pattern=r"^[0-9]{17}[0-9Xx]$", description="Resident ID number (sealed on load).")
+    organisation: str = Field(default="", description="For bidders' representatives and agency staff: their company.")
+
+
+class Bidder(_Item):
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(description="Company name, e.g. '某某建设有限公司'.")
+
+
+class RosterEntry(_Item):
+    person: str = Field(description="A person id from 'people'.")
+    role: Literal["expert", "tenderer_representative", "supervisor", "witness", "agency_staff",
+                  "bidder_representative", "site_staff", "technician"]
+    bidder: str | None = Field(default=None, description="For a bidder_representative: the bidder id.")
+
+
+class Session(_Item):
+    id: str = Field(min_length=1, max_length=64)
+    kind: Literal["opening", "evaluation"]
+    section_code: str = Field(description="The tender section code (BID_SECTION_CODE).")
+    section_name: str
+    room: str
+    start: AwareDatetime
+    end: AwareDatetime
+    admission_opens_min: int = Field(default=60, ge=0, le=720, description="Minutes before start when admission opens.")
+    admission_closes_min: int = Field(default=30, ge=0, le=720, description="Minutes after start when admission closes.")
+    bidders: list[Bidder] = Field(default_factory=list)
+    roster: list[RosterEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _times(self) -> "Session":
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class DayPlan(_Item):
+    format: Literal["site-appliance/day-plan/v1"]
+    site_id: str
+    date: date
+    version: int = Field(ge=1, description="Plans are versioned; a later version replaces an earlier one.")
+    zones: list[Zone]
+    rooms: list[Room]
+    gates: list[Gate] = Field(default_factory=list)
+    people: list[Person] = Field(default_factory=list)
+    sessions: list[Session] = Field(default_factory=list)
+    revoked: list[str] = Field(default_factory=list, description="Person ids revoked by the center (experts withdrawn).")
+    blacklisted: list[str] = Field(default_factory=list, description="Person ids on the blacklist.")
+
+    @model_validator(mode="after")
+    def _references(self) -> "DayPlan":
+        zones = {z.id for z in self.zones}
+        rooms = {r.id for r in self.rooms}
+        people = {p.id for p in self.people}
+        problems = []
+        problems += [f"room {r.id}: unknown zone {r.zone}" for r in self.rooms if r.zone not in zones]
+        problems += [f"gate {g.id}: unknown zone" for g in self.gates if g.from_zone not in zones or g.to_zone not in zones]
+        for s in self.sessions:
+            if s.room not in rooms:
+                problems.append(f"session {s.id}: unknown room {s.room}")
+            bidders = {b.id for b in s.bidders}
+            for entry in s.roster:
+                if entry.person not in people:
+                    problems.append(f"session {s.id}: roster names unknown person {entry.person}")
+                if entry.role == "bidder_representative" and entry.bidder not in bidders:
+                    problems.append(f"session {s.id}: {entry.person} represents an unknown bidder {entry.bidder}")
+        for kind, ids in (("revoked", self.revoked), ("blacklisted", self.blacklisted)):
+            problems += [f"{kind}: unknown person {p}" for p in ids if p not in people]
+        for collection in ("zones", "rooms", "gates", "people", "sessions"):
+            ids = [item.id for item in getattr(self, collection)]
+            problems += [f"{collection}: duplicate id {i}" for i in sorted({i for i in ids if ids.count(i) > 1})]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def json_schema() -> dict:
+    schema = DayPlan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://site-appliance.invalid/schemas/day-plan-v1.json"
+    schema["title"] = "Site appliance day plan, v1"
+    return schema
+
+
+def parse_plan(text: str) -> DayPlan:
+    try:
+        return DayPlan.model_validate_json(text)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "plan"
+            problems.append(f"{where}: {err['msg']}")
+        raise PlanError("; ".join(problems[:20])) from exc
+
+
+def load_plan(site: Site, plan: DayPlan) -> dict[str, int]:
+    """Store the plan (replacing an earlier version of the same day) and journal it."""
+    if plan.site_id != site.config.site.id:
+        raise PlanError(f"site_id: the plan is for {plan.site_id!r}, this site is {site.config.site.id!r}")
+    current = site.store.reader().execute("SELECT MAX(version) FROM plans WHERE day = ?", (plan.date.isoformat(),)).fetchone()[0]
+    if current is not None and plan.version <= current:
+        raise PlanError(f"version: plan version {plan.version} for {plan.date} is not newer than the loaded {current}")
+    person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name).person_id for p in plan.people}
+    # The plan's fingerprint, without personal data: the canonical plan with ID numbers replaced by person rows.
+    redacted = plan.model_dump(mode="json")
+    for p in redacted["people"]:
+        p["id_number"] = f"person:{person_ids[p['id']]}"
+        p["name"] = ""
+    digest = hashlib.sha256(canonical_bytes(redacted)).hexdigest()
+    day = plan.date.isoformat()
+    with site.store.transaction() as conn:
+        conn.execute("DELETE FROM roster WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
+        conn.execute("DELETE FROM session_bidders WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
+        for z in plan.zones:
+            conn.execute("INSERT OR REPLACE INTO zones (id, name, closed) VALUES (?, ?, ?)", (z.id, z.name, int(z.closed)))
+        for r in plan.rooms:
+            conn.execute("INSERT OR REPLACE INTO rooms (id, name, kind, zone, capacity, equipment) VALUES (?, ?, ?, ?, ?, ?)",
+                         (r.id, r.name, r.kind, r.zone, r.capacity, json.dumps(r.equipment)))
+        for g in plan.gates:
+            conn.execute("INSERT OR REPLACE INTO gates (id, name, from_zone, to_zone, direction, reader, gate_device) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", (g.id, g.name, g.from_zone, g.to_zone, g.direction, g.reader, g.gate_device))
+        for s in plan.sessions:
+            conn.execute(
+                """INSERT INTO sessions (id, day, kind, section_code, section_name, room, start, end, admission_opens_min,
+                       admission_closes_min, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')
+                   ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, section_code = excluded.section_code,
+                       section_name = excluded.section_name, room = excluded.room, start = excluded.start, end = excluded.end,
+                       admission_opens_min = excluded.admission_opens_min, admission_closes_min = excluded.admission_closes_min""",
+                (s.id, day, s.kind, s.section_code, s.section_name, s.room, utc_timestamp(s.start), utc_timestamp(s.end),
+                 s.admission_opens_min, s.admission_closes_min))
+            for b in s.bidders:
+                conn.execute("INSERT INTO session_bidders (session, bidder, name) VALUES (?, ?, ?)", (s.id, b.id, b.name))
+            for entry in s.roster:
+                conn.execute("INSERT INTO roster (session, person_id, role, bidder) VALUES (?, ?, ?, ?)",
+                             (s.id, person_ids[entry.person], entry.role, entry.bidder))
+        for ref, person_id in person_ids.items():
+            conn.execute("INSERT OR REPLACE INTO person_refs (ref, person_id) VALUES (?, ?)", (ref, person_id))
+        conn.execute("UPDATE people SET revoked = 0, blacklisted = 0 WHERE id IN (%s)" % ",".join("?" * len(person_ids)),
+                     list(person_ids.values()))
+        for ref in plan.revoked:
+            conn.execute("UPDATE people SET revoked = 1 WHERE id = ?", (person_ids[ref],))
+        for ref in plan.blacklisted:
+            conn.execute("UPDATE people SET blacklisted = 1 WHERE id = ?", (person_ids[ref],))
+        conn.execute("INSERT INTO plans (day, version, sha256, loaded) VALUES (?, ?, ?, ?)",
+                     (day, plan.version, digest, utc_timestamp(site.clock.now())))
+        counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
+                  "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
+        site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts})
+    return counts
