@@ -359,6 +359,39 @@ def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str)
 
 
 @main.group()
+def plan() -> None:
+    """The day plan (rooms, gates, sessions, rosters): load it, print its JSON Schema."""
+
+
+@plan.command("load")
+@data_option
+@config_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@friendly_errors
+def plan_load(data_dir: Path, config_path: Path | None, file: Path) -> None:
+    """Load a day plan (docs/day-plan.schema.json); ID numbers are sealed on load."""
+    from appliance.site import open_site
+    from appliance.siteops.plan import PlanError, load_plan, parse_plan
+
+    try:
+        day_plan = parse_plan(file.read_text(encoding="utf-8"))
+        with open_site(data_dir, config_path=config_path) as site:
+            counts = load_plan(site, day_plan)
+    except PlanError as exc:
+        click.echo(f"error: {file}: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, "day": day_plan.date.isoformat(), "version": day_plan.version, **counts})
+
+
+@plan.command("schema")
+def plan_schema() -> None:
+    """Print the day plan's JSON Schema."""
+    from appliance.siteops.plan import json_schema
+
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+
+
+@main.group()
 def bench() -> None:
     """Benchmarks (code in bench/); each prints one JSON object."""
 
@@ -372,6 +405,16 @@ def bench_devices(reads: int, opens: int) -> None:
 
     logging.disable(logging.WARNING)
     emit(run_benchmark(reads=reads, opens=opens))
+
+
+@bench.command("gate-tap")
+@click.option("--taps", default=100, show_default=True, help="Taps per phase.")
+def bench_gate_tap(taps: int) -> None:
+    """Card tap → gate command, with the decision durably journaled first; idle and loaded."""
+    from bench.gate_tap import run_benchmark
+
+    logging.disable(logging.WARNING)
+    emit(run_benchmark(taps=taps))
 
 
 @bench.command("journal")

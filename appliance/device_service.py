@@ -18,6 +18,7 @@ from typing import Any
 from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
+from appliance.siteops.checkin import VENUE_TZ, gate_for_reader, gate_tap
 from devices.broadcast import g711
 from devices.broadcast.announcer import Announcer, Played, Priority
 from devices.broadcast.audio import AlsaSink, FileSink, RtpSink
@@ -59,6 +60,8 @@ class DeviceService:
         self._health: dict[str, tuple[str, str, str]] = {}  # name → (kind, state, detail) last written
         self._alerted_open: set[tuple[str, int]] = set()
         self.announcer: Announcer | None = None
+        self.last_tap: Any = None
+        self.last_gate_sent: Any = None
 
     # -- building --------------------------------------------------------------------------
 
@@ -201,7 +204,21 @@ class DeviceService:
             "audio_sha256": played.audio_sha256, "duration_ms": int(played.duration_s * 1000), "error": played.error})
 
     def _card_read(self, reader: str, event: CardEvent) -> None:
+        """A card on a gate's reader is a gate tap: decide (journaled first), then open. A card
+        on any other reader is journaled as read."""
         card = event.card
+        gate = gate_for_reader(self.site, reader)
+        if gate is not None:
+            decision = gate_tap(self.site, gate, id_number=card.id_number, card_kind=card.kind,
+                                card_valid=card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()))
+            self.last_tap = (event.last_byte_at, decision)
+            if decision.allow and gate.gate_device in self.gates:
+                try:
+                    opened = self.gates[gate.gate_device].open()
+                    self.last_gate_sent = opened
+                except GateError as exc:
+                    self.site.journal.record("gate.fault", {"gate": gate.id, "error": str(exc)})
+            return
         self.site.journal.record("card.read", {
             "reader": reader, "card_kind": card.kind,
             "id_token": self.site.personal.token("person.id_number", card.id_number),

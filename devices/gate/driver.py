@@ -61,6 +61,7 @@ class GateOpened:
     echo_ok: bool
     relay_closed: bool  # read back right after the command: the pulse is running
     call_to_sent_ms: float  # call → request written to the port
+    sent_at: float  # monotonic time the request was handed to the port
 
 
 class GateDriver:
@@ -77,17 +78,17 @@ class GateDriver:
         pulse = pulse_ms or self.pulse_ms
         request = FlashCoilRequest(address=FLASH_ON + self.open_channel, dev_id=self.device_id)
         request.raw_value = pulse_units(pulse)
-        started = time.perf_counter()
+        started = time.monotonic()
         sent: list[float] = []
 
         def send() -> Any:
-            sent.append(time.perf_counter())
+            sent.append(time.monotonic())
             return self.hub.client.execute(False, request)
 
         answer = self.hub.call(send)
         echo_ok = getattr(answer, "address", None) == request.address
         coils = self.hub.call(self.hub.client.read_coils, self.open_channel, count=1, device_id=self.device_id)
-        opened = GateOpened(pulse, echo_ok, bool(coils.bits[0]), (sent[0] - started) * 1000)
+        opened = GateOpened(pulse, echo_ok, bool(coils.bits[0]), (sent[0] - started) * 1000, sent[0])
         if not (echo_ok and opened.relay_closed):
             raise GateError(f"gate did not open (echo {'ok' if echo_ok else 'wrong'}, relay read back open)")
         return opened

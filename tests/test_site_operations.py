@@ -1,0 +1,168 @@
+"""Day plan, session states and gate taps end to end: simulated reader and gate, the real
+drivers, the access policy, decisions journaled before the gate opens."""
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from appliance.accounts import Accounts
+from appliance.device_service import DeviceService
+from appliance.site import open_site
+from appliance.siteops.plan import PlanError, json_schema, load_plan, parse_plan
+from appliance.siteops.sessions import SessionError, change_state
+from devices.idcard.text import RESIDENT, CardText
+
+ROOT = Path(__file__).parent.parent
+PLAN = json.loads((ROOT / "demo" / "day-plan.json").read_text(encoding="utf-8"))
+NOW = datetime(2026, 11, 22, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing: admission to S-0922-02 is open
+
+
+class FixedClock:
+    def __init__(self, now):
+        self._now = now
+
+    def now(self):
+        return self._now
+
+    def monotonic(self):
+        return time.monotonic()
+
+
+def plan_text(**changes):
+    return json.dumps({**PLAN, "site_id": "test-county-01", **changes}, ensure_ascii=False)
+
+
+def test_schema_in_docs_is_current():
+    assert json.loads((ROOT / "docs" / "day-plan.schema.json").read_text()) == json_schema()
+
+
+def test_bad_plans_are_refused_with_the_field_named():
+    with pytest.raises(PlanError, match="sessions.0.end"):
+        bad = json.loads(plan_text())
+        bad["sessions"][0]["end"] = "not a time"
+        parse_plan(json.dumps(bad))
+    with pytest.raises(PlanError, match="unknown person P99"):
+        bad = json.loads(plan_text())
+        bad["sessions"][1]["roster"].append({"person": "P99", "role": "expert"})
+        parse_plan(json.dumps(bad))
+    with pytest.raises(PlanError, match="id_number"):
+        bad = json.loads(plan_text())
+        bad["people"][0]["id_number"] = "12345"
+        parse_plan(json.dumps(bad))
+
+
+def test_plan_load_seals_id_numbers_and_journals_a_fingerprint(site, data_dir):
+    counts = load_plan(site, parse_plan(plan_text()))
+    assert counts == {"zones": 2, "rooms": 4, "gates": 2, "people": 13, "sessions": 2, "roster": 15}
+    record = site.journal.records(kind="plan.loaded")[0]
+    text = json.dumps([r.as_json() for r in site.journal.records()], ensure_ascii=False)
+    assert all(p["id_number"] not in text and p["name"] not in text for p in PLAN["people"])
+    assert len(record.payload["sha256"]) == 64
+    with pytest.raises(PlanError, match="not newer"):
+        load_plan(site, parse_plan(plan_text()))
+    with pytest.raises(PlanError, match="site_id"):
+        load_plan(site, parse_plan(plan_text(site_id="other-site-01", version=2)))
+
+
+def test_session_state_machine_needs_reasons_and_a_supervisor(site):
+    load_plan(site, parse_plan(plan_text()))
+    Accounts(site).add("super1", "supervisor", "supervisor-password")
+    Accounts(site).add("staff1", "staff", "staff-password-1")
+    change_state(site, "S-0922-02", "admitting", by="staff1")
+    change_state(site, "S-0922-02", "in_progress", by="staff1")
+    with pytest.raises(SessionError, match="reason"):
+        change_state(site, "S-0922-02", "suspended", by="staff1", confirmed_by="super1")
+    with pytest.raises(SessionError, match="not an active supervisor"):
+        change_state(site, "S-0922-02", "suspended", by="staff1", reason="系统故障", confirmed_by="staff1")
+    change_state(site, "S-0922-02", "suspended", by="staff1", reason="电子评标系统故障", confirmed_by="super1")
+    change_state(site, "S-0922-02", "in_progress", by="staff1", reason="故障排除", confirmed_by="super1")
+    change_state(site, "S-0922-02", "completed", by="staff1")
+    with pytest.raises(SessionError, match="cannot go from completed"):
+        change_state(site, "S-0922-02", "in_progress", by="staff1")
+    states = [(r.payload["from"], r.payload["to"]) for r in site.journal.records(kind="session.state")]
+    assert states[-1] == ("in_progress", "completed") and len(states) == 5
+
+
+DEVICES = """
+[devices]
+simulate = true
+[[devices.idcard]]
+name = "gate-1-reader"
+port = "/dev/ttyREADER1"
+debounce_s = 0.5
+[[devices.idcard]]
+name = "gate-1-exit-reader"
+port = "/dev/ttyREADER2"
+debounce_s = 0.5
+[[devices.gate]]
+name = "gate-1"
+port = "/dev/ttyBUS1"
+pulse_ms = 300
+passage_timeout_s = 1
+"""
+
+
+def card_of(person_ref):
+    p = next(p for p in PLAN["people"] if p["id"] == person_ref)
+    return CardText(kind=RESIDENT, name=p["name"], sex="1", nation="01", birth=p["id_number"][6:14], address="吉林省测试路",
+                    id_number=p["id_number"], authority="测试公安局", valid_from="20200101", valid_to="长期")
+
+
+@pytest.fixture
+def venue(data_dir):
+    path = data_dir / "appliance.toml"
+    path.write_text(path.read_text() + DEVICES, encoding="utf-8")
+    site = open_site(data_dir, clock=FixedClock(NOW))
+    load_plan(site, parse_plan(plan_text()))
+    change_state(site, "S-0922-02", "admitting", by="staff1")
+    service = DeviceService(site)
+    service.start()
+    yield site, service
+    service.stop()
+    site.close()
+
+
+def tap(site, service, reader_port, person_ref):
+    before = len(site.journal.records(kind="gate.decision"))
+    sim = service.sims[reader_port]
+    sim.place(card_of(person_ref))
+    deadline = time.monotonic() + 5
+    while len(site.journal.records(kind="gate.decision")) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sim.remove()
+    time.sleep(0.6)  # past the debounce
+    return site.journal.records(kind="gate.decision")[-1].payload
+
+
+def test_gate_taps(venue):
+    site, service = venue
+    gate_sim = service.sims["/dev/ttyBUS1"]
+    # An expert without the kiosk steps is refused; the gate stays shut.
+    assert tap(site, service, "/dev/ttyREADER1", "P01")["reason"] == "commitment_missing"
+    assert gate_sim.pulses == []
+    # After commitment and locker (the kiosk's steps), the expert enters: decision first, then the pulse.
+    person_id = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
+    with site.store.transaction() as conn:
+        conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES (?, ?, ?, ?)",
+                     ("S-0922-02", person_id, "2026-11-22T01:20:00.000000Z", "bank-a/3"))
+    decision = tap(site, service, "/dev/ttyREADER1", "P01")
+    assert decision["allow"] and decision["reason"] == "allowed" and decision["session"] == "S-0922-02"
+    assert len(gate_sim.pulses) == 1
+    # No second entry without an exit.
+    assert tap(site, service, "/dev/ttyREADER1", "P01")["reason"] == "already_inside"
+    # A bidder's representative is refused at the evaluation gate.
+    refused = tap(site, service, "/dev/ttyREADER1", "P11")
+    assert not refused["allow"] and refused["reason"] == "role_not_allowed"
+    assert len(gate_sim.pulses) == 1
+    # The supervisor goes in at any time of the session.
+    assert tap(site, service, "/dev/ttyREADER1", "P07")["allow"]
+    # Exits are recorded; leaving while the evaluation is in progress raises an alarm.
+    change_state(site, "S-0922-02", "in_progress", by="staff1")
+    leaving = tap(site, service, "/dev/ttyREADER2", "P01")
+    assert leaving["allow"] and leaving["alarm"] and leaving["reason"] == "exit_during_evaluation"
+    # Nothing personal in the decisions.
+    text = json.dumps([r.payload for r in site.journal.records(kind="gate.decision")], ensure_ascii=False)
+    assert all(p["id_number"] not in text and p["name"] not in text for p in PLAN["people"])
