@@ -62,6 +62,7 @@ class Kiosk:
     name: str
     purpose: str
     lang: str | None
+    reader: str | None = None  # the ID card reader whose taps this kiosk shows (its gate)
 
 
 def _token_hash(token: str) -> str:
@@ -302,7 +303,7 @@ class Accounts:
 
     # -- kiosks ------------------------------------------------------------------------------
 
-    def add_kiosk(self, name: str, purpose: str = "gate", *, by: str = "cli") -> str:
+    def add_kiosk(self, name: str, purpose: str = "gate", *, reader: str | None = None, by: str = "cli") -> str:
         """Register a kiosk device; returns a one-time enrolment code valid for 24 hours."""
         if purpose not in KIOSK_PURPOSES:
             raise AccountError(f"purpose must be one of {', '.join(KIOSK_PURPOSES)}")
@@ -314,8 +315,8 @@ class Accounts:
             if conn.execute("SELECT 1 FROM kiosks WHERE name = ?", (name,)).fetchone():
                 raise AccountError(f"kiosk {name!r} already exists")
             cur = conn.execute(
-                "INSERT INTO kiosks (name, purpose, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?)",
-                (name, purpose, _token_hash(code), utc_timestamp(now + timedelta(hours=24)), utc_timestamp(now)),
+                "INSERT INTO kiosks (name, purpose, reader, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (name, purpose, reader, _token_hash(code), utc_timestamp(now + timedelta(hours=24)), utc_timestamp(now)),
             )
             self.site.journal.append(conn, "kiosk.registered", {"kiosk_id": cur.lastrowid, "name": name, "purpose": purpose, "by": by})
         return code
@@ -341,9 +342,9 @@ class Accounts:
 
     def kiosk_for(self, token: str) -> Kiosk | None:
         row = self.site.store.reader().execute(
-            "SELECT id, name, purpose, lang FROM kiosks WHERE token_hash = ? AND disabled = 0", (_token_hash(token),)
+            "SELECT id, name, purpose, lang, reader FROM kiosks WHERE token_hash = ? AND disabled = 0", (_token_hash(token),)
         ).fetchone()
-        return Kiosk(row[0], row[1], row[2], row[3]) if row else None
+        return Kiosk(row[0], row[1], row[2], row[3], row[4]) if row else None
 
     def kiosks(self) -> list[dict[str, Any]]:
         rows = self.site.store.reader().execute(

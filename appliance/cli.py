@@ -347,14 +347,15 @@ def kiosk() -> None:
 @config_option
 @click.argument("name")
 @click.option("--purpose", type=click.Choice(["gate", "evaluation"]), default="gate", show_default=True)
+@click.option("--reader", default=None, help="Gate kiosks: the ID card reader whose taps it shows (devices.idcard[].name).")
 @friendly_errors
-def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str) -> None:
+def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str, reader: str | None) -> None:
     """Register a kiosk; prints the one-time code to enter at /kiosk/enrol on the device."""
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
     with open_site(data_dir, config_path=config_path) as site:
-        code = Accounts(site).add_kiosk(name, purpose)
+        code = Accounts(site).add_kiosk(name, purpose, reader=reader)
     emit({"ok": True, "name": name, "purpose": purpose, "code": code})
 
 

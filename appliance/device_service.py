@@ -19,6 +19,7 @@ from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
 from appliance.siteops.checkin import VENUE_TZ, gate_for_reader, gate_tap
+from appliance.siteops.kiosk_checkin import open_prompt
 from devices.broadcast import g711
 from devices.broadcast.announcer import Announcer, Played, Priority
 from devices.broadcast.audio import AlsaSink, FileSink, RtpSink
@@ -196,6 +197,9 @@ class DeviceService:
         except GateError as exc:
             self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "error": str(exc)})
             return
+        except Exception:  # the service stopped under the watcher (pymodbus fails oddly on a closed port)
+            log.debug("passage watch on %s ended", gate_name, exc_info=True)
+            return
         self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "passed": passed})
 
     def _played(self, played: Played) -> None:
@@ -209,8 +213,14 @@ class DeviceService:
         card = event.card
         gate = gate_for_reader(self.site, reader)
         if gate is not None:
+            def prompt_first_entry(conn: Any, decision: Any, person_id: int | None) -> None:
+                # An expert whose only missing step is the commitment: the kiosk takes over.
+                if decision.reason == "commitment_missing" and person_id is not None:
+                    open_prompt(self.site, conn, reader=reader, gate=gate.id, person_id=person_id, session=decision.session)
+
             decision = gate_tap(self.site, gate, id_number=card.id_number, card_kind=card.kind,
-                                card_valid=card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()))
+                                card_valid=card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()),
+                                then=prompt_first_entry)
             self.last_tap = (event.last_byte_at, decision)
             if decision.allow and gate.gate_device in self.gates:
                 try:

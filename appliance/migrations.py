@@ -199,3 +199,20 @@ def m007_site_model(db: Database) -> None:
     )
     # Who is inside which closed zone (anti-passback).
     db.execute("CREATE TABLE presence (person_id INTEGER NOT NULL, zone TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (person_id, zone))")
+
+
+@migrations()
+def m008_kiosk_checkin(db: Database) -> None:
+    # The reader whose taps a kiosk shows (its gate), check-in prompts, locker assignments.
+    db.execute("ALTER TABLE kiosks ADD COLUMN reader TEXT")
+    db.execute(
+        """CREATE TABLE checkin_prompts (id INTEGER PRIMARY KEY, reader TEXT NOT NULL, gate TEXT NOT NULL,
+               person_id INTEGER NOT NULL, session TEXT NOT NULL, created TEXT NOT NULL,
+               state TEXT NOT NULL CHECK (state IN ('awaiting', 'completed', 'refused', 'expired')))"""
+    )
+    db.execute(
+        """CREATE TABLE locker_assignments (session TEXT NOT NULL, person_id INTEGER NOT NULL, bank TEXT NOT NULL,
+               lock INTEGER NOT NULL, code_hash TEXT NOT NULL, assigned TEXT NOT NULL, released TEXT,
+               PRIMARY KEY (session, person_id))"""
+    )
+    db.execute("ALTER TABLE checkins ADD COLUMN signature_sealed BLOB")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, StringField
+from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length
 
@@ -36,3 +36,11 @@ class KioskForm(FlaskForm):
 
 class EnrolForm(FlaskForm):
     code = StringField(_l("Enrolment code"), validators=[DataRequired(), Length(max=32)])
+
+
+class CheckinForm(FlaskForm):
+    """The expert's commitment: a drawn signature (PNG data URL) and the conflicts declared."""
+
+    signature = HiddenField(validators=[DataRequired(), Length(max=400_000)])
+    conflicts = SelectMultipleField(choices=[], option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False),
+                                    validate_choice=True)

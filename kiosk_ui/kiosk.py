@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, url_for
+import base64
 
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, url_for
+
+from appliance.siteops.kiosk_checkin import DEFAULT_COMMITMENT, CheckinError, complete, current_prompt
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, accounts, allow
-from kiosk_ui.forms import EnrolForm
+from kiosk_ui.forms import CheckinForm, EnrolForm
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 
@@ -17,6 +20,54 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 @allow("kiosk")
 def idle() -> Any:
     return render_template("kiosk_idle.html")
+
+
+@bp.get("/prompt")
+@allow("kiosk")
+def prompt() -> Any:
+    """Is an expert's first-entry check-in waiting at this kiosk's reader? (polled on live updates)"""
+    kiosk = g.kiosk
+    found = current_prompt(current_app.extensions["site"], kiosk.reader) if kiosk.reader else None
+    return jsonify(prompt=found.id if found else None)
+
+
+def _prompt_or_404(prompt_id: int) -> Any:
+    kiosk = g.kiosk
+    found = current_prompt(current_app.extensions["site"], kiosk.reader) if kiosk.reader else None
+    if found is None or found.id != prompt_id:
+        abort(404)
+    return found
+
+
+@bp.route("/checkin/<int:prompt_id>", methods=["GET", "POST"])
+@allow("kiosk")
+def checkin(prompt_id: int) -> Any:
+    """The integrity and recusal commitment, the signature and the conflict declaration."""
+    site = current_app.extensions["site"]
+    found = _prompt_or_404(prompt_id)
+    form = CheckinForm()
+    form.conflicts.choices = [(b["id"], b["name"]) for b in found.bidders]
+    error = None
+    if form.validate_on_submit():
+        try:
+            signature = _png_from_data_url(form.signature.data)
+            result = complete(site, prompt_id, reader=g.kiosk.reader, signature_png=signature,
+                              conflicts=list(form.conflicts.data or []))
+            return render_template("kiosk_result.html", result=result, prompt=found)
+        except CheckinError as exc:
+            error = str(exc)
+    return render_template("kiosk_checkin.html", prompt=found, form=form, error=error,
+                           commitment=DEFAULT_COMMITMENT)
+
+
+def _png_from_data_url(value: str | None) -> bytes:
+    prefix = "data:image/png;base64,"
+    if not value or not value.startswith(prefix):
+        raise CheckinError("a signature is required")
+    try:
+        return base64.b64decode(value[len(prefix):], validate=True)
+    except ValueError as exc:
+        raise CheckinError("the signature could not be read") from exc
 
 
 @bp.route("/enrol", methods=["GET", "POST"])

@@ -48,3 +48,17 @@ def csrf_token(response) -> str:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)">', response.get_data(as_text=True))
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def png_bytes(width: int = 40, height: int = 20) -> bytes:
+    """A valid PNG (a drawn stroke: a diagonal line), as a signature pad would produce."""
+    import struct
+    import zlib
+
+    rows = b"".join(b"\x00" + bytes(255 if x != y else 0 for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")

@@ -11,7 +11,7 @@ import pytest
 from kiosk_ui.access import ROLES
 from tests.helpers import csrf_token
 
-SAMPLE_ARGS = {"user_id": 1, "filename": "appliance.css"}  # user_id: see test_matrix
+SAMPLE_ARGS = {"user_id": 1, "filename": "appliance.css", "prompt_id": 1}  # user_id: see test_matrix
 STREAMING = {"api.events"}
 
 

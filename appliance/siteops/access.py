@@ -12,8 +12,8 @@ entering the evaluation room), checked in this order; the first that fails is th
 6. ``role_not_allowed`` — bidders' representatives and agency staff never enter;
 7. ``session_closed`` — the session is completed or terminated (or not admitting: suspended);
 8. ``outside_admission_window`` — before admission opens or after it closes (experts);
-9. ``commitment_missing`` / ``conflict_declared`` / ``locker_missing`` — an expert's
-   pre-entry steps at the kiosk;
+9. ``conflict_declared`` / ``commitment_missing`` / ``locker_missing`` — an expert's
+   pre-entry steps at the kiosk (a declared conflict decides, whatever else is missing);
 10. ``allowed``.
 
 Exits (``direction = out``) are always let through — nobody is locked in — but leaving during an
@@ -102,7 +102,7 @@ def decide(request: AccessRequest) -> Decision:
 
 
 _RANK = {reason: i for i, reason in enumerate(
-    ("session_closed", "outside_admission_window", "commitment_missing", "conflict_declared", "locker_missing"))}
+    ("session_closed", "outside_admission_window", "conflict_declared", "commitment_missing", "locker_missing"))}
 
 
 def _judge(entry: RosterSession, now: datetime) -> Decision:
@@ -113,10 +113,10 @@ def _judge(entry: RosterSession, now: datetime) -> Decision:
     opens, closes = entry.admission_window()
     if not opens <= now <= closes:
         return Decision(False, "outside_admission_window", entry.session)
-    if not entry.commitment_signed:
-        return Decision(False, "commitment_missing", entry.session)
     if entry.conflict_declared:
         return Decision(False, "conflict_declared", entry.session)
+    if not entry.commitment_signed:
+        return Decision(False, "commitment_missing", entry.session)
     if not entry.locker_assigned:
         return Decision(False, "locker_missing", entry.session)
     return Decision(True, "allowed", entry.session)

@@ -7,6 +7,7 @@ Runs inside the devices service, in-process, so a tap never waits on another pro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -38,39 +39,61 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def gate_tap(site: Site, gate: GateInfo, *, id_number: str, card_valid: bool, card_kind: str) -> Decision:
-    now = site.clock.now()
-    day = now.astimezone(VENUE_TZ).date().isoformat()
+def gate_tap(site: Site, gate: GateInfo, *, id_number: str, card_valid: bool, card_kind: str,
+             then: Any = None) -> Decision:
+    """A card tap: find the person by keyed token, decide, journal. ``then(conn, decision,
+    person_id)`` runs in the same transaction (e.g. to open a kiosk check-in prompt)."""
     token = site.personal.token("person.id_number", id_number.upper())
     with site.store.transaction() as conn:
-        person = conn.execute("SELECT id, revoked, blacklisted FROM people WHERE id_token = ?", (token,)).fetchone()
-        roster: tuple[RosterSession, ...] = ()
-        inside = False
-        if person is not None:
-            rows = conn.execute(
-                """SELECT r.session, r.role, s.state, rm.zone, s.start, s.admission_opens_min, s.admission_closes_min,
-                          c.commitment_signed, c.conflict_declared, c.locker
-                   FROM roster r JOIN sessions s ON s.id = r.session JOIN rooms rm ON rm.id = s.room
-                   LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
-                   WHERE r.person_id = ? AND s.day = ?""", (person[0], day)).fetchall()
-            roster = tuple(RosterSession(session=r[0], role=r[1], state=r[2], zone=r[3], start=_ts(r[4]),
-                                         admission_opens_min=r[5], admission_closes_min=r[6],
-                                         commitment_signed=r[7] is not None, conflict_declared=bool(r[8]),
-                                         locker_assigned=r[9] is not None) for r in rows)
-            inside = conn.execute("SELECT 1 FROM presence WHERE person_id = ? AND zone = ?",
-                                  (person[0], gate.zone)).fetchone() is not None
-        decision = decide(AccessRequest(
-            now=now, gate_zone=gate.zone, direction=gate.direction, card_valid=card_valid,
-            person_known=person is not None, revoked=bool(person and person[1]), blacklisted=bool(person and person[2]),
-            inside=inside, roster=roster))
-        if decision.allow and person is not None:
-            if gate.direction == "in":
-                conn.execute("INSERT OR REPLACE INTO presence (person_id, zone, since) VALUES (?, ?, ?)",
-                             (person[0], gate.zone, utc_timestamp(now)))
-            else:
-                conn.execute("DELETE FROM presence WHERE person_id = ? AND zone = ?", (person[0], gate.zone))
-        site.journal.append(conn, "gate.decision", {
-            "gate": gate.id, "direction": gate.direction, "zone": gate.zone, "allow": decision.allow,
-            "reason": decision.reason, "session": decision.session, "alarm": decision.alarm,
-            "person_id": person[0] if person else None, "id_masked": mask_id_number(id_number), "card_kind": card_kind})
+        person = conn.execute("SELECT id FROM people WHERE id_token = ?", (token,)).fetchone()
+        person_id = person[0] if person else None
+        decision = decide_in_transaction(site, conn, gate, person_id, card_valid=card_valid,
+                                         card_kind=card_kind, id_masked=mask_id_number(id_number))
+        if then is not None:
+            then(conn, decision, person_id)
+        return decision
+
+
+def decide_in_transaction(site: Site, conn: Any, gate: GateInfo, person_id: int | None, *, card_valid: bool,
+                          card_kind: str, id_masked: str, via: str = "card") -> Decision:
+    """Gather the facts, decide, update presence and journal ``gate.decision`` — all inside the
+    caller's transaction, so the decision is durable before anyone opens the gate."""
+    now = site.clock.now()
+    day = now.astimezone(VENUE_TZ).date().isoformat()
+    person = conn.execute("SELECT id, revoked, blacklisted FROM people WHERE id = ?", (person_id,)).fetchone() if person_id else None
+    roster: tuple[RosterSession, ...] = ()
+    inside = False
+    if person is not None:
+        rows = conn.execute(
+            """SELECT r.session, r.role, s.state, rm.zone, s.start, s.admission_opens_min, s.admission_closes_min,
+                      c.commitment_signed, c.conflict_declared, c.locker
+               FROM roster r JOIN sessions s ON s.id = r.session JOIN rooms rm ON rm.id = s.room
+               LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
+               WHERE r.person_id = ? AND s.day = ?""", (person[0], day)).fetchall()
+        roster = tuple(RosterSession(session=r[0], role=r[1], state=r[2], zone=r[3], start=_ts(r[4]),
+                                     admission_opens_min=r[5], admission_closes_min=r[6],
+                                     commitment_signed=r[7] is not None, conflict_declared=bool(r[8]),
+                                     locker_assigned=r[9] is not None) for r in rows)
+        inside = conn.execute("SELECT 1 FROM presence WHERE person_id = ? AND zone = ?",
+                              (person[0], gate.zone)).fetchone() is not None
+    decision = decide(AccessRequest(
+        now=now, gate_zone=gate.zone, direction=gate.direction, card_valid=card_valid,
+        person_known=person is not None, revoked=bool(person and person[1]), blacklisted=bool(person and person[2]),
+        inside=inside, roster=roster))
+    if decision.allow and person is not None:
+        if gate.direction == "in":
+            conn.execute("INSERT OR REPLACE INTO presence (person_id, zone, since) VALUES (?, ?, ?)",
+                         (person[0], gate.zone, utc_timestamp(now)))
+        else:
+            conn.execute("DELETE FROM presence WHERE person_id = ? AND zone = ?", (person[0], gate.zone))
+    site.journal.append(conn, "gate.decision", {
+        "gate": gate.id, "direction": gate.direction, "zone": gate.zone, "allow": decision.allow,
+        "reason": decision.reason, "session": decision.session, "alarm": decision.alarm,
+        "person_id": person[0] if person else None, "id_masked": id_masked, "card_kind": card_kind, "via": via})
     return decision
+
+
+def gate_by_id(site: Site, gate_id: str) -> GateInfo | None:
+    row = site.store.reader().execute(
+        "SELECT id, direction, from_zone, to_zone, gate_device FROM gates WHERE id = ?", (gate_id,)).fetchone()
+    return GateInfo(row[0], row[1], row[3] if row[1] == "in" else row[2], row[4]) if row else None

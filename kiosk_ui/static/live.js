@@ -98,6 +98,7 @@
     offsetMs = snapshot.emitted * 1000 - Date.now();
     paint(snapshot);
     window.__liveEvents += 1;
+    document.dispatchEvent(new CustomEvent("live-status", { detail: snapshot }));
     requestAnimationFrame(function () {
       var painted = Date.now();
       if (snapshot.journal && snapshot.journal.head_ts) {

@@ -1,0 +1,46 @@
+// Gate kiosk: follow check-in prompts, the signature pad, and the result screen's cue.
+(function () {
+  "use strict";
+  var idle = document.querySelector("#kiosk-state[data-state=idle]");
+  if (idle) {
+    var looking = false;
+    var look = function () {
+      if (looking) { return; }
+      looking = true;
+      fetch("/kiosk/prompt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+        looking = false;
+        if (data.prompt) { window.location.assign("/kiosk/checkin/" + data.prompt); }
+      }).catch(function () { looking = false; });
+    };
+    document.addEventListener("live-status", look);
+    look();
+  }
+
+  var pad = document.getElementById("signature-pad");
+  if (pad) {
+    var ctx = pad.getContext("2d");
+    var drawing = false, strokes = 0;
+    ctx.lineWidth = 4; ctx.lineCap = "round"; ctx.strokeStyle = "#0b1f33";
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, pad.width, pad.height);
+    var point = function (e) {
+      var r = pad.getBoundingClientRect();
+      return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height];
+    };
+    pad.addEventListener("pointerdown", function (e) { drawing = true; var p = point(e); ctx.beginPath(); ctx.moveTo(p[0], p[1]); });
+    pad.addEventListener("pointermove", function (e) { if (!drawing) { return; } var p = point(e); ctx.lineTo(p[0], p[1]); ctx.stroke(); strokes += 1; });
+    window.addEventListener("pointerup", function () { drawing = false; });
+    document.getElementById("signature-clear").addEventListener("click", function () {
+      ctx.fillRect(0, 0, pad.width, pad.height); strokes = 0;
+    });
+    document.getElementById("checkin-form").addEventListener("submit", function (e) {
+      if (strokes < 3) { e.preventDefault(); pad.classList.add("missing"); return; }
+      document.getElementById("signature").value = pad.toDataURL("image/png");
+    });
+  }
+
+  var result = document.querySelector("#kiosk-state[data-return-after]");
+  if (result) {
+    if (window.applianceCue) { window.applianceCue(result.getAttribute("data-state") === "allowed"); }
+    setTimeout(function () { window.location.assign("/kiosk/"); }, 1000 * Number(result.getAttribute("data-return-after")));
+  }
+})();

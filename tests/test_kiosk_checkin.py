@@ -1,0 +1,121 @@
+"""An expert's first entry through the gate kiosk: tap → commitment, signature and conflicts on
+the kiosk → locker opened with a one-time code → decision journaled → gate opened. And the
+recusal path: a declared conflict stops the entry and files a replacement-draw request."""
+
+import base64
+import json
+import re
+import time
+
+import pytest
+
+from appliance.accounts import Accounts
+from appliance.device_service import DeviceService
+from appliance.site import open_site
+from appliance.siteops.plan import load_plan, parse_plan
+from appliance.siteops.sessions import change_state
+from kiosk_ui import create_app
+from tests.helpers import csrf_token, png_bytes
+from tests.test_site_operations import DEVICES, NOW, FixedClock, card_of, plan_text
+
+LOCKERS = """
+[[devices.locker]]
+name = "bank-a"
+port = "/dev/ttyBUS2"
+protocol = "8a"
+board = 1
+locks = 24
+"""
+
+
+@pytest.fixture
+def venue(data_dir):
+    path = data_dir / "appliance.toml"
+    path.write_text(path.read_text() + DEVICES + LOCKERS, encoding="utf-8")
+    site = open_site(data_dir, clock=FixedClock(NOW))
+    load_plan(site, parse_plan(plan_text()))
+    change_state(site, "S-0922-02", "admitting", by="staff1")
+    code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
+    service = DeviceService(site)
+    service.start()
+    app = create_app(site)
+    kiosk = app.test_client()
+    page = kiosk.get("/kiosk/enrol")
+    assert kiosk.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(page)}).status_code == 302
+    yield site, service, kiosk
+    app.extensions["live"].stop()
+    service.stop()
+    site.close()
+
+
+def tap_and_wait_for_prompt(site, service, kiosk, ref):
+    service.sims["/dev/ttyREADER1"].place(card_of(ref))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        prompt = kiosk.get("/kiosk/prompt").get_json()["prompt"]
+        if prompt:
+            service.sims["/dev/ttyREADER1"].remove()
+            return prompt
+        time.sleep(0.05)
+    raise AssertionError("no check-in prompt")
+
+
+def sign(kiosk, prompt, conflicts=()):
+    page = kiosk.get(f"/kiosk/checkin/{prompt}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "廉洁自律和回避承诺书" in html and "某某建设有限公司" in html and "某某工程有限公司" in html
+    data = {"csrf_token": csrf_token(page), "signature": "data:image/png;base64," + base64.b64encode(png_bytes()).decode(),
+            "conflicts": list(conflicts)}
+    return kiosk.post(f"/kiosk/checkin/{prompt}", data=data).get_data(as_text=True)
+
+
+def test_first_entry_commitment_locker_and_gate(venue):
+    site, service, kiosk = venue
+    prompt = tap_and_wait_for_prompt(site, service, kiosk, "P02")
+    denied_first = site.journal.records(kind="gate.decision")[-1].payload
+    assert denied_first["reason"] == "commitment_missing" and not denied_first["allow"]
+    result = sign(kiosk, prompt)
+    code = re.search(r'id="locker-code">(\d{6})<', result).group(1)
+    assert "请进入" in result and code
+    decision = site.journal.records(kind="gate.decision")[-1].payload
+    assert decision["allow"] and decision["via"] == "kiosk_checkin"
+    service.step()  # the devices service runs the queued locker and gate commands
+    assert service.sims["/dev/ttyBUS2"].opened == [(1, 1)]
+    assert len(service.sims["/dev/ttyBUS1"].pulses) == 1
+    kinds = [r.kind for r in site.journal.records()]
+    assert {"checkin.started", "checkin.commitment_signed", "locker.assigned", "device.command"} <= set(kinds)
+    text = json.dumps([r.as_json() for r in site.journal.records()], ensure_ascii=False)
+    assert code not in text  # the code is shown once, kept only as a keyed hash
+    # The signature is sealed at rest.
+    sealed = site.store.reader().execute("SELECT signature_sealed FROM checkins WHERE locker IS NOT NULL").fetchone()[0]
+    assert site.personal.open("person.signature", sealed) == png_bytes()
+    # The prompt is closed: it cannot be signed twice.
+    assert kiosk.get(f"/kiosk/checkin/{prompt}").status_code == 404
+
+
+def test_declared_conflict_stops_entry_and_requests_a_replacement(venue):
+    site, service, kiosk = venue
+    prompt = tap_and_wait_for_prompt(site, service, kiosk, "P03")
+    result = sign(kiosk, prompt, conflicts=["B1"])
+    assert "已申报利害关系" in result
+    request = site.journal.records(kind="replacement_draw")[-1].payload
+    assert request["session"] == "S-0922-02" and request["reason"] == "recusal"
+    service.step()
+    assert service.sims["/dev/ttyBUS1"].pulses == [] and service.sims["/dev/ttyBUS2"].opened == []
+    # Tapping again (after the reader's debounce time) is refused for the declared conflict.
+    time.sleep(0.7)
+    service.sims["/dev/ttyREADER1"].place(card_of("P03"))
+    deadline = time.monotonic() + 5
+    while site.journal.records(kind="gate.decision")[-1].payload["reason"] != "conflict_declared" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert site.journal.records(kind="gate.decision")[-1].payload["reason"] == "conflict_declared"
+
+
+def test_a_signature_is_required(venue):
+    site, service, kiosk = venue
+    prompt = tap_and_wait_for_prompt(site, service, kiosk, "P04")
+    page = kiosk.get(f"/kiosk/checkin/{prompt}")
+    resp = kiosk.post(f"/kiosk/checkin/{prompt}", data={"csrf_token": csrf_token(page), "signature": "data:image/png;base64,AAAA"})
+    assert "a signature is required" in resp.get_data(as_text=True)
+    assert not site.journal.records(kind="checkin.commitment_signed")
