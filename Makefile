@@ -58,7 +58,9 @@ test: system-deps install
 bench: install
 	$(BIN)/appliance bench journal
 	$(BIN)/appliance bench devices
+	$(BIN)/appliance bench gate-tap
 	$(BIN)/python -m bench.live_updates
+	$(BIN)/python -m bench.kiosk_paint
 
 # A longer property-based fuzz run of every device codec (the test suite runs a short one).
 fuzz: install

@@ -7,9 +7,10 @@ from typing import Any
 
 import base64
 
+from flask_babel import gettext as _
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, url_for
 
-from appliance.siteops.kiosk_checkin import DEFAULT_COMMITMENT, CheckinError, complete, current_prompt
+from appliance.siteops.kiosk_checkin import DEFAULT_COMMITMENT, CheckinError, complete, current_prompt, last_decision
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, accounts, allow
 from kiosk_ui.forms import CheckinForm, EnrolForm
 
@@ -19,7 +20,21 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 @bp.get("/")
 @allow("kiosk")
 def idle() -> Any:
-    return render_template("kiosk_idle.html")
+    return render_template("kiosk_idle.html", reasons=reason_texts())
+
+
+def reason_texts() -> dict[str, str]:
+    """What the kiosk says for each decision of the access policy."""
+    return {
+        "allowed": _("Please pass"), "exit": _("Goodbye"), "exit_during_evaluation": _("Leaving during the evaluation: staff are alerted"),
+        "card_invalid": _("The card is not valid"), "unknown_person": _("You are not registered for today"),
+        "revoked": _("Your assignment was withdrawn: please see the staff"), "blacklisted": _("Entry not permitted: please see the staff"),
+        "already_inside": _("You are already inside"), "not_on_roster": _("You are not on today's list for this area"),
+        "role_not_allowed": _("Bidders and agency staff may not enter the evaluation area"),
+        "session_closed": _("Your session is not admitting"), "outside_admission_window": _("Admission is not open now"),
+        "commitment_missing": _("Please sign the commitment first"), "conflict_declared": _("Conflict of interest declared: please see the staff"),
+        "locker_missing": _("Please store your phone and bag first"),
+    }
 
 
 @bp.get("/prompt")
@@ -27,8 +42,10 @@ def idle() -> Any:
 def prompt() -> Any:
     """Is an expert's first-entry check-in waiting at this kiosk's reader? (polled on live updates)"""
     kiosk = g.kiosk
-    found = current_prompt(current_app.extensions["site"], kiosk.reader) if kiosk.reader else None
-    return jsonify(prompt=found.id if found else None)
+    site = current_app.extensions["site"]
+    found = current_prompt(site, kiosk.reader) if kiosk.reader else None
+    decision = last_decision(site, kiosk.reader) if kiosk.reader else None
+    return jsonify(prompt=found.id if found else None, decision=decision)
 
 
 def _prompt_or_404(prompt_id: int) -> Any:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,6 +75,20 @@ def current_prompt(site: Site, reader: str) -> Prompt | None:
     bidders = [{"id": b[0], "name": b[1]} for b in site.store.reader().execute(
         "SELECT bidder, name FROM session_bidders WHERE session = ? ORDER BY bidder", (row[4],))]
     return Prompt(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bidders)
+
+
+def last_decision(site: Site, reader: str, within_s: float = 15.0) -> dict[str, Any] | None:
+    """The latest access decision at this reader's gate, if recent (for the kiosk screen)."""
+    gate = site.store.reader().execute("SELECT id FROM gates WHERE reader = ?", (reader,)).fetchone()
+    if gate is None:
+        return None
+    since = utc_timestamp(site.clock.now() - timedelta(seconds=within_s))
+    for seq, ts, body in site.store.reader().execute(
+            "SELECT seq, ts, body FROM journal WHERE kind = 'gate.decision' AND ts >= ? ORDER BY seq DESC LIMIT 20", (since,)):
+        payload = json.loads(body)["payload"]
+        if payload["gate"] == gate[0]:
+            return {"seq": seq, "ts": ts, "allow": payload["allow"], "reason": payload["reason"]}
+    return None
 
 
 def _free_lock(conn: Any, banks: list[Any], day_prefix: str) -> tuple[str, int] | None:

@@ -3,13 +3,33 @@
   "use strict";
   var idle = document.querySelector("#kiosk-state[data-state=idle]");
   if (idle) {
-    var looking = false;
+    var reasons = JSON.parse(idle.getAttribute("data-reasons") || "{}");
+    var message = document.getElementById("kiosk-message");
+    var shownSeq = null, resetTimer = null, looking = false;
+    window.__kioskPaints = [];
+    var show = function (decision) {
+      idle.setAttribute("data-state", decision.allow ? "allowed" : "denied");
+      message.textContent = reasons[decision.reason] || decision.reason;
+      requestAnimationFrame(function () {
+        window.__kioskPaints.push({ seq: decision.seq, reason: decision.reason,
+                                    decided_to_painted_ms: Date.now() - Date.parse(decision.ts) });
+      });
+      if (window.applianceCue) { window.applianceCue(decision.allow); }
+      clearTimeout(resetTimer);
+      resetTimer = setTimeout(function () {
+        idle.setAttribute("data-state", "idle");
+        message.textContent = idle.getAttribute("data-idle-text");
+      }, 8000);
+    };
     var look = function () {
       if (looking) { return; }
       looking = true;
       fetch("/kiosk/prompt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
         looking = false;
-        if (data.prompt) { window.location.assign("/kiosk/checkin/" + data.prompt); }
+        if (data.prompt) { window.location.assign("/kiosk/checkin/" + data.prompt); return; }
+        if (data.decision && shownSeq !== null && data.decision.seq > shownSeq) { show(data.decision); }
+        if (data.decision && (shownSeq === null || data.decision.seq > shownSeq)) { shownSeq = data.decision.seq; }
+        if (shownSeq === null) { shownSeq = 0; }
       }).catch(function () { looking = false; });
     };
     document.addEventListener("live-status", look);
