@@ -240,6 +240,16 @@ class Accounts:
         user = self.get_by_id(user_id)
         return LoginResult(True, "ok", user, token)
 
+    def confirm(self, username: str, password: str, *, role: str, remote: str = "") -> bool:
+        """A second person confirms an action with their password (e.g. a supervisor confirming a
+        suspension on the staff console). Same checks, lockout and journaling as a login; the
+        session it would open is ended at once."""
+        result = self.login(username, password, remote)
+        if not result.ok or result.user is None or result.token is None:
+            return False
+        self._end(_token_hash(result.token), "confirmation_only")
+        return result.user.role == role
+
     @staticmethod
     def _burn_time() -> None:
         # Same cost as a real check, so response time does not tell which usernames exist.

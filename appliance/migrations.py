@@ -216,3 +216,14 @@ def m008_kiosk_checkin(db: Database) -> None:
                PRIMARY KEY (session, person_id))"""
     )
     db.execute("ALTER TABLE checkins ADD COLUMN signature_sealed BLOB")
+
+
+@migrations()
+def m009_registers(db: Database) -> None:
+    # Staff registers (materials, sample inspections, technicians, clarification visits, patrol
+    # ledger, objections, bad behaviour, incidents); data is the validated entry as JSON.
+    db.execute(
+        """CREATE TABLE register_entries (id INTEGER PRIMARY KEY, register TEXT NOT NULL, data TEXT NOT NULL,
+               created TEXT NOT NULL, by TEXT NOT NULL, closed TEXT)"""
+    )
+    db.execute("CREATE INDEX register_entries_register ON register_entries(register, id)")

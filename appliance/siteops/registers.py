@@ -1,0 +1,121 @@
+"""The registers staff keep on the console (001 annex 3; 004 巡场台账), all journaled.
+
+Each register declares its fields; an entry is validated, stored and journaled
+(``register.<name>``) in one transaction. Free text is passed through the ID-number redactor.
+The clarification room holds at most two people at once (001 annex 3: 答疑室 "不超过2人"),
+enforced when a visit is registered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.clock import utc_timestamp
+from appliance.personal import redact_id_numbers
+from appliance.site import Site
+
+CLARIFICATION_CAPACITY = 2
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str  # English source text; the console translates it
+    kind: str = "text"  # text | choice | int | session | bidder
+    choices: tuple[str, ...] = ()
+    required: bool = True
+
+
+REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
+    "materials": ("Materials in and out of the evaluation area", (
+        FieldSpec("session", "Session", "session"), FieldSpec("direction", "Direction", "choice", ("in", "out")),
+        FieldSpec("description", "Materials"), FieldSpec("carried_by", "Carried by"))),
+    "sample_inspection": ("Sample-inspection exits", (
+        FieldSpec("session", "Session", "session"), FieldSpec("reason", "Reason"), FieldSpec("escort", "Escort"),
+        FieldSpec("out_time", "Out at (HH:MM)"), FieldSpec("in_time", "Back at (HH:MM)", required=False))),
+    "technician": ("Technician entries", (
+        FieldSpec("organisation", "Organisation"), FieldSpec("purpose", "Purpose"),
+        FieldSpec("session", "Session", "session", required=False))),
+    "clarification": ("Clarification-room visits", (
+        FieldSpec("session", "Session", "session"), FieldSpec("bidder", "Bidder", "bidder"),
+        FieldSpec("people", "People", "int"))),
+    "patrol": ("Patrol ledger", (
+        FieldSpec("area", "Area"), FieldSpec("finding", "Finding"), FieldSpec("follow_up", "Follow-up", required=False))),
+    "objection": ("Objections and complaints", (
+        FieldSpec("session", "Session", "session"), FieldSpec("raised_by", "Raised by"), FieldSpec("content", "Content"),
+        FieldSpec("response", "Response", required=False))),
+    "bad_behaviour": ("Bad-behaviour records", (
+        FieldSpec("subject", "Subject (company or person)"), FieldSpec("behaviour", "Behaviour"),
+        FieldSpec("evidence", "Evidence"), FieldSpec("session", "Session", "session", required=False))),
+    "incident": ("Incidents", (
+        FieldSpec("description", "Description"), FieldSpec("severity", "Severity", "choice", ("low", "medium", "high")),
+        FieldSpec("session", "Session", "session", required=False))),
+}
+
+
+class RegisterError(ValueError):
+    pass
+
+
+def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> int:
+    if register not in REGISTERS:
+        raise RegisterError(f"no register {register!r}")
+    _, fields = REGISTERS[register]
+    data: dict[str, Any] = {}
+    for spec in fields:
+        raw = values.get(spec.name)
+        raw = raw.strip() if isinstance(raw, str) else raw
+        if raw in (None, ""):
+            if spec.required:
+                raise RegisterError(f"{spec.name}: required")
+            continue
+        if spec.kind == "choice" and raw not in spec.choices:
+            raise RegisterError(f"{spec.name}: one of {', '.join(spec.choices)}")
+        if spec.kind == "int":
+            try:
+                raw = int(raw)
+            except (TypeError, ValueError) as exc:
+                raise RegisterError(f"{spec.name}: a whole number") from exc
+            if raw < 1:
+                raise RegisterError(f"{spec.name}: at least 1")
+        if isinstance(raw, str):
+            if len(raw) > 2000:
+                raise RegisterError(f"{spec.name}: too long")
+            raw = redact_id_numbers(raw)
+        data[spec.name] = raw
+    with site.store.transaction() as conn:
+        if "session" in data and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (data["session"],)).fetchone() is None:
+            raise RegisterError(f"session: no session {data['session']!r}")
+        if register == "clarification":
+            if conn.execute("SELECT 1 FROM session_bidders WHERE session = ? AND bidder = ?",
+                            (data["session"], data["bidder"])).fetchone() is None:
+                raise RegisterError("bidder: not a bidder of that session")
+            inside = sum(json.loads(d)["people"] for (d,) in conn.execute(
+                "SELECT data FROM register_entries WHERE register = 'clarification' AND closed IS NULL"))
+            if inside + data["people"] > CLARIFICATION_CAPACITY:
+                raise RegisterError(f"people: the clarification room holds at most {CLARIFICATION_CAPACITY} "
+                                    f"people at once ({inside} inside)")
+        now = utc_timestamp(site.clock.now())
+        cur = conn.execute("INSERT INTO register_entries (register, data, created, by) VALUES (?, ?, ?, ?)",
+                           (register, json.dumps(data, ensure_ascii=False), now, by))
+        entry = int(cur.lastrowid or 0)
+        site.journal.append(conn, f"register.{register}", {"entry": entry, **data, "by": by})
+    return entry
+
+
+def close_entry(site: Site, entry: int, *, by: str) -> None:
+    """End an open entry (a clarification visit: the people left the room)."""
+    with site.store.transaction() as conn:
+        row = conn.execute("SELECT register, closed FROM register_entries WHERE id = ?", (entry,)).fetchone()
+        if row is None or row[1] is not None:
+            raise RegisterError("no such open entry")
+        conn.execute("UPDATE register_entries SET closed = ? WHERE id = ?", (utc_timestamp(site.clock.now()), entry))
+        site.journal.append(conn, f"register.{row[0]}_closed", {"entry": entry, "by": by})
+
+
+def entries(site: Site, register: str, limit: int = 50) -> list[dict[str, Any]]:
+    rows = site.store.reader().execute(
+        "SELECT id, data, created, by, closed FROM register_entries WHERE register = ? ORDER BY id DESC LIMIT ?", (register, limit))
+    return [{"id": r[0], **json.loads(r[1]), "created": r[2], "by": r[3], "closed": r[4]} for r in rows]

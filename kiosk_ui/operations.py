@@ -1,0 +1,140 @@
+"""Site operations on the staff console: today's sessions and their state, broadcast calls
+composed from the roster, and the registers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from appliance.device_commands import queue_command
+from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, entries
+from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
+from kiosk_ui.access import accounts, allow
+from kiosk_ui.forms import ActionForm
+
+bp = Blueprint("operations", __name__, url_prefix="/console")
+VENUE_TZ = ZoneInfo("Asia/Shanghai")
+
+STATE_TEXT = {"scheduled": _l("Scheduled"), "admitting": _l("Admitting"), "in_progress": _l("In progress"),
+              "suspended": _l("Suspended"), "completed": _l("Completed"), "terminated": _l("Terminated")}
+REGISTER_TEXT = {
+    "materials": _l("Materials in and out of the evaluation area"), "sample_inspection": _l("Sample-inspection exits"),
+    "technician": _l("Technician entries"), "clarification": _l("Clarification-room visits"), "patrol": _l("Patrol ledger"),
+    "objection": _l("Objections and complaints"), "bad_behaviour": _l("Bad-behaviour records"), "incident": _l("Incidents"),
+}
+FIELD_TEXT = {
+    "session": _l("Session"), "direction": _l("Direction"), "description": _l("Description"), "carried_by": _l("Carried by"),
+    "reason": _l("Reason"), "escort": _l("Escort"), "out_time": _l("Out at (HH:MM)"), "in_time": _l("Back at (HH:MM)"),
+    "organisation": _l("Organisation"), "purpose": _l("Purpose"), "bidder": _l("Bidder"), "people": _l("People"),
+    "area": _l("Area"), "finding": _l("Finding"), "follow_up": _l("Follow-up"), "raised_by": _l("Raised by"),
+    "content": _l("Content"), "response": _l("Response"), "subject": _l("Subject (company or person)"),
+    "behaviour": _l("Behaviour"), "evidence": _l("Evidence"), "severity": _l("Severity"),
+}
+ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", "in_progress": "{name}恢复进行。",
+            "terminated": "{name}终止。"}
+
+
+def _site() -> Any:
+    return current_app.extensions["site"]
+
+
+def _today_sessions() -> list[dict[str, Any]]:
+    day = _site().clock.now().astimezone(VENUE_TZ).date().isoformat()
+    rows = _site().store.reader().execute(
+        """SELECT s.id, s.kind, s.section_name, s.start, s.end, s.state, r.name AS room FROM sessions s
+           JOIN rooms r ON r.id = s.room WHERE s.day = ? ORDER BY s.start""", (day,))
+    out = []
+    for row in rows:
+        item = dict(row)
+        item["bidders"] = [dict(b) for b in _site().store.reader().execute(
+            "SELECT bidder, name FROM session_bidders WHERE session = ? ORDER BY bidder", (item["id"],))]
+        item["next"] = sorted(TRANSITIONS[item["state"]])
+        out.append(item)
+    return out
+
+
+@bp.get("/sessions")
+@allow("staff", "admin")
+def sessions() -> Any:
+    rooms = [dict(r) for r in _site().store.reader().execute("SELECT id, name, kind FROM rooms ORDER BY id")]
+    return render_template("sessions.html", sessions=_today_sessions(), states=STATE_TEXT, action=ActionForm(),
+                           rooms=rooms, venue_time=lambda ts: datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(VENUE_TZ).strftime("%H:%M"))
+
+
+@bp.post("/sessions/<session_id>/state")
+@allow("staff", "admin")
+def session_state(session_id: str) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    to = request.form.get("to", "")
+    reason = request.form.get("reason", "").strip()
+    supervisor = request.form.get("supervisor", "").strip() or None
+    if supervisor is not None and not accounts().confirm(supervisor, request.form.get("supervisor_password", ""),
+                                                         role="supervisor", remote=request.remote_addr or ""):
+        flash(_("The supervisor's confirmation failed."))
+        return redirect(url_for("operations.sessions"))
+    try:
+        change_state(_site(), session_id, to, by=g.user.username, reason=reason, confirmed_by=supervisor)
+    except SessionError as exc:
+        flash(str(exc))
+        return redirect(url_for("operations.sessions"))
+    if to in ANNOUNCE and reason:
+        name = _site().store.reader().execute("SELECT section_name FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
+        queue_command(_site(), "announce", "all", {"text": ANNOUNCE[to].format(name=name), "priority": "emergency"},
+                      requested_by=g.user.username)
+    return redirect(url_for("operations.sessions"))
+
+
+@bp.post("/calls")
+@allow("staff", "admin")
+def call() -> Any:
+    """A broadcast call composed from the roster: "请××公司代表到答疑室"."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    session_id, bidder, room = request.form.get("session", ""), request.form.get("bidder", ""), request.form.get("room", "")
+    reader = _site().store.reader()
+    company = reader.execute("SELECT name FROM session_bidders WHERE session = ? AND bidder = ?", (session_id, bidder)).fetchone()
+    place = reader.execute("SELECT name, zone FROM rooms WHERE id = ?", (room,)).fetchone()
+    if company is None or place is None:
+        abort(400)
+    text = f"请{company[0]}代表到{place[0]}。"
+    queue_command(_site(), "announce", place[1], {"text": text, "priority": "call"}, requested_by=g.user.username)
+    flash(_("Call queued: %(text)s", text=text))
+    return redirect(url_for("operations.sessions"))
+
+
+@bp.route("/registers/<name>", methods=["GET", "POST"])
+@allow("staff", "admin")
+def register(name: str) -> Any:
+    if name not in REGISTERS:
+        abort(404)
+    form = ActionForm()
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            add_entry(_site(), name, request.form.to_dict(), by=g.user.username)
+            return redirect(url_for("operations.register", name=name))
+        except RegisterError as exc:
+            error = str(exc)
+    return render_template("register.html", name=name, title=REGISTER_TEXT[name], fields=REGISTERS[name][1],
+                           field_text=FIELD_TEXT, entries=entries(_site(), name), sessions=_today_sessions(),
+                           registers=REGISTER_TEXT, action=form, error=error)
+
+
+@bp.post("/registers/entry/<int:entry_id>/close")
+@allow("staff", "admin")
+def close(entry_id: int) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        close_entry(_site(), entry_id, by=g.user.username)
+    except RegisterError:
+        abort(404)
+    return redirect(request.referrer or url_for("operations.register", name="clarification"))

@@ -1,0 +1,100 @@
+"""The console's site operations: session states with a supervisor's confirmation and an
+announcement, broadcast calls composed from the roster, and the registers."""
+
+import json
+
+import pytest
+
+from appliance.device_commands import command
+from appliance.siteops.plan import load_plan, parse_plan
+from appliance.siteops.registers import RegisterError, add_entry, close_entry
+from tests.conftest import PASSWORDS
+from tests.helpers import csrf_token
+from tests.venue import todays_plan
+
+
+@pytest.fixture
+def ops(web_site, login):
+    load_plan(web_site, parse_plan(json.dumps(todays_plan("test-county-01"), ensure_ascii=False)))
+    return web_site, login("staff")
+
+
+def queued(site, kind="announce"):
+    rows = site.store.reader().execute("SELECT id FROM device_commands WHERE kind = ? ORDER BY id", (kind,)).fetchall()
+    return [command(site, r[0]) for r in rows]
+
+
+def test_sessions_page_and_state_changes(ops):
+    site, staff = ops
+    page = staff.get("/console/sessions")
+    html = page.get_data(as_text=True)
+    assert "某县第一中学教学楼改造工程施工" in html and "已排期" in html
+    token = csrf_token(page)
+    assert staff.post("/console/sessions/S-0922-02/state", data={"to": "admitting", "csrf_token": token}).status_code == 302
+    staff.post("/console/sessions/S-0922-02/state", data={"to": "in_progress", "csrf_token": token})
+    # Suspending needs a reason and a supervisor's password.
+    staff.post("/console/sessions/S-0922-02/state", data={"to": "suspended", "reason": "系统故障", "supervisor": "supervisor1",
+                                                          "supervisor_password": "wrong-password", "csrf_token": token})
+    assert site.store.reader().execute("SELECT state FROM sessions WHERE id = 'S-0922-02'").fetchone()[0] == "in_progress"
+    staff.post("/console/sessions/S-0922-02/state", data={"to": "suspended", "reason": "电子评标系统故障", "supervisor": "supervisor1",
+                                                          "supervisor_password": PASSWORDS["supervisor"], "csrf_token": token})
+    assert site.store.reader().execute("SELECT state FROM sessions WHERE id = 'S-0922-02'").fetchone()[0] == "suspended"
+    last = site.journal.records(kind="session.state")[-1].payload
+    assert last["confirmed_by"] == "supervisor1" and last["reason"] == "电子评标系统故障"
+    announcement = queued(site)[-1]
+    assert "暂停" in announcement["args"]["text"] and announcement["args"]["priority"] == "emergency"
+
+
+def test_broadcast_call_composed_from_the_roster(ops):
+    site, staff = ops
+    page = staff.get("/console/sessions")
+    staff.post("/console/calls", data={"session": "S-0922-02", "bidder": "B2", "room": "DY1", "csrf_token": csrf_token(page)})
+    call = queued(site)[-1]
+    assert call["args"] == {"text": "请某某工程有限公司代表到答疑室。", "priority": "call"}
+    assert call["target"] == "evaluation"  # the zone of the clarification room
+
+
+def test_registers_through_the_console(ops):
+    site, staff = ops
+    page = staff.get("/console/registers/patrol")
+    resp = staff.post("/console/registers/patrol", data={"area": "第一评标室", "finding": "门禁正常", "csrf_token": csrf_token(page)})
+    assert resp.status_code == 302
+    assert "门禁正常" in staff.get("/console/registers/patrol").get_data(as_text=True)
+    assert site.journal.records(kind="register.patrol")[0].payload["finding"] == "门禁正常"
+    bad = staff.post("/console/registers/materials", data={"csrf_token": csrf_token(page)})
+    assert "required" in bad.get_data(as_text=True)
+
+
+def test_clarification_room_holds_two_people(ops):
+    site, _ = ops
+    first = add_entry(site, "clarification", {"session": "S-0922-02", "bidder": "B1", "people": "2"}, by="staff1")
+    with pytest.raises(RegisterError, match="at most 2"):
+        add_entry(site, "clarification", {"session": "S-0922-02", "bidder": "B2", "people": "1"}, by="staff1")
+    close_entry(site, first, by="staff1")
+    add_entry(site, "clarification", {"session": "S-0922-02", "bidder": "B2", "people": "1"}, by="staff1")
+    with pytest.raises(RegisterError, match="not a bidder"):
+        add_entry(site, "clarification", {"session": "S-0922-02", "bidder": "B9", "people": "1"}, by="staff1")
+
+
+@pytest.mark.parametrize("register, values", [
+    ("materials", {"session": "S-0922-02", "direction": "in", "description": "投标文件U盘 2 个", "carried_by": "见证人员"}),
+    ("sample_inspection", {"session": "S-0922-02", "reason": "查验样品", "escort": "工作人员", "out_time": "10:30"}),
+    ("technician", {"organisation": "系统维护公司", "purpose": "设备维护"}),
+    ("objection", {"session": "S-0922-01", "raised_by": "某某工程有限公司", "content": "对开标结果有异议"}),
+    ("bad_behaviour", {"subject": "某某建设有限公司", "behaviour": "提供虚假材料", "evidence": "核查记录"}),
+    ("incident", {"description": "评标室断电", "severity": "high"}),
+])
+def test_every_register_accepts_an_entry(ops, register, values):
+    site, _ = ops
+    add_entry(site, register, values, by="staff1")
+    assert site.journal.records(kind=f"register.{register}")[-1].payload["by"] == "staff1"
+
+
+def test_id_numbers_in_register_text_are_masked(ops):
+    site, _ = ops
+    from tests.helpers import make_id_number
+
+    number = make_id_number()
+    add_entry(site, "patrol", {"area": "等候区", "finding": f"捡到身份证 {number}"}, by="staff1")
+    payload = site.journal.records(kind="register.patrol")[-1].payload
+    assert number not in payload["finding"] and number[:4] + "*" * 10 in payload["finding"]
