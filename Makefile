@@ -46,11 +46,15 @@ run: install
 	  for role in admin staff supervisor; do \
 	    $(BIN)/appliance user add $$role --role $$role --password-stdin --data $(DATA) < $(DATA)/demo-password >/dev/null; \
 	  done && \
-	  cat demo/devices.toml >> $(DATA)/appliance.toml; \
+	  cat demo/devices.toml >> $(DATA)/appliance.toml && \
+	  $(BIN)/appliance kiosk add gate-1-kiosk --reader gate-1-reader --data $(DATA) \
+	    | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["code"])' > $(DATA)/demo-kiosk-code; \
 	fi
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@echo "Demo logins: admin, staff, supervisor — password: $$(cat $(DATA)/demo-password 2>/dev/null)"
-	exec $(BIN)/appliance run --data $(DATA)
+	@echo "Gate kiosk: open http://127.0.0.1:8080/kiosk/enrol and enter $$(cat $(DATA)/demo-kiosk-code 2>/dev/null) (valid 24 h)"
+	@echo "A simulated venue day plays out: experts check in, a bidder is refused, a clarification call, a suspension."
+	exec $(BIN)/appliance run --data $(DATA) --simulate-day
 
 test: system-deps install
 	$(BIN)/pytest

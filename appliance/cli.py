@@ -12,6 +12,8 @@ import functools
 import json
 import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,7 +97,7 @@ def config_show(data_dir: Path, config_path: Path | None) -> None:
     emit(effective_config(load_config(config_path, data_dir=data_dir)))
 
 
-def _run(data_dir: Path, config_path: Path | None, services: list[str]) -> None:
+def _run(data_dir: Path, config_path: Path | None, services: list[str], simulate_day: bool = False) -> None:
     from appliance.logs import setup_logging
     from appliance.runtime import run_services
     from appliance.site import open_site
@@ -105,17 +107,18 @@ def _run(data_dir: Path, config_path: Path | None, services: list[str]) -> None:
         setup_logging(site.config)
         if len(services) > 1:  # 'appliance run': the [services] switches apply; a single unit always runs
             services = [s for s in services if s == "web" or getattr(site.config.services, s)]
-        code = run_services(site, services, web_factory=create_app)
+        code = run_services(site, services, web_factory=create_app, simulate_day=simulate_day)
     sys.exit(code)
 
 
 @main.command()
 @data_option
 @config_option
+@click.option("--simulate-day", is_flag=True, help="With devices.simulate: play a venue day at human speed (make run).")
 @friendly_errors
-def run(data_dir: Path, config_path: Path | None) -> None:
+def run(data_dir: Path, config_path: Path | None, simulate_day: bool) -> None:
     """Start every service (web, devices, recorder, sync) in one process tree."""
-    _run(data_dir, config_path, ["web", "devices", "recorder", "sync"])
+    _run(data_dir, config_path, ["web", "devices", "recorder", "sync"], simulate_day)
 
 
 for _name, _service, _help in (
@@ -390,6 +393,46 @@ def plan_schema() -> None:
     from appliance.siteops.plan import json_schema
 
     click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+
+
+@main.group()
+def simulate() -> None:
+    """Simulations against the device simulators."""
+
+
+@simulate.command("day")
+@data_option
+@config_option
+@click.option("--seed", default=0, show_default=True)
+@click.option("--speed", default=1.0, show_default=True, help="Time compression: 10 runs the day ten times faster.")
+@friendly_errors
+def simulate_day(data_dir: Path, config_path: Path | None, seed: int, speed: float) -> None:
+    """A venue day (needs `devices.simulate` and the demo devices); prints a JSON summary."""
+    from appliance.device_service import DeviceService
+    from appliance.site import open_site
+    from appliance.siteops.simulate import DaySimulation
+
+    with open_site(data_dir, config_path=config_path) as site:
+        if not site.config.devices.simulate:
+            raise click.UsageError("devices.simulate is off: a day simulation drives simulated devices only")
+        service = DeviceService(site)
+        service.start()
+        stop = threading.Event()
+        runner = threading.Thread(target=lambda: _run_commands(service, stop), daemon=True)
+        runner.start()
+        try:
+            summary = DaySimulation(site, service, speed=speed, seed=seed).run()
+            time.sleep(1.0)  # the last commands and announcements
+        finally:
+            stop.set()
+            runner.join(2)
+            service.stop()
+    emit(summary)
+
+
+def _run_commands(service: Any, stop: threading.Event) -> None:
+    while not stop.wait(0.1):
+        service.step()
 
 
 @main.group()

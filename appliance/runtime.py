@@ -80,7 +80,8 @@ class ServiceStatus:
 
 
 class Runtime:
-    def __init__(self, site: Site, services: Sequence[str], *, web_factory: Callable[[Site], Any] | None = None) -> None:
+    def __init__(self, site: Site, services: Sequence[str], *, web_factory: Callable[[Site], Any] | None = None,
+                 simulate_day: bool = False) -> None:
         unknown = set(services) - set(SERVICES)
         if unknown:
             raise ValueError(f"unknown services: {sorted(unknown)}")
@@ -96,6 +97,8 @@ class Runtime:
         self._locks: list[int] = []
         self._started: list[str] = []
         self.device_service: Any = None
+        self.simulate_day = simulate_day
+        self.day_simulation: Any = None
         self.stop_signal: str | None = None
         self._signals: StopSignals | None = None
 
@@ -153,6 +156,11 @@ class Runtime:
             self.device_service = DeviceService(self.site)
             self.device_service.start()
             self.workers.append(Worker("devices", self.device_service.step, 0.1))
+            if self.simulate_day and self.site.config.devices.simulate:
+                from appliance.siteops.simulate import DaySimulation
+
+                self.day_simulation = DaySimulation(self.site, self.device_service, speed=1.0)
+                threading.Thread(target=self._run_day, name="day-simulation", daemon=True).start()
         for name in ("recorder", "sync"):
             if name in self.services:
                 self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))
@@ -189,6 +197,13 @@ class Runtime:
         return self._web_server.bind_addr[1] if self._web_server is not None else None
 
     # -- running -----------------------------------------------------------------------------
+
+    def _run_day(self) -> None:
+        try:
+            summary = self.day_simulation.run()
+            log.info("simulated day finished: %s", summary)
+        except Exception:
+            log.exception("the day simulation failed")
 
     def _checkpoint_step(self) -> str:
         """Checkpoint when the interval has passed or enough records are uncovered."""
@@ -262,6 +277,8 @@ class Runtime:
     def stop(self) -> None:
         notify("STOPPING=1")
         self.stop_event.set()
+        if self.day_simulation is not None:
+            self.day_simulation.stop_event.set()
         if self._web_server is not None:
             live = self._web_app.extensions.get("live")
             if live is not None:
@@ -294,8 +311,9 @@ def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = Fal
     logging.getLogger("cheroot").log(logging.DEBUG if routine else level, "%s", msg, exc_info=traceback)
 
 
-def run_services(site: Site, services: Sequence[str], web_factory: Callable[[Site], Any] | None = None) -> int:
-    runtime = Runtime(site, services, web_factory=web_factory)
+def run_services(site: Site, services: Sequence[str], web_factory: Callable[[Site], Any] | None = None,
+                 simulate_day: bool = False) -> int:
+    runtime = Runtime(site, services, web_factory=web_factory, simulate_day=simulate_day)
     runtime.install_signal_handlers()
     try:
         runtime.start()

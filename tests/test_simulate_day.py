@@ -1,0 +1,32 @@
+"""`appliance simulate day`: a venue day against the simulators, through the real drivers, the
+access policy and the journal; the journal verifies afterwards."""
+
+import subprocess
+from pathlib import Path
+
+from tests.helpers import APPLIANCE, json_line, run_appliance
+
+DEMO_DEVICES = (Path(__file__).parent.parent / "demo" / "devices.toml").read_text(encoding="utf-8")
+
+
+def test_a_simulated_day(data_dir):
+    config = data_dir / "appliance.toml"
+    config.write_text(config.read_text() + DEMO_DEVICES, encoding="utf-8")
+    proc = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100", "--seed", "7"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json_line(proc.stdout)
+    assert summary["decisions"]["role_not_allowed"] == 2  # the bidder and the agency staff at the evaluation gate
+    assert summary["decisions"]["exit_during_evaluation"] == 1
+    assert summary["checkins"] == {"allowed": 4, "conflict": 1}
+    assert summary["lockers_opened"] == 4 and summary["gate_pulses"] == 7
+    assert summary["replacement_draws"] == 2  # the recusal and the no-show
+    assert summary["registers"] == 3 and not summary["interrupted"]
+    verify = run_appliance("journal", "verify", "--data", str(data_dir))
+    assert verify.returncode == 0 and json_line(verify.stdout)["ok"]
+
+
+def test_needs_simulated_devices(data_dir):
+    proc = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "devices.simulate is off" in proc.stderr
