@@ -208,6 +208,13 @@ class DevicesConfig(_Section):
     )
 
 
+class SiteOpsConfig(_Section):
+    no_show_after_min: int = Field(
+        default=15, ge=0, le=240,
+        description="Minutes after a session's start when experts not checked in are flagged as no-shows.",
+    )
+
+
 class Config(_Section):
     site: SiteConfig
     paths: PathsConfig
@@ -217,6 +224,7 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     services: ServicesConfig = ServicesConfig()
     devices: DevicesConfig = DevicesConfig()
+    siteops: SiteOpsConfig = SiteOpsConfig()
 
     @property
     def database_path(self) -> Path:

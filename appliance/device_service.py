@@ -20,6 +20,7 @@ from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
 from appliance.siteops.checkin import VENUE_TZ, gate_for_reader, gate_tap
 from appliance.siteops.kiosk_checkin import open_prompt
+from appliance.siteops.noshow import flag_no_shows
 from devices.broadcast import g711
 from devices.broadcast.announcer import Announcer, Played, Priority
 from devices.broadcast.audio import AlsaSink, FileSink, RtpSink
@@ -62,6 +63,7 @@ class DeviceService:
         self._alerted_open: set[tuple[str, int]] = set()
         self.announcer: Announcer | None = None
         self.last_tap: Any = None
+        self._last_no_show_check = -1e9
         self.last_gate_sent: Any = None
 
     # -- building --------------------------------------------------------------------------
@@ -139,6 +141,10 @@ class DeviceService:
     def step(self) -> str:
         self.run_pending()
         self._check_health()
+        now = self.site.clock.monotonic()
+        if now - self._last_no_show_check >= 10:  # the devices service is the one process that does it
+            self._last_no_show_check = now
+            flag_no_shows(self.site)
         return f"{len(self.readers)} readers, {len(self.gates)} gates, {len(self.lockers)} locker banks" + (
             " (simulated)" if self.cfg.simulate else "")
 

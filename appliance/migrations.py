@@ -227,3 +227,12 @@ def m009_registers(db: Database) -> None:
                created TEXT NOT NULL, by TEXT NOT NULL, closed TEXT)"""
     )
     db.execute("CREATE INDEX register_entries_register ON register_entries(register, id)")
+
+
+@migrations()
+def m010_no_shows(db: Database) -> None:
+    # Experts not checked in at start + N minutes, and whether a replacement draw was requested.
+    db.execute(
+        """CREATE TABLE no_shows (session TEXT NOT NULL, person_id INTEGER NOT NULL, flagged TEXT NOT NULL,
+               replacement_requested TEXT, PRIMARY KEY (session, person_id))"""
+    )

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from appliance.device_commands import queue_command
+from appliance.siteops.noshow import open_no_shows, request_replacement
 from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, entries
 from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
 from kiosk_ui.access import accounts, allow
@@ -63,6 +64,7 @@ def _today_sessions() -> list[dict[str, Any]]:
 def sessions() -> Any:
     rooms = [dict(r) for r in _site().store.reader().execute("SELECT id, name, kind FROM rooms ORDER BY id")]
     return render_template("sessions.html", sessions=_today_sessions(), states=STATE_TEXT, action=ActionForm(),
+                           no_shows=open_no_shows(_site()),
                            rooms=rooms, venue_time=lambda ts: datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone(VENUE_TZ).strftime("%H:%M"))
 
 
@@ -87,6 +89,17 @@ def session_state(session_id: str) -> Any:
         name = _site().store.reader().execute("SELECT section_name FROM sessions WHERE id = ?", (session_id,)).fetchone()[0]
         queue_command(_site(), "announce", "all", {"text": ANNOUNCE[to].format(name=name), "priority": "emergency"},
                       requested_by=g.user.username)
+    return redirect(url_for("operations.sessions"))
+
+
+@bp.post("/sessions/<session_id>/replacement/<int:person_id>")
+@allow("staff", "admin")
+def replacement(session_id: str, person_id: int) -> Any:
+    """File a replacement-draw request (补抽) for a flagged no-show."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    request_replacement(_site(), session_id, person_id, by=g.user.username)
+    flash(_("Replacement draw requested."))
     return redirect(url_for("operations.sessions"))
 
 

@@ -98,3 +98,29 @@ def test_id_numbers_in_register_text_are_masked(ops):
     add_entry(site, "patrol", {"area": "等候区", "finding": f"捡到身份证 {number}"}, by="staff1")
     payload = site.journal.records(kind="register.patrol")[-1].payload
     assert number not in payload["finding"] and number[:4] + "*" * 10 in payload["finding"]
+
+
+def test_no_shows_are_flagged_once_and_replaced_from_the_console(ops):
+    from datetime import datetime, timedelta
+    from appliance.siteops.noshow import flag_no_shows
+    from appliance.siteops.sessions import change_state
+
+    site, staff = ops
+    change_state(site, "S-0922-02", "admitting", by="staff1")
+    start = datetime.fromisoformat(site.store.reader().execute("SELECT start FROM sessions WHERE id = 'S-0922-02'").fetchone()[0]
+                                   .replace("Z", "+00:00"))
+    real_now = site.clock.now
+    try:
+        site.clock.now = lambda: start + timedelta(minutes=10)
+        assert flag_no_shows(site) == 0  # within the grace time
+        site.clock.now = lambda: start + timedelta(minutes=16)
+        assert flag_no_shows(site) == 5  # four experts and the tenderer's representative
+        assert flag_no_shows(site) == 0  # once
+    finally:
+        site.clock.now = real_now  # (the staff session would idle out on the moved clock)
+    page = staff.get("/console/sessions")
+    assert page.get_data(as_text=True).count("未到场") == 5
+    person_id = site.store.reader().execute("SELECT person_id FROM no_shows ORDER BY person_id").fetchone()[0]
+    staff.post(f"/console/sessions/S-0922-02/replacement/{person_id}", data={"csrf_token": csrf_token(page)})
+    request = site.journal.records(kind="replacement_draw")[-1].payload
+    assert request == {"session": "S-0922-02", "replaces_person_id": person_id, "reason": "no_show", "requested_by": "staff1"}

@@ -24,6 +24,7 @@ from appliance.accounts import AccountError, Accounts
 from appliance.device_commands import queue_command
 from appliance.site import Site
 from appliance.siteops.kiosk_checkin import complete, current_prompt
+from appliance.siteops.noshow import flag_no_show, request_replacement
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.registers import add_entry, close_entry
 from appliance.siteops.sessions import change_state
@@ -141,8 +142,11 @@ class DaySimulation:
             self.tap("P08")  # the witness
             self.tap("P13")  # agency staff: refused
             self.pause(3)
-            site.journal.record("session.no_show", {"session": "S-0922-02", "person_ref": "P05", "flagged_by": "simulation"})
-            site.journal.record("replacement_draw.requested", {"session": "S-0922-02", "reason": "no_show", "requested_by": "simulation"})
+            # P05 never comes: flagged (the appliance does it by itself at start + N minutes) and replaced.
+            no_show = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P05'").fetchone()[0]
+            with site.store.transaction() as conn:
+                flag_no_show(site, conn, "S-0922-02", no_show, by="simulation")
+            request_replacement(site, "S-0922-02", no_show, by="simulation")
             change_state(site, "S-0922-02", "in_progress", by="simulation")
             self.pause(4)
             queue_command(site, "announce", "evaluation", {"text": "请某某工程有限公司代表到答疑室。", "priority": "call"},
