@@ -83,9 +83,24 @@ def _check_password_strength(password: str) -> None:
 
 
 class Accounts:
+    # Attempts that cost the attacker nothing (a locked account, a bad kiosk code) are journaled
+    # at most once a minute per account or address, with a count of those left out.
+    THROTTLE_S = 60.0
+
     def __init__(self, site: Site) -> None:
         self.site = site
         self.cfg = site.config.web
+        self._throttle: dict[str, tuple[float, int]] = {}
+
+    def _throttled(self, key: str) -> int | None:
+        """None: do not journal this one; else how many were left out since the last record."""
+        now = self.site.clock.monotonic()
+        last, skipped = self._throttle.get(key, (-1e9, 0))
+        if now - last < self.THROTTLE_S:
+            self._throttle[key] = (last, skipped + 1)
+            return None
+        self._throttle[key] = (now, 0)
+        return skipped
 
     # -- users -------------------------------------------------------------------------------
 
@@ -191,6 +206,11 @@ class Accounts:
                 )
 
             def journal(outcome: str, **extra: Any) -> None:
+                if outcome in ("disabled", "locked", "rate_limited"):
+                    left_out = self._throttled(f"login:{outcome}:{user_id}")
+                    if left_out is None:
+                        return
+                    extra["similar_attempts_not_journaled"] = left_out
                 payload = {"outcome": outcome, "user_id": user_id, "username": row["username"], "role": row["role"], "remote": remote}
                 self.site.journal.append(conn, "auth.login", {**payload, **extra})
 
@@ -331,7 +351,7 @@ class Accounts:
             self.site.journal.append(conn, "kiosk.registered", {"kiosk_id": cur.lastrowid, "name": name, "purpose": purpose, "by": by})
         return code
 
-    def enroll_kiosk(self, code: str) -> tuple[Kiosk, str] | None:
+    def enroll_kiosk(self, code: str, remote: str = "") -> tuple[Kiosk, str] | None:
         """Exchange a one-time code for the kiosk's long-lived device token."""
         now = self.site.clock.now()
         with self.site.store.transaction() as conn:
@@ -340,7 +360,10 @@ class Accounts:
                 (_token_hash(code.strip().upper()),),
             ).fetchone()
             if row is None or _parse(row[4]) < now:
-                self.site.journal.append(conn, "kiosk.enrolment_refused", {"reason": "unknown or expired code"})
+                left_out = self._throttled(f"enrol:{remote}")
+                if left_out is not None:
+                    self.site.journal.append(conn, "kiosk.enrolment_refused", {"reason": "unknown or expired code", "remote": remote,
+                                                                               "similar_attempts_not_journaled": left_out})
                 return None
             token = secrets.token_urlsafe(32)
             conn.execute(

@@ -48,6 +48,8 @@ def _check(value: Any, path: str, strings: list[str] | None) -> None:
         for key, item in value.items():
             if not isinstance(key, str) or not key.isascii():
                 raise CanonicalError(f"{path}: object keys must be ASCII strings, got {key!r}")
+            if strings is not None:
+                strings.append(key)
             _check(item, f"{path}.{key}", strings)
         return
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")

@@ -165,8 +165,8 @@ class DeviceService:
                              (utc_timestamp(self.site.clock.now()), command_id))
             try:
                 outcome, result = "done", self._execute(command_id, kind, target, json.loads(args))
-            except (GateError, LockerError, KeyError, ValueError) as exc:
-                outcome, result = "failed", {"error": str(exc)}
+            except Exception as exc:  # whatever went wrong, the command ends failed and journaled
+                outcome, result = "failed", {"error": str(exc) or type(exc).__name__}
             with self.site.store.transaction() as conn:
                 self._finish(conn, command_id, kind, target, outcome, result)
 
@@ -208,6 +208,24 @@ class DeviceService:
             return
         self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "passed": passed})
 
+    def _watch_tap_passage(self, gate: Any, person_id: int | None, driver: GateDriver, timeout: float) -> None:
+        """Presence was recorded with the decision; it only stands if someone walked through."""
+        try:
+            passed = driver.wait_for_passage(timeout)
+        except Exception:  # a failing relay module or a stopping service: keep the record as it is
+            log.debug("passage watch at %s ended", gate.id, exc_info=True)
+            return
+        if not passed:
+            self._undo_presence(gate, person_id)
+        self.site.journal.record("gate.passage", {"gate": gate.id, "person_id": person_id, "passed": passed})
+
+    def _undo_presence(self, gate: Any, person_id: int | None) -> None:
+        if person_id is None:
+            return
+        with self.site.store.transaction() as conn:
+            if gate.direction == "in":
+                conn.execute("DELETE FROM presence WHERE person_id = ? AND zone = ?", (person_id, gate.zone))
+
     def _played(self, played: Played) -> None:
         self.site.journal.record("announcement.played", {
             "id": played.id, "priority": played.priority, "text": played.text, "clip": played.clip,
@@ -219,7 +237,10 @@ class DeviceService:
         card = event.card
         gate = gate_for_reader(self.site, reader)
         if gate is not None:
+            tapped: list[int | None] = []
+
             def prompt_first_entry(conn: Any, decision: Any, person_id: int | None) -> None:
+                tapped.append(person_id)
                 # An expert whose only missing step is the commitment: the kiosk takes over.
                 if decision.reason == "commitment_missing" and person_id is not None:
                     open_prompt(self.site, conn, reader=reader, gate=gate.id, person_id=person_id, session=decision.session)
@@ -229,17 +250,24 @@ class DeviceService:
                                 then=prompt_first_entry)
             self.last_tap = (event.last_byte_at, decision)
             if decision.allow and gate.gate_device in self.gates:
+                person_id = tapped[0] if tapped else None
+                driver = self.gates[gate.gate_device]
                 try:
-                    opened = self.gates[gate.gate_device].open()
+                    opened = driver.open()
                     self.last_gate_sent = opened
                 except GateError as exc:
-                    self.site.journal.record("gate.fault", {"gate": gate.id, "error": str(exc)})
+                    self._undo_presence(gate, person_id)
+                    self.site.journal.record("gate.fault", {"gate": gate.id, "person_id": person_id, "error": str(exc)})
+                    return
+                timeout = next((g.passage_timeout_s for g in self.cfg.gate if g.name == gate.gate_device), 10.0)
+                threading.Thread(target=self._watch_tap_passage, args=(gate, person_id, driver, timeout), daemon=True).start()
             return
         self.site.journal.record("card.read", {
             "reader": reader, "card_kind": card.kind,
-            "id_token": self.site.personal.token("person.id_number", card.id_number),
+            "id_token": self.site.personal.token("person.id_number", card.id_number.upper()),
             "id_masked": mask_id_number(card.id_number), "name_masked": mask_name(card.name),
-            "valid_today": card.valid_on(self.site.clock.now().date()), "read_us": int(event.read_ms * 1000)})
+            "valid_today": card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()),
+            "read_us": int(event.read_ms * 1000)})
 
     # -- health ----------------------------------------------------------------------------
 

@@ -20,11 +20,13 @@ docs/journal.md describes the format for an independent verifier.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -244,7 +246,7 @@ class Journal:
                 (size, cp.root.hex(), note, utc_timestamp(self.clock.now())),
             )
         if self.checkpoint_file is not None:
-            _write_atomically(self.checkpoint_file, note.encode("utf-8"))
+            _publish_checkpoint(self.checkpoint_file, size, note)
         return size, note
 
     def uncovered(self) -> int:
@@ -253,9 +255,22 @@ class Journal:
         return self.count() - (latest[0] if latest else 0)
 
 
+def _publish_checkpoint(path: Path, size: int, note: str) -> None:
+    """Write the latest checkpoint file. Several processes checkpoint: a lock serialises them,
+    each writes its own temporary file, and a smaller checkpoint never replaces a larger one."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = int(path.read_text(encoding="utf-8").split("\n")[1])
+        except (FileNotFoundError, IndexError, ValueError):
+            current = 0
+        if size > current:
+            _write_atomically(path, note.encode("utf-8"))
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())

@@ -88,7 +88,10 @@ def parse_note(note: str) -> Note:
         m = _SIG_LINE.match(line)
         if not m:
             raise NoteError(f"malformed signature line {line!r}")
-        blob = base64.b64decode(m.group(2))
+        try:
+            blob = base64.b64decode(m.group(2), validate=True)
+        except ValueError as exc:
+            raise NoteError("signature is not base64") from exc
         if len(blob) < 5:
             raise NoteError("signature too short")
         signatures.append((m.group(1), blob[:4], blob[4:]))

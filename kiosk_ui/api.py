@@ -98,7 +98,9 @@ def events() -> Any:
             return acc.session_user(token, touch=False) is not None
         return kiosk_token is not None and acc.kiosk_for(kiosk_token) is not None
 
-    response = Response(stream_with_context(feed.stream(still_allowed)), mimetype="text/event-stream")
+    # A kiosk stands in a public area: it gets a wake-up signal and the clock, not the site's state.
+    view = (lambda snapshot: {"time": snapshot["time"], "journal": {"records": snapshot["journal"]["records"]}}) if g.kiosk else None
+    response = Response(stream_with_context(feed.stream(still_allowed, view)), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

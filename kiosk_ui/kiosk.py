@@ -8,7 +8,7 @@ from typing import Any
 import base64
 
 from flask_babel import gettext as _
-from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from appliance.siteops.kiosk_checkin import DEFAULT_COMMITMENT, CheckinError, complete, current_prompt, last_decision
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, accounts, allow
@@ -93,7 +93,7 @@ def enrol() -> Any:
     form = EnrolForm()
     failed = False
     if form.validate_on_submit():
-        enrolled = accounts().enroll_kiosk(form.code.data)
+        enrolled = accounts().enroll_kiosk(form.code.data, remote=request.remote_addr or "")
         if enrolled:
             kiosk, token = enrolled
             target = url_for("evaluation.home") if kiosk.purpose == "evaluation" else url_for("kiosk.idle")

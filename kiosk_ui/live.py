@@ -50,8 +50,8 @@ class LiveFeed:
         with self._start_lock:
             if self._started:
                 return
+            self._refresh()  # raises (and is retried by the next stream) when the database is unusable
             self._started = True
-            self._refresh()
             threading.Thread(target=self._run, name="live-feed", daemon=True).start()
             try:
                 self._observer = Observer()
@@ -104,9 +104,9 @@ class LiveFeed:
             self._changed.wait_for(lambda: self.version != seen or self._stop.is_set(), timeout)
             return self.version, self.snapshot
 
-    def stream(self, still_allowed: Any) -> Iterator[str]:
-        """Server-sent events: ``status`` events with the snapshot, comments as keep-alives.
-        Ends when the feed stops or ``still_allowed()`` turns false (session ended)."""
+    def stream(self, still_allowed: Any, view: Any = None) -> Iterator[str]:
+        """Server-sent events: ``status`` events with the snapshot (or ``view(snapshot)``),
+        comments as keep-alives. Ends when the feed stops or ``still_allowed()`` turns false."""
         self.ensure_started()
         seen = -1
         yield "retry: 2000\n\n"
@@ -116,7 +116,7 @@ class LiveFeed:
                 return
             if version != seen and snapshot is not None:
                 seen = version
-                event = {**snapshot, "emitted": time.time()}
+                event = {**(view(snapshot) if view else snapshot), "emitted": time.time()}
                 yield f"event: status\nid: {version}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
             else:
                 yield ": keep-alive\n\n"

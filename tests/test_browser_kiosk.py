@@ -72,10 +72,16 @@ def test_expert_first_entry(venue, kiosk):
     kiosk.wait_for_load_state()
     if not kiosk.locator("#locker-code").count():
         raise AssertionError(kiosk.url + " " + kiosk.locator("main").inner_text())
-    assert kiosk.locator("#checkin-result").inner_text() == "请进入"
+    assert kiosk.locator("#checkin-result").inner_text() == "签署完成：请再次刷身份证通过闸机"
     assert len(kiosk.locator("#locker-code").inner_text()) == 6
     deadline = time.monotonic() + 5
-    while (not venue_.lockers.opened or not venue_.gate.pulses) and time.monotonic() < deadline:
+    while not venue_.lockers.opened and time.monotonic() < deadline:
         time.sleep(0.05)
     assert venue_.lockers.opened == [(1, 1)]  # the assigned locker popped open
-    assert len(venue_.gate.pulses) == 1  # and the gate opened
+    assert venue_.gate.pulses == []
+    tap(venue_, "P02")  # the card again: the gate opens for the card on the reader
+    deadline = time.monotonic() + 5
+    while not venue_.gate.pulses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lift(venue_)
+    assert len(venue_.gate.pulses) == 1

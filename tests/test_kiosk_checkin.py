@@ -60,6 +60,13 @@ def tap_and_wait_for_prompt(site, service, kiosk, ref):
     raise AssertionError("no check-in prompt")
 
 
+def wait_pulse(service, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not service.sims["/dev/ttyBUS1"].pulses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(service.sims["/dev/ttyBUS1"].pulses) == 1
+
+
 def sign(kiosk, prompt, conflicts=()):
     page = kiosk.get(f"/kiosk/checkin/{prompt}")
     assert page.status_code == 200
@@ -77,14 +84,20 @@ def test_first_entry_commitment_locker_and_gate(venue):
     assert denied_first["reason"] == "commitment_missing" and not denied_first["allow"]
     result = sign(kiosk, prompt)
     code = re.search(r'id="locker-code">(\d{6})<', result).group(1)
-    assert "请进入" in result and code
-    decision = site.journal.records(kind="gate.decision")[-1].payload
-    assert decision["allow"] and decision["via"] == "kiosk_checkin"
-    service.step()  # the devices service runs the queued locker and gate commands
+    assert "请再次刷身份证" in result and code
+    service.step()  # the devices service runs the queued locker command
     assert service.sims["/dev/ttyBUS2"].opened == [(1, 1)]
-    assert len(service.sims["/dev/ttyBUS1"].pulses) == 1
+    assert service.sims["/dev/ttyBUS1"].pulses == []  # signing never opens the gate by itself
+    # The expert taps again: now admitted, and the gate opens for the card on the reader.
+    time.sleep(1.1)
+    service.sims["/dev/ttyREADER1"].place(card_of("P02"))
+    deadline = time.monotonic() + 5
+    while not site.journal.records(kind="gate.decision")[-1].payload["allow"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert site.journal.records(kind="gate.decision")[-1].payload["reason"] == "allowed"
+    assert wait_pulse(service)
     kinds = [r.kind for r in site.journal.records()]
-    assert {"checkin.started", "checkin.commitment_signed", "locker.assigned", "device.command"} <= set(kinds)
+    assert {"checkin.started", "checkin.commitment_signed", "locker.assigned", "device.command", "gate.decision"} <= set(kinds)
     text = json.dumps([r.as_json() for r in site.journal.records()], ensure_ascii=False)
     assert code not in text  # the code is shown once, kept only as a keyed hash
     # The signature is sealed at rest.

@@ -18,7 +18,8 @@ def test_a_simulated_day(data_dir):
     summary = json_line(proc.stdout)
     assert summary["decisions"]["role_not_allowed"] == 2  # the bidder and the agency staff at the evaluation gate
     assert summary["decisions"]["exit_during_evaluation"] == 1
-    assert summary["checkins"] == {"allowed": 4, "conflict": 1}
+    assert summary["checkins"] == {"signed": 4, "conflict": 1}
+    assert summary["decisions"]["allowed"] == 6  # four experts after signing, the supervisor, the witness
     assert summary["lockers_opened"] == 4 and summary["gate_pulses"] == 7
     assert summary["replacement_draws"] == 2  # the recusal and the no-show
     assert summary["registers"] == 3 and not summary["interrupted"]

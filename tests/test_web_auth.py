@@ -213,3 +213,19 @@ def test_user_commands(data_dir):
     assert json_line(run("user", "disable", "carol").stdout)["disabled"] is True
     assert json_line(run("user", "unlock", "carol").stdout)["ok"]
     assert json_line(run("kiosk", "add", "gate-2").stdout)["code"]
+
+
+def test_free_attempts_cannot_flood_the_journal(app, web_site):
+    """Bad kiosk codes and logins to a locked account cost nothing: journaled once a minute."""
+    client = app.test_client()
+    page = client.get("/kiosk/enrol")
+    for _ in range(20):
+        client.post("/kiosk/enrol", data={"code": "BAD-CODE-0000", "csrf_token": csrf_token(page)})
+    assert len(web_site.journal.records(kind="kiosk.enrolment_refused")) == 1
+    accounts = Accounts(web_site)
+    for _ in range(5):
+        accounts.login("staff1", "wrong-password")
+    for _ in range(20):
+        assert accounts.login("staff1", PASSWORDS["staff"]).outcome == "locked"
+    locked = [r for r in web_site.journal.records(kind="auth.login") if r.payload["outcome"] == "locked"]
+    assert len(locked) == 1

@@ -7,7 +7,8 @@
    conflict with the session's bidders.
 3. A declared conflict stops the entry and files a replacement-draw request (补抽), journaled for
    the center. Otherwise a locker is assigned and opened with a one-time code (shown once, kept
-   only as a hash), the access decision is taken again and journaled, and the gate opens.
+   only as a hash), and the expert taps the card again to pass: the gate opens only for the card
+   on the reader, never for whoever finished the screen.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from typing import Any
 from appliance.clock import utc_timestamp
 from appliance.device_commands import queue_command
 from appliance.site import Site
-from appliance.siteops.checkin import decide_in_transaction, gate_by_id
+from appliance.siteops.checkin import VENUE_TZ
 
-PROMPT_TTL = timedelta(minutes=5)
+PROMPT_TTL = timedelta(seconds=90)
 DEFAULT_COMMITMENT = (
     "本人作为本项目评标委员会成员，郑重承诺：\n"
     "一、遵守评标纪律，依法依规、客观公正、独立地进行评审；\n"
@@ -91,9 +92,11 @@ def last_decision(site: Site, reader: str, within_s: float = 15.0) -> dict[str, 
     return None
 
 
-def _free_lock(conn: Any, banks: list[Any], day_prefix: str) -> tuple[str, int] | None:
+def _free_lock(conn: Any, banks: list[Any], day: str) -> tuple[str, int] | None:
+    """A lock not assigned to anyone of today's sessions (venue date)."""
     taken = {(b, n) for b, n in conn.execute(
-        "SELECT bank, lock FROM locker_assignments WHERE released IS NULL AND assigned >= ?", (day_prefix,))}
+        """SELECT la.bank, la.lock FROM locker_assignments la JOIN sessions s ON s.id = la.session
+           WHERE la.released IS NULL AND s.day = ?""", (day,))}
     for bank in banks:
         locks = 16 if bank.protocol == "kerong" else bank.locks
         for lock in range(1, locks + 1):
@@ -134,7 +137,7 @@ def complete(site: Site, prompt_id: int, *, reader: str, signature_png: bytes, c
             site.journal.append(conn, "replacement_draw.requested", {"session": session, "replaces_person_id": person_id,
                                                                       "reason": "recusal", "requested_by": "kiosk"})
             return {"outcome": "conflict"}
-        lock = _free_lock(conn, site.config.devices.locker, utc_timestamp(now)[:10])
+        lock = _free_lock(conn, site.config.devices.locker, now.astimezone(VENUE_TZ).date().isoformat())
         if lock is None:
             raise CheckinError("no free locker: please ask the staff")
         code = f"{secrets.randbelow(10**6):06d}"
@@ -151,15 +154,8 @@ def complete(site: Site, prompt_id: int, *, reader: str, signature_png: bytes, c
         site.journal.append(conn, "checkin.commitment_signed", {"prompt": prompt_id, "session": session, "person_id": person_id,
                                                                  "signature_sha256": signature_hash,
                                                                  "commitment_sha256": hashlib.sha256(DEFAULT_COMMITMENT.encode()).hexdigest()})
-        site.journal.append(conn, "locker.assigned", {"session": session, "person_id": person_id, "bank": lock[0], "lock": lock[1]})
-        gate = gate_by_id(site, gate_id)
-        assert gate is not None
-        name_masked = conn.execute("SELECT id_masked FROM people WHERE id = ?", (person_id,)).fetchone()[0]
-        decision = decide_in_transaction(site, conn, gate, person_id, card_valid=True, card_kind="resident",
-                                         id_masked=name_masked, via="kiosk_checkin")
+        site.journal.append(conn, "locker.assigned", {"session": session, "person_id": person_id, "bank": lock[0], "lock": lock[1],
+                                                       "gate": gate_id})
     queue_command(site, "locker.open", lock[0], {"lock": lock[1]}, requested_by=f"kiosk:{reader}")
-    if decision.allow:
-        queue_command(site, "gate.open", gate.gate_device, {}, requested_by=f"kiosk:{reader}")
-    return {"outcome": "allowed" if decision.allow else "denied", "reason": decision.reason,
-            "locker_bank": lock[0], "locker": lock[1], "code": code}
+    return {"outcome": "signed", "locker_bank": lock[0], "locker": lock[1], "code": code}
 

@@ -44,16 +44,22 @@ def flag_no_shows(site: Site) -> int:
     return flagged
 
 
-def request_replacement(site: Site, session: str, person_id: int, *, by: str, reason: str = "no_show") -> None:
+def request_replacement(site: Site, session: str, person_id: int, *, by: str, reason: str = "no_show") -> bool:
+    """File the request once per flagged no-show; False when there is nothing (more) to request."""
     with site.store.transaction() as conn:
-        conn.execute("UPDATE no_shows SET replacement_requested = ? WHERE session = ? AND person_id = ?",
-                     (utc_timestamp(site.clock.now()), session, person_id))
+        changed = conn.execute(
+            "UPDATE no_shows SET replacement_requested = ? WHERE session = ? AND person_id = ? AND replacement_requested IS NULL",
+            (utc_timestamp(site.clock.now()), session, person_id)).rowcount
+        if changed != 1:
+            return False
         site.journal.append(conn, "replacement_draw.requested", {"session": session, "replaces_person_id": person_id,
                                                                  "reason": reason, "requested_by": by})
+        return True
 
 
 def open_no_shows(site: Site) -> list[dict[str, Any]]:
+    day = site.clock.now().astimezone(VENUE_TZ).date().isoformat()
     rows = site.store.reader().execute(
         """SELECT n.session, n.person_id, n.flagged, n.replacement_requested, p.name_masked FROM no_shows n
-           JOIN people p ON p.id = n.person_id ORDER BY n.flagged""")
+           JOIN people p ON p.id = n.person_id JOIN sessions s ON s.id = n.session WHERE s.day = ? ORDER BY n.flagged""", (day,))
     return [dict(r) for r in rows]

@@ -93,7 +93,9 @@ class DaySimulation:
             decision = records[-1].payload if records else None
             time.sleep(0.02)
         sim.remove()
-        time.sleep(0.5)  # the reader's debounce: a card lifted and laid again is a new tap
+        # Past the reader's debounce, so the next tap of this card counts as a new one.
+        debounce = next(r.debounce_s for r in self.site.config.devices.idcard if r.name == reader)
+        time.sleep(debounce + 0.1)
         self.notes[f"tap:{(decision or {}).get('reason', 'no_decision')}"] += 1
         return decision or {}
 
@@ -106,6 +108,9 @@ class DaySimulation:
         result = complete(self.site, prompt.id, reader="gate-1-reader", signature_png=_signature_png(prompt.id),
                           conflicts=conflicts or [])
         self.notes[f"checkin:{result['outcome']}"] += 1
+        if result["outcome"] == "signed":
+            self.pause(3)  # the phone and bag into the locker
+            self.tap(ref)  # the card again at the gate
         return result
 
     # -- the day ---------------------------------------------------------------------------

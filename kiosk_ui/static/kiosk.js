@@ -36,6 +36,18 @@
     look();
   }
 
+  var checkin = document.querySelector(".checkin[data-idle-after]");
+  if (checkin) {
+    // Nobody touching the screen: back to the idle screen (the prompt expires on the server too).
+    var idleTimer;
+    var rearm = function () {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(function () { window.location.assign("/kiosk/"); }, 1000 * Number(checkin.getAttribute("data-idle-after")));
+    };
+    ["pointerdown", "keydown", "change"].forEach(function (type) { document.addEventListener(type, rearm); });
+    rearm();
+  }
+
   var pad = document.getElementById("signature-pad");
   if (pad) {
     var ctx = pad.getContext("2d");
