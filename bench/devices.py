@@ -12,25 +12,14 @@ Run: ``appliance bench devices``. Prints one JSON object.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from typing import Any
 
+from bench.common import cpu_load, percentile
 from devices.gate.driver import GateDriver, ModbusHub
 from devices.gate.sim import GateSimulator
 from devices.idcard.reader import CardReaderLoop
 from devices.idcard.sim import SamSimulator, fictitious_card
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def _burn(stop: Any) -> None:
-    x = 0
-    while not stop.is_set():
-        x = (x * 31 + 7) % 1_000_003
 
 
 def card_latencies(reads: int) -> list[float]:
@@ -77,25 +66,15 @@ def gate_latencies(opens: int) -> list[float]:
 def measure(reads: int, opens: int) -> dict[str, Any]:
     cards, gates = card_latencies(reads), gate_latencies(opens)
     return {
-        "card_event_ms": {"n": len(cards), "p50": _pct(cards, 0.5), "p99": _pct(cards, 0.99)},
-        "gate_call_to_sent_ms": {"n": len(gates), "p50": _pct(gates, 0.5), "p99": _pct(gates, 0.99)},
+        "card_event_ms": {"n": len(cards), "p50": percentile(cards, 0.5), "p99": percentile(cards, 0.99)},
+        "gate_call_to_sent_ms": {"n": len(gates), "p50": percentile(gates, 0.5), "p99": percentile(gates, 0.99)},
     }
 
 
 def run_benchmark(reads: int = 200, opens: int = 200) -> dict[str, Any]:
     idle = measure(reads, opens)
-    ctx = multiprocessing.get_context("spawn")
-    stop = ctx.Event()
-    burners = [ctx.Process(target=_burn, args=(stop,), daemon=True) for _ in range(2)]
-    for p in burners:
-        p.start()
-    time.sleep(0.5)
-    try:
+    with cpu_load(2):
         loaded = measure(reads, opens)
-    finally:
-        stop.set()
-        for p in burners:
-            p.join(5)
     return {
         "benchmark": "devices",
         "idle": idle,

@@ -9,7 +9,6 @@ Run: ``appliance bench gate-tap``. Prints one JSON object.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.device_service import DeviceService
+from bench.common import cpu_load, percentile
 from appliance.site import init_site, open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
@@ -44,17 +44,6 @@ class _FixedClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def _burn(stop: Any) -> None:
-    x = 0
-    while not stop.is_set():
-        x = (x * 31 + 7) % 1_000_003
 
 
 def _taps(service: DeviceService, site: Any, cards: list[CardText], taps: int) -> list[float]:
@@ -98,26 +87,16 @@ def run_benchmark(taps: int = 100) -> dict[str, Any]:
         service.start()
         try:
             idle = _taps(service, site, cards, taps)
-            ctx = multiprocessing.get_context("spawn")
-            stop = ctx.Event()
-            burners = [ctx.Process(target=_burn, args=(stop,), daemon=True) for _ in range(2)]
-            for p in burners:
-                p.start()
-            time.sleep(0.5)
-            try:
+            with cpu_load(2):
                 loaded = _taps(service, site, cards, taps)
-            finally:
-                stop.set()
-                for p in burners:
-                    p.join(5)
         finally:
             service.stop()
             site.close()
     return {
         "benchmark": "gate_tap",
         "what": "reader answer's last byte → decision journaled (durable) → gate request on the port",
-        "idle_ms": {"n": len(idle), "p50": _pct(idle, 0.5), "p99": _pct(idle, 0.99)},
-        "loaded_ms": {"n": len(loaded), "p50": _pct(loaded, 0.5), "p99": _pct(loaded, 0.99)},
+        "idle_ms": {"n": len(idle), "p50": percentile(idle, 0.5), "p99": percentile(idle, 0.99)},
+        "loaded_ms": {"n": len(loaded), "p50": percentile(loaded, 0.5), "p99": percentile(loaded, 0.99)},
         "goal_ms": {"p50": 1.0, "p99": 5.0},
     }
 

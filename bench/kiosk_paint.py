@@ -10,49 +10,22 @@ Run: ``python -m bench.kiosk_paint`` (from the checkout). Prints one JSON object
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bench.common import percentile, running_appliance
 from tests.browser import chromium
 from tests.venue import build_venue, card_of
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
 def run(taps: int = 30) -> dict[str, Any]:
-    import socket
-
     with tempfile.TemporaryDirectory() as tmp:
         venue = build_venue(Path(tmp), "bench-site")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        appliance = str(Path(sys.executable).with_name("appliance"))
-        proc = subprocess.Popen([appliance, "run", "--data", str(venue.data)], env={**os.environ, "APPLIANCE_WEB__PORT": str(port)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if json.load(urllib.request.urlopen(base + "/healthz", timeout=2))["ok"]:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("appliance did not start")
-                time.sleep(0.1)
-            with chromium() as browser:
+            with running_appliance(venue.data) as base, chromium() as browser:
                 page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
                 page.goto(base + "/kiosk/enrol")
                 page.fill("input[name=code]", venue.kiosk_code)
@@ -72,14 +45,12 @@ def run(taps: int = 30) -> dict[str, Any]:
                     page.evaluate("new Promise(r => requestAnimationFrame(() => r()))")
                     reloads.append((time.perf_counter() - t0) * 1000)
         finally:
-            proc.terminate()
-            proc.wait(10)
             venue.stop()
     return {
         "benchmark": "kiosk_paint",
         "taps": len(paints),
-        "decided_to_painted_ms": {"p50": _pct(paints, 0.5), "p99": _pct(paints, 0.99), "max": round(max(paints), 1)},
-        "baseline_full_reload_ms": {"p50": _pct(reloads, 0.5)},
+        "decided_to_painted_ms": {"p50": percentile(paints, 0.5, 1), "p99": percentile(paints, 0.99, 1), "max": round(max(paints), 1)},
+        "baseline_full_reload_ms": {"p50": percentile(reloads, 0.5, 1)},
         "paint_vs_reload_p50": round(statistics.median(paints) / statistics.median(reloads), 2),
         "goal_ms": 300,
     }

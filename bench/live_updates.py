@@ -9,17 +9,14 @@ JSON object. The baseline, measured in the same run, is a full reload of the con
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from appliance.accounts import Accounts
+from bench.common import percentile, running_appliance
 from appliance.site import init_site, open_site
 from tests.browser import chromium, log_in
 
@@ -28,42 +25,14 @@ PASSWORD = "bench-password-1"
 PAINTED = "seq => Number(document.getElementById('journal-records').textContent) >= seq"
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(events: int = 60, interval_s: float = 0.15) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "site"
         init_site(data, "bench-site", "基准测试交易中心")
         site = open_site(data)
         Accounts(site).add("bench", "staff", PASSWORD)
-        port = _free_port()
-        appliance = str(Path(sys.executable).with_name("appliance"))
-        proc = subprocess.Popen([appliance, "run", "--data", str(data)], env={**os.environ, "APPLIANCE_WEB__PORT": str(port)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if json.load(urllib.request.urlopen(base + "/healthz", timeout=2))["ok"]:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("appliance did not start")
-                time.sleep(0.1)
-            with chromium() as browser:
+            with running_appliance(data) as base, chromium() as browser:
                 page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
                 log_in(page, base, "bench", PASSWORD)
                 page.wait_for_url(base + "/console/")
@@ -86,16 +55,14 @@ def run(events: int = 60, interval_s: float = 0.15) -> dict[str, Any]:
                     page.evaluate("new Promise(r => requestAnimationFrame(() => r()))")
                     reloads.append((time.perf_counter() - t0) * 1000)
         finally:
-            proc.terminate()
-            proc.wait(10)
             site.close()
     return {
         "benchmark": "live_updates",
         "events": len(seqs),
         "painted": len(appended),
-        "appended_to_painted_ms": {"p50": _pct(appended, 0.5), "p99": _pct(appended, 0.99), "max": round(max(appended), 1)},
-        "emitted_to_painted_ms": {"p50": _pct(emitted, 0.5), "p99": _pct(emitted, 0.99)},
-        "baseline_full_reload_ms": {"p50": _pct(reloads, 0.5), "p99": _pct(reloads, 0.99)},
+        "appended_to_painted_ms": {"p50": percentile(appended, 0.5, 1), "p99": percentile(appended, 0.99, 1), "max": round(max(appended), 1)},
+        "emitted_to_painted_ms": {"p50": percentile(emitted, 0.5, 1), "p99": percentile(emitted, 0.99, 1)},
+        "baseline_full_reload_ms": {"p50": percentile(reloads, 0.5, 1), "p99": percentile(reloads, 0.99, 1)},
         "live_vs_reload_p50_ratio": round(statistics.median(appended) / statistics.median(reloads), 3),
         "goal_ms": 300,
     }

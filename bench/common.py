@@ -1,0 +1,71 @@
+"""Pieces the benchmarks share: percentiles, a CPU load, and a real `appliance run`."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def percentile(values: list[float], q: float, digits: int = 3) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], digits)
+
+
+def _burn(stop: Any) -> None:
+    x = 0
+    while not stop.is_set():
+        x = (x * 31 + 7) % 1_000_003
+
+
+@contextmanager
+def cpu_load(processes: int = 2) -> Iterator[None]:
+    """Keep ``processes`` cores busy for the duration of the block."""
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    burners = [ctx.Process(target=_burn, args=(stop,), daemon=True) for _ in range(processes)]
+    for p in burners:
+        p.start()
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        stop.set()
+        for p in burners:
+            p.join(5)
+
+
+@contextmanager
+def running_appliance(data: Path) -> Iterator[str]:
+    """`appliance run` on a free loopback port; yields its base URL once /healthz says ok."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    appliance = str(Path(sys.executable).with_name("appliance"))
+    proc = subprocess.Popen([appliance, "run", "--data", str(data)], env={**os.environ, "APPLIANCE_WEB__PORT": str(port)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if json.load(urllib.request.urlopen(base + "/healthz", timeout=2))["ok"]:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("appliance did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
