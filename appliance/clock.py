@@ -16,6 +16,21 @@ class Clock:
         return time.monotonic()
 
 
+class FixedClock:
+    """A clock whose wall time stands still (tests, benchmarks, replays); intervals still run."""
+
+    def __init__(self, now: datetime) -> None:
+        if now.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware UTC datetime")
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
 def utc_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-11-22T08:30:00.000000Z``."""
     if moment.tzinfo is None:

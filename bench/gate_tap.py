@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from appliance.clock import FixedClock
 from appliance.device_service import DeviceService
 from bench.common import cpu_load, percentile
 from appliance.site import init_site, open_site
@@ -36,14 +37,6 @@ name = "gate-1"
 port = "/dev/ttyBUS1"
 pulse_ms = 100
 """
-
-
-class _FixedClock:
-    def now(self) -> datetime:
-        return NOW
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def _taps(service: DeviceService, site: Any, cards: list[CardText], taps: int) -> list[float]:
@@ -71,7 +64,7 @@ def run_benchmark(taps: int = 100) -> dict[str, Any]:
         data = Path(tmp) / "site"
         init_site(data, "bench-site", "基准测试交易中心")
         (data / "appliance.toml").write_text((data / "appliance.toml").read_text() + DEVICES, encoding="utf-8")
-        site = open_site(data, clock=_FixedClock())
+        site = open_site(data, clock=FixedClock(NOW))
         load_plan(site, parse_plan(json.dumps(plan, ensure_ascii=False)))
         change_state(site, "S-0922-02", "admitting", by="bench")
         cards = []
@@ -81,6 +74,7 @@ def run_benchmark(taps: int = 100) -> dict[str, Any]:
             with site.store.transaction() as conn:
                 conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES (?, ?, ?, ?)",
                              ("S-0922-02", person_id, "2026-11-22T01:00:00.000000Z", "bank-a/1"))
+            # Built here, not from tests/: `appliance bench` runs from the installed package.
             cards.append(CardText(kind=RESIDENT, name=person["name"], sex="1", nation="01", birth=person["id_number"][6:14],
                                   id_number=person["id_number"], valid_from="20200101", valid_to="长期"))
         service = DeviceService(site)

@@ -16,7 +16,9 @@ from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
 from kiosk_ui import create_app
 from tests.helpers import csrf_token, png_bytes
-from tests.test_site_operations import DEVICES, NOW, FixedClock, card_of, plan_text
+from appliance.clock import FixedClock
+from tests.test_site_operations import DEVICES, NOW, plan_text
+from tests.venue import card_of
 
 LOCKERS = """
 [[devices.locker]]

@@ -13,22 +13,12 @@ from appliance.device_service import DeviceService
 from appliance.site import open_site
 from appliance.siteops.plan import PlanError, json_schema, load_plan, parse_plan
 from appliance.siteops.sessions import SessionError, change_state
-from devices.idcard.text import RESIDENT, CardText
+from appliance.clock import FixedClock
+from tests.venue import card_of
 
 ROOT = Path(__file__).parent.parent
 PLAN = json.loads((ROOT / "demo" / "day-plan.json").read_text(encoding="utf-8"))
 NOW = datetime(2026, 11, 22, 1, 30, tzinfo=timezone.utc)  # 09:30 in Beijing: admission to S-0922-02 is open
-
-
-class FixedClock:
-    def __init__(self, now):
-        self._now = now
-
-    def now(self):
-        return self._now
-
-    def monotonic(self):
-        return time.monotonic()
 
 
 def plan_text(**changes):
@@ -103,12 +93,6 @@ port = "/dev/ttyBUS1"
 pulse_ms = 300
 passage_timeout_s = 1
 """
-
-
-def card_of(person_ref):
-    p = next(p for p in PLAN["people"] if p["id"] == person_ref)
-    return CardText(kind=RESIDENT, name=p["name"], sex="1", nation="01", birth=p["id_number"][6:14], address="吉林省测试路",
-                    id_number=p["id_number"], authority="测试公安局", valid_from="20200101", valid_to="长期")
 
 
 @pytest.fixture

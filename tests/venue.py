@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from appliance.accounts import Accounts
 from appliance.site import init_site, open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
+from appliance.siteops.simulate import todays_plan as simulate_plan
 from devices.gate.sim import GateSimulator
 from devices.idcard.sim import SamSimulator
 from devices.idcard.text import RESIDENT, CardText
@@ -26,15 +27,8 @@ PLAN = json.loads((ROOT / "demo" / "day-plan.json").read_text(encoding="utf-8"))
 
 
 def todays_plan(site_id: str) -> dict[str, Any]:
-    now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
-    plan = json.loads(json.dumps(PLAN))
-    plan.update(site_id=site_id, date=now.date().isoformat())
-    starts = {"S-0922-01": now - timedelta(minutes=30), "S-0922-02": now + timedelta(minutes=20)}
-    for session in plan["sessions"]:
-        start = starts[session["id"]]
-        session["start"] = start.isoformat()
-        session["end"] = (start + timedelta(hours=5)).isoformat()
-    return plan
+    """The demo plan moved to today: the opening began a little ago, admission to the evaluation is open."""
+    return simulate_plan(site_id, datetime.now(SHANGHAI), version=1)
 
 
 def card_of(ref: str) -> CardText:
