@@ -183,6 +183,13 @@ class LockerBankConfig(_Section):
     left_open_s: float = Field(default=120.0, gt=0, description="A door open longer than this after we opened it raises an alert.")
 
 
+class SpeakerConfig(_Section):
+    name: str = Field(min_length=1, description="Speaker (or amplifier zone output) name, e.g. 'evaluation-ceiling'.")
+    zones: list[str] = Field(min_length=1, description="Zones (day plan zone ids) this speaker covers; a call to a zone plays on every speaker covering it.")
+    sink: Literal["file", "alsa", "rtp"] = Field(description="How audio reaches it: an IP speaker over RTP, an ALSA device, or a WAV file (demo).")
+    target: str = Field(default="", description="'host:port' for rtp, the ALSA device for alsa, the WAV path for file (default '<data>/broadcast/<name>.wav').")
+
+
 class BroadcastConfig(_Section):
     sink: Literal["file", "alsa", "rtp"] = Field(default="file", description="Where announcements go.")
     file: Path | None = Field(default=None, description="For sink 'file': the WAV written; default '<data>/broadcast/last.wav'.")
@@ -191,6 +198,9 @@ class BroadcastConfig(_Section):
     rtp_payload: Literal["pcmu", "pcma"] = Field(default="pcmu", description="G.711 flavour for RTP: µ-law or A-law.")
     clips: Path | None = Field(default=None, description="Directory of pre-recorded WAV clips for fixed phrases.")
     speed_wpm: int = Field(default=150, ge=80, le=400, description="espeak-ng speaking rate.")
+    speakers: list[SpeakerConfig] = Field(
+        default_factory=list,
+        description="Speakers by zone. When empty, every announcement goes to the single sink above, whatever its zone.")
 
 
 class DevicesConfig(_Section):

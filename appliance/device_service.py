@@ -23,7 +23,7 @@ from appliance.siteops.kiosk_checkin import open_prompt
 from appliance.siteops.noshow import flag_no_shows
 from devices.broadcast import g711
 from devices.broadcast.announcer import Announcer, Played, Priority
-from devices.broadcast.audio import AlsaSink, FileSink, RtpSink
+from devices.broadcast.audio import AlsaSink, FileSink, RtpSink, ZoneRouter
 from devices.broadcast.tts import EspeakEngine
 from devices.gate.driver import GateDriver, GateError, ModbusHub
 from devices.gate.sim import GateSimulator
@@ -33,20 +33,6 @@ from devices.locker.client import LockerBoard, LockerError, SerialHub, make_code
 from devices.locker.sim import LockerBoardSim
 
 log = logging.getLogger(__name__)
-
-
-class _FanOut:
-    """Several RTP speakers: the same audio to each."""
-
-    def __init__(self, sinks: list[Any]) -> None:
-        self.sinks = sinks
-
-    def play(self, pcm: bytes, rate: int) -> None:
-        threads = [threading.Thread(target=s.play, args=(pcm, rate)) for s in self.sinks]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
 
 
 class DeviceService:
@@ -101,15 +87,27 @@ class DeviceService:
                                    clips_dir=self.cfg.broadcast.clips, on_played=self._played).start()
 
     def _sink(self) -> Any:
+        """Speakers by zone when configured; otherwise the single sink plays every announcement."""
         b = self.cfg.broadcast
+        payload = g711.PCMU if b.rtp_payload == "pcmu" else g711.PCMA
+
+        def rtp(target: str) -> RtpSink:
+            host, port = target.rsplit(":", 1)
+            return RtpSink(host, int(port), payload_type=payload)
+
+        def wav(path: Path) -> FileSink:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return FileSink(path)
+
+        if b.speakers:
+            sinks = {"rtp": lambda s: rtp(s.target), "alsa": lambda s: AlsaSink(s.target or "default"),
+                     "file": lambda s: wav(Path(s.target) if s.target else self.site.data_dir / "broadcast" / f"{s.name}.wav")}
+            return ZoneRouter([(s.name, frozenset(s.zones), sinks[s.sink](s)) for s in b.speakers])
         if b.sink == "alsa":
             return AlsaSink(b.alsa_device)
         if b.sink == "rtp":
-            payload = g711.PCMU if b.rtp_payload == "pcmu" else g711.PCMA
-            return _FanOut([RtpSink(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1]), payload_type=payload) for t in b.rtp_targets])
-        path = b.file or self.site.data_dir / "broadcast" / "last.wav"
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return FileSink(Path(path))
+            return ZoneRouter([(t, frozenset({"all"}), rtp(t)) for t in b.rtp_targets])
+        return wav(Path(b.file or self.site.data_dir / "broadcast" / "last.wav"))
 
     def stop(self) -> None:
         for loop in self.readers.values():
@@ -193,7 +191,7 @@ class DeviceService:
             assert self.announcer is not None
             priority = Priority[str(args.get("priority", "information")).upper()]
             announcement = self.announcer.announce(args.get("text"), clip=args.get("clip"), priority=priority,
-                                                   id=f"cmd{command_id}")
+                                                   id=f"cmd{command_id}", zones=(target,))
             return {"queued": announcement}
         raise ValueError(f"unknown command kind {kind}")
 
@@ -229,7 +227,8 @@ class DeviceService:
     def _played(self, played: Played) -> None:
         self.site.journal.record("announcement.played", {
             "id": played.id, "priority": played.priority, "text": played.text, "clip": played.clip,
-            "audio_sha256": played.audio_sha256, "duration_ms": int(played.duration_s * 1000), "error": played.error})
+            "audio_sha256": played.audio_sha256, "duration_ms": int(played.duration_s * 1000), "error": played.error,
+            "zones": list(played.zones), "speakers": list(played.speakers)})
 
     def _card_read(self, reader: str, event: CardEvent) -> None:
         """A card on a gate's reader is a gate tap: decide (journaled first), then open. A card

@@ -142,3 +142,84 @@ def test_commands_from_another_process_reach_the_running_service(data_dir):
     finally:
         code, took = stop(proc)
     assert code == 0 and took < 2.0, output(proc)
+
+
+class _UdpSpeaker:
+    """An IP speaker stand-in: a UDP socket on loopback counting RTP packets."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.packets = 0
+        self.running = True
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _listen(self) -> None:
+        while self.running:
+            try:
+                self.sock.recv(2048)
+                self.packets += 1
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_calls_play_only_on_the_speakers_of_their_zone(data_dir):
+    evaluation, hall = _UdpSpeaker(), _UdpSpeaker()
+    path = data_dir / "appliance.toml"
+    path.write_text(path.read_text() + f"""
+[devices]
+simulate = true
+[[devices.broadcast.speakers]]
+name = "evaluation-ceiling"
+zones = ["evaluation"]
+sink = "rtp"
+target = "{evaluation.target}"
+[[devices.broadcast.speakers]]
+name = "hall"
+zones = ["public", "waiting"]
+sink = "rtp"
+target = "{hall.target}"
+""", encoding="utf-8")
+    site = open_site(data_dir)
+    service = DeviceService(site)
+    service.start()
+    try:
+        def played(n):
+            return wait_for(lambda: len(site.journal.records(kind="announcement.played")) >= n and
+                            site.journal.records(kind="announcement.played"), timeout=30)
+
+        queue_command(site, "announce", "evaluation", {"text": "请专家回到评标室", "priority": "call"}, requested_by="staff1")
+        service.step()
+        first = played(1)[0].payload
+        assert first["error"] is None and first["zones"] == ["evaluation"] and first["speakers"] == ["evaluation-ceiling"]
+        time.sleep(0.3)
+        assert evaluation.packets > 20 and hall.packets == 0
+        queue_command(site, "announce", "all", {"text": "评标暂停", "priority": "emergency"}, requested_by="staff1")
+        service.step()
+        second = played(2)[1].payload
+        assert sorted(second["speakers"]) == ["evaluation-ceiling", "hall"]
+        time.sleep(0.3)
+        assert hall.packets > 20
+        # A zone nobody covers: the announcement fails loudly instead of going nowhere.
+        queue_command(site, "announce", "parking", {"text": "测试", "priority": "information"}, requested_by="staff1")
+        service.step()
+        third = played(3)[2].payload
+        assert "no speaker covers zone parking" in third["error"]
+    finally:
+        service.stop()
+        site.close()
+        evaluation.close()
+        hall.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
-from devices.broadcast.audio import RATE, Sink, chime, read_wav, resample, write_wav
+from devices.broadcast.audio import RATE, Sink, ZoneRouter, chime, read_wav, resample, write_wav
 from devices.broadcast.tts import TtsEngine
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Announcement:
     clip: str | None = field(compare=False, default=None)
     with_chime: bool = field(compare=False, default=True)
     id: str = field(compare=False, default="")
+    zones: tuple[str, ...] = field(compare=False, default=("all",))
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Played:
     started: float  # wall clock (time.time())
     finished: float
     error: str | None = None
+    zones: tuple[str, ...] = ("all",)
+    speakers: tuple[str, ...] = ()  # the speakers it played on, when speakers are set up by zone
 
 
 class Announcer:
@@ -73,11 +76,13 @@ class Announcer:
             self._thread.join(5)
 
     def announce(self, text: str | None = None, *, clip: str | None = None, priority: Priority = Priority.INFORMATION,
-                 with_chime: bool = True, id: str | None = None) -> str:
+                 with_chime: bool = True, id: str | None = None, zones: tuple[str, ...] = ("all",)) -> str:
         if (text is None) == (clip is None):
             raise ValueError("an announcement is either text or a pre-recorded clip")
+        if not zones:
+            raise ValueError("an announcement needs at least one zone ('all' for everywhere)")
         order = next(self._order)
-        item = Announcement(int(priority), order, text, clip, with_chime, id or f"a{order}")
+        item = Announcement(int(priority), order, text, clip, with_chime, id or f"a{order}", tuple(zones))
         self._queue.put(item)
         return item.id
 
@@ -102,15 +107,19 @@ class Announcer:
             if self._stop.is_set():
                 return
             started = time.time()
+            speakers: tuple[str, ...] = ()
             try:
                 pcm = self.render(item)
                 digest = hashlib.sha256(write_wav(pcm, RATE)).hexdigest()
                 with self.playing:
-                    self.sink.play(pcm, RATE)
+                    if isinstance(self.sink, ZoneRouter):
+                        speakers = tuple(self.sink.play_zones(pcm, RATE, item.zones))
+                    else:
+                        self.sink.play(pcm, RATE)
                 played = Played(item.id, Priority(item.priority).name.lower(), item.text, item.clip, digest,
-                                len(pcm) / 2 / RATE, started, time.time())
+                                len(pcm) / 2 / RATE, started, time.time(), zones=item.zones, speakers=speakers)
             except Exception as exc:  # a failed announcement is reported, the queue goes on
                 log.warning("announcement %s failed: %s", item.id, exc)
                 played = Played(item.id, Priority(item.priority).name.lower(), item.text, item.clip, "", 0.0,
-                                started, time.time(), str(exc))
+                                started, time.time(), str(exc), zones=item.zones)
             self.on_played(played)

@@ -8,6 +8,7 @@ import random
 import socket
 import struct
 import subprocess
+import threading
 import time
 import wave
 from pathlib import Path
@@ -129,3 +130,41 @@ class RtpSink:
                 if delay > 0:
                     time.sleep(delay)
                 sock.sendto(packet, self.address)
+
+
+class ZoneRouter:
+    """Speakers by zone, the way a venue's PA matrix switches zone outputs: one announcement
+    plays at the same time on every speaker that covers one of its zones. An announcement to
+    ``all`` plays everywhere; a speaker covering ``all`` plays every announcement. A zone nobody
+    covers is an error, so a call never silently goes nowhere."""
+
+    def __init__(self, speakers: list[tuple[str, frozenset[str], Sink]]) -> None:
+        self.speakers = speakers
+
+    def covering(self, zones: tuple[str, ...]) -> list[tuple[str, Sink]]:
+        wanted = set(zones)
+        return [(name, sink) for name, covered, sink in self.speakers if "all" in wanted or "all" in covered or covered & wanted]
+
+    def play_zones(self, pcm: bytes, rate: int, zones: tuple[str, ...]) -> list[str]:
+        chosen = self.covering(zones)
+        if not chosen:
+            raise SinkError(f"no speaker covers zone {', '.join(zones)}")
+        errors: list[str] = []
+
+        def play(name: str, sink: Sink) -> None:
+            try:
+                sink.play(pcm, rate)
+            except Exception as exc:  # one broken speaker must not silence the others
+                errors.append(f"{name}: {exc}")
+
+        threads = [threading.Thread(target=play, args=pair) for pair in chosen]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise SinkError("; ".join(sorted(errors)))
+        return [name for name, _ in chosen]
+
+    def play(self, pcm: bytes, rate: int) -> None:
+        self.play_zones(pcm, rate, ("all",))
