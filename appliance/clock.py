@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 
 class Clock:
@@ -26,6 +26,9 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
 
     def monotonic(self) -> float:
         return time.monotonic()

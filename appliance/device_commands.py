@@ -18,17 +18,23 @@ class CommandError(ValueError):
 
 
 def queue_command(site: Site, kind: str, target: str, args: dict[str, Any] | None = None, *, requested_by: str) -> int:
+    with site.store.transaction() as conn:
+        return queue_command_in(site, conn, kind, target, args, requested_by=requested_by)
+
+
+def queue_command_in(site: Site, conn: Any, kind: str, target: str, args: dict[str, Any] | None = None, *,
+                     requested_by: str) -> int:
+    """Inside the caller's transaction: the command exists only if what decided it committed."""
     if kind not in KINDS:
         raise CommandError(f"unknown device command {kind!r}")
-    with site.store.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO device_commands (kind, target, args, requested_by, created) VALUES (?, ?, ?, ?, ?)",
-            (kind, target, json.dumps(args or {}, ensure_ascii=False), requested_by, utc_timestamp(site.clock.now())),
-        )
-        command_id = int(cur.lastrowid or 0)
-        site.journal.append(conn, "device.command_queued",
-                            {"command_id": command_id, "kind": kind, "target": target, "args": args or {},
-                             "requested_by": requested_by})
+    cur = conn.execute(
+        "INSERT INTO device_commands (kind, target, args, requested_by, created) VALUES (?, ?, ?, ?, ?)",
+        (kind, target, json.dumps(args or {}, ensure_ascii=False), requested_by, utc_timestamp(site.clock.now())),
+    )
+    command_id = int(cur.lastrowid or 0)
+    site.journal.append(conn, "device.command_queued",
+                        {"command_id": command_id, "kind": kind, "target": target, "args": args or {},
+                         "requested_by": requested_by})
     return command_id
 
 

@@ -18,7 +18,8 @@ from typing import Any
 from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
-from appliance.siteops.checkin import VENUE_TZ, gate_for_reader, gate_tap
+from appliance.siteops.alarms import raise_alarm
+from appliance.siteops.checkin import VENUE_TZ, gate_by_id, gate_for_reader, gate_tap
 from appliance.siteops.kiosk_checkin import open_prompt
 from appliance.siteops.noshow import flag_no_shows
 from devices.broadcast import g711
@@ -51,6 +52,7 @@ class DeviceService:
         self.last_tap: Any = None
         self._last_no_show_check = -1e9
         self.last_gate_sent: Any = None
+        self._stopping = False
 
     # -- building --------------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class DeviceService:
         return wav(Path(b.file or self.site.data_dir / "broadcast" / "last.wav"))
 
     def stop(self) -> None:
+        self._stopping = True  # passage watchers still waiting on a closing port stay quiet
         for loop in self.readers.values():
             loop.stop()
         if self.announcer:
@@ -179,7 +182,9 @@ class DeviceService:
             gate = self.gates[target]
             opened = gate.open(args.get("pulse_ms"))
             timeout = next(g.passage_timeout_s for g in self.cfg.gate if g.name == target)
-            threading.Thread(target=self._watch_passage, args=(command_id, target, gate, timeout), daemon=True).start()
+            assisted = gate_by_id(self.site, args["gate"]) if args.get("gate") else None
+            threading.Thread(target=self._watch_passage, args=(command_id, target, gate, timeout, assisted, args.get("person_id")),
+                             daemon=True).start()
             return {"pulse_ms": opened.pulse_ms, "echo_ok": opened.echo_ok, "relay_closed": opened.relay_closed}
         if kind == "locker.open":
             state = self.lockers[target].open(int(args["lock"]))
@@ -195,15 +200,21 @@ class DeviceService:
             return {"queued": announcement}
         raise ValueError(f"unknown command kind {kind}")
 
-    def _watch_passage(self, command_id: int, gate_name: str, gate: GateDriver, timeout: float) -> None:
+    def _watch_passage(self, command_id: int, gate_name: str, gate: GateDriver, timeout: float,
+                       decided_at: Any = None, person_id: int | None = None) -> None:
+        """A gate opened by command; when the command carried a staff-assisted decision
+        (``decided_at``, ``person_id``), presence stands only if someone walked through."""
         try:
             passed = gate.wait_for_passage(timeout)
         except GateError as exc:
-            self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "error": str(exc)})
+            if not self._stopping:
+                self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "error": str(exc)})
             return
         except Exception:  # the service stopped under the watcher (pymodbus fails oddly on a closed port)
             log.debug("passage watch on %s ended", gate_name, exc_info=True)
             return
+        if not passed and decided_at is not None:
+            self._undo_presence(decided_at, person_id)
         self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "passed": passed})
 
     def _watch_tap_passage(self, gate: Any, person_id: int | None, driver: GateDriver, timeout: float) -> None:
@@ -256,7 +267,10 @@ class DeviceService:
                     self.last_gate_sent = opened
                 except GateError as exc:
                     self._undo_presence(gate, person_id)
-                    self.site.journal.record("gate.fault", {"gate": gate.id, "person_id": person_id, "error": str(exc)})
+                    with self.site.store.transaction() as conn:
+                        record = self.site.journal.append(conn, "gate.fault", {"gate": gate.id, "person_id": person_id, "error": str(exc)})
+                        raise_alarm(self.site, conn, "gate_fault", seq=record.seq, session=decision.session,
+                                    person_id=person_id, detail={"gate": gate.id})
                     return
                 timeout = next((g.passage_timeout_s for g in self.cfg.gate if g.name == gate.gate_device), 10.0)
                 threading.Thread(target=self._watch_tap_passage, args=(gate, person_id, driver, timeout), daemon=True).start()
@@ -283,7 +297,10 @@ class DeviceService:
             for lock in late:
                 if (name, lock) not in self._alerted_open:
                     self._alerted_open.add((name, lock))
-                    self.site.journal.record("locker.door_left_open", {"bank": name, "lock": lock})
+                    with self.site.store.transaction() as conn:
+                        record = self.site.journal.append(conn, "locker.door_left_open", {"bank": name, "lock": lock})
+                        raise_alarm(self.site, conn, "locker_door_left_open", seq=record.seq,
+                                    detail={"bank": name, "lock": lock})
             self._alerted_open -= {(name, n) for (b, n) in self._alerted_open if b == name and n not in late}
 
     def _set_health(self, name: str, kind: str, state: str | None, detail: str) -> None:

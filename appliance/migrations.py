@@ -236,3 +236,22 @@ def m010_no_shows(db: Database) -> None:
         """CREATE TABLE no_shows (session TEXT NOT NULL, person_id INTEGER NOT NULL, flagged TEXT NOT NULL,
                replacement_requested TEXT, PRIMARY KEY (session, person_id))"""
     )
+
+
+@migrations()
+def m011_exits_and_alarms(db: Database) -> None:
+    # Exit approvals: an expert may leave the evaluation area during an evaluation (and come
+    # back before `expires`); `exited`/`returned` record the use.
+    db.execute(
+        """CREATE TABLE exit_approvals (id INTEGER PRIMARY KEY, session TEXT NOT NULL, person_id INTEGER NOT NULL,
+               reason TEXT NOT NULL, approved_by TEXT NOT NULL, granted TEXT NOT NULL, expires TEXT NOT NULL,
+               exited TEXT, returned TEXT, withdrawn TEXT)"""
+    )
+    db.execute("CREATE INDEX exit_approvals_person ON exit_approvals(person_id, session)")
+    # Alarms shown on the console and the supervisors' screens until someone acknowledges them.
+    db.execute(
+        """CREATE TABLE alarms (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, raised TEXT NOT NULL, seq INTEGER,
+               session TEXT, person_id INTEGER, detail TEXT NOT NULL DEFAULT '{}',
+               acknowledged TEXT, acknowledged_by TEXT, note TEXT)"""
+    )
+    db.execute("CREATE INDEX alarms_open ON alarms(acknowledged, id)")

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from appliance.accounts import AccountError
 from kiosk_ui.access import accounts, allow
 from kiosk_ui.forms import ActionForm, KioskForm
+from kiosk_ui.operations import STATE_TEXT, alarm_labels
 from kiosk_ui.status import collect_status
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -20,7 +21,8 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 @allow("staff", "admin")
 def home() -> Any:
     status = collect_status(current_app.extensions["site"])
-    return render_template("console_home.html", status=status, action=ActionForm(), labels=service_labels())
+    return render_template("console_home.html", status=status, action=ActionForm(), labels=service_labels(),
+                           alarm_labels=alarm_labels(), states=STATE_TEXT)
 
 
 def service_labels() -> dict[str, str]:

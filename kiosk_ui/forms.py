@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Length
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Regexp
 
 from kiosk_ui.i18n import LANGUAGES
 
@@ -44,3 +44,27 @@ class CheckinForm(FlaskForm):
     signature = HiddenField(validators=[DataRequired(), Length(max=400_000)])
     conflicts = SelectMultipleField(choices=[], option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False),
                                     validate_choice=True)
+
+
+class AssistedCheckForm(FlaskForm):
+    """Staff-assisted check of a card the reader cannot read (see appliance.siteops.assisted)."""
+
+    gate = SelectField(_l("Gate"), choices=[], validate_choice=True)
+    id_number = StringField(_l("ID number on the document"), validators=[
+        DataRequired(), Regexp(r"^\s*[0-9]{17}[0-9Xx]\s*$", message=_l("18 characters: 17 digits and a digit or X"))])
+    document = SelectField(_l("Document checked"), choices=[
+        SelectChoice("unreadable_card", _l("Resident ID card, chip unreadable")),
+        SelectChoice("temporary_card", _l("Temporary resident ID card")),
+        SelectChoice("police_certificate", _l("Police identity certificate")),
+        SelectChoice("other", _l("Other document"))])
+    reason = StringField(_l("Why the reader could not be used"), validators=[DataRequired(), Length(max=300)])
+    photo_compared = BooleanField(_l("I compared the person with the document's photo"), validators=[DataRequired()])
+
+
+class ExitApprovalForm(FlaskForm):
+    minutes = IntegerField(_l("Minutes"), default=30, validators=[DataRequired(), NumberRange(1, 240)])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
+class AcknowledgeForm(FlaskForm):
+    note = StringField(_l("What was done"), validators=[DataRequired(), Length(max=500)])

@@ -30,7 +30,7 @@ DEVICE = {
 }
 STATUS = {
     "type": "object",
-    "required": ["site", "time", "clock", "journal", "services", "devices", "sync", "sessions_today"],
+    "required": ["site", "time", "clock", "journal", "services", "devices", "sync", "sessions_today", "alarms"],
     "properties": {
         "site": {"type": "object", "required": ["id", "name"],
                  "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
@@ -46,7 +46,16 @@ STATUS = {
         "services": {"type": "array", "items": SERVICE},
         "devices": {"type": "array", "items": DEVICE},
         "sync": {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}},
-        "sessions_today": {"type": ["array", "null"]},
+        "sessions_today": {"type": "array", "items": {
+            "type": "object", "required": ["id", "kind", "section_name", "state", "start", "room"],
+            "properties": {"id": {"type": "string"}, "kind": {"enum": ["opening", "evaluation"]},
+                           "section_name": {"type": "string"}, "state": {"type": "string"},
+                           "start": {"type": "string"}, "room": {"type": "string"}}}},
+        "alarms": {"type": "array", "description": "Open alarms, newest first (names masked).", "items": {
+            "type": "object", "required": ["id", "kind", "raised", "session", "section", "person"],
+            "properties": {"id": {"type": "integer"}, "kind": {"type": "string"}, "raised": {"type": "string"},
+                           "session": {"type": ["string", "null"]}, "section": {"type": "string"},
+                           "person": {"type": "string"}}}},
     },
 }
 RECORD = {

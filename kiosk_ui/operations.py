@@ -3,6 +3,7 @@ composed from the roster, and the registers."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,11 +13,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from appliance.device_commands import queue_command
+from appliance.siteops.alarms import AlarmError, acknowledge, open_alarms
+from appliance.siteops.assisted import AssistedError, assisted_check
+from appliance.siteops.exits import ExitError, approve_exit, people_inside
 from appliance.siteops.noshow import open_no_shows, request_replacement
 from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, entries
 from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
 from kiosk_ui.access import accounts, allow
-from kiosk_ui.forms import ActionForm
+from kiosk_ui.forms import AcknowledgeForm, ActionForm, AssistedCheckForm, ExitApprovalForm
 
 bp = Blueprint("operations", __name__, url_prefix="/console")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -38,6 +42,25 @@ FIELD_TEXT = {
 }
 ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", "in_progress": "{name}恢复进行。",
             "terminated": "{name}终止。"}
+
+
+def alarm_labels() -> dict[str, str]:
+    return {"exit_during_evaluation": _("An expert left the evaluation area without approval"),
+            "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open")}
+
+
+def decision_labels() -> dict[str, str]:
+    """Screen words for the access policy's reason codes (appliance.siteops.access)."""
+    return {
+        "allowed": _("Allowed"), "exit": _("Exit"), "exit_approved": _("Approved exit"),
+        "exit_during_evaluation": _("Left during the evaluation without approval"),
+        "card_invalid": _("Card not valid"), "unknown_person": _("Not known to the site"), "revoked": _("Revoked"),
+        "blacklisted": _("Blacklisted"), "already_inside": _("Already inside (no exit recorded)"),
+        "not_on_roster": _("Not on today's roster for this area"), "role_not_allowed": _("Role never admitted"),
+        "session_closed": _("Session not admitting"), "outside_admission_window": _("Outside the admission window"),
+        "conflict_declared": _("Conflict declared"), "commitment_missing": _("Commitment not yet signed (kiosk)"),
+        "locker_missing": _("No locker yet"),
+    }
 
 
 def _site() -> Any:
@@ -151,3 +174,74 @@ def close(entry_id: int) -> Any:
     except RegisterError:
         abort(404)
     return redirect(request.referrer or url_for("operations.register", name="clarification"))
+
+
+def _recent_decisions(limit: int = 20) -> list[dict[str, Any]]:
+    rows = _site().store.reader().execute(
+        "SELECT seq, ts, body FROM journal WHERE kind = 'gate.decision' ORDER BY seq DESC LIMIT ?", (limit,))
+    out = []
+    for seq, ts, body in rows:
+        payload = json.loads(body)["payload"]
+        out.append({"seq": seq, "ts": ts, **{k: payload.get(k) for k in ("gate", "direction", "allow", "reason", "id_masked", "via")}})
+    return out
+
+
+def _gates_page(assisted: AssistedCheckForm | None = None, result: Any = None) -> Any:
+    gates = [dict(r) for r in _site().store.reader().execute("SELECT id, name, direction FROM gates ORDER BY id")]
+    form = assisted or AssistedCheckForm()
+    form.gate.choices = [(g["id"], g["name"]) for g in gates]
+    return render_template("gates.html", alarms=open_alarms(_site()), alarm_labels=alarm_labels(), inside=people_inside(_site()),
+                           gates=gates, assisted=form, result=result, exit_form=ExitApprovalForm(formdata=None),
+                           ack_form=AcknowledgeForm(formdata=None), decisions=_recent_decisions(), reasons=decision_labels())
+
+
+@bp.get("/gates")
+@allow("staff", "admin")
+def gates() -> Any:
+    """Alarms, who is inside the evaluation area (with exit approvals), the staff-assisted check."""
+    return _gates_page()
+
+
+@bp.post("/gates/assisted")
+@allow("staff", "admin")
+def assisted() -> Any:
+    form = AssistedCheckForm()
+    form.gate.choices = [(r[0], r[0]) for r in _site().store.reader().execute("SELECT id FROM gates")]
+    if not form.validate_on_submit():
+        return _gates_page(form), 400
+    try:
+        decision = assisted_check(_site(), form.gate.data, id_number=form.id_number.data, document=form.document.data,
+                                  reason=form.reason.data, photo_compared=bool(form.photo_compared.data), by=g.user.username)
+    except AssistedError as exc:
+        form.id_number.errors = [str(exc)]
+        return _gates_page(form), 400
+    return _gates_page(AssistedCheckForm(formdata=None), result=decision)
+
+
+@bp.post("/gates/exit/<session_id>/<int:person_id>")
+@allow("staff", "admin")
+def exit_approval(session_id: str, person_id: int) -> Any:
+    form = ExitApprovalForm()
+    if not form.validate_on_submit():
+        flash(_("An exit approval needs a reason and 1 to 240 minutes."))
+        return redirect(url_for("operations.gates"))
+    try:
+        approve_exit(_site(), session_id, person_id, minutes=form.minutes.data, reason=form.reason.data, by=g.user.username)
+        flash(_("Exit approved."))
+    except ExitError as exc:
+        flash(str(exc))
+    return redirect(url_for("operations.gates"))
+
+
+@bp.post("/alarms/<int:alarm_id>/acknowledge")
+@allow("staff", "admin")
+def acknowledge_alarm(alarm_id: int) -> Any:
+    form = AcknowledgeForm()
+    if not form.validate_on_submit():
+        flash(_("Say what was done about the alarm."))
+        return redirect(url_for("operations.gates"))
+    try:
+        acknowledge(_site(), alarm_id, by=g.user.username, note=form.note.data)
+    except AlarmError:
+        abort(404)
+    return redirect(url_for("operations.gates"))

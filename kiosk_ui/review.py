@@ -1,5 +1,6 @@
 """The supervisors' room (行政监督 / 社会监督员 / 见证员): the journal as evidence, and a check that
-it is intact. Recordings and the event timeline arrive with the recording issue."""
+it is intact, and the open alarms (acknowledged by staff on the console). Recordings and the
+event timeline arrive with the recording issue."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from appliance.personal import redact_id_numbers
 from appliance.verify import verify_journal
 from kiosk_ui.access import allow
 from kiosk_ui.forms import ActionForm
+from kiosk_ui.operations import alarm_labels
+from appliance.siteops.alarms import open_alarms
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 PAGE = 50
@@ -36,6 +39,7 @@ def _page(site: Any, end: int, result: dict[str, Any] | None) -> Any:
     return render_template(
         "review_home.html", records=records, head=site.journal.count(), start=start,
         latest=site.journal.latest_checkpoint(), action=ActionForm(), result=result, redact=redact_id_numbers,
+        alarms=open_alarms(site), alarm_labels=alarm_labels(),
     )
 
 

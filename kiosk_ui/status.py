@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from appliance.clockstatus import clock_status
 from appliance.runtime import ServiceStatus
+from appliance.siteops.alarms import open_alarms
 
 # Capabilities later issues bring; until then the console says so instead of showing nothing.
-NOT_YET = {"sessions": "site_operations", "sync": "sync"}
+NOT_YET = {"sync": "sync"}
+VENUE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _age_seconds(now: datetime, stamp: str) -> int:
@@ -51,5 +54,9 @@ def collect_status(site: Any) -> dict[str, Any]:
         "services": services,
         "devices": devices,
         "sync": {"state": "not_connected", "detail": "sync with the provincial center is not built yet"},
-        "sessions_today": None,  # None = not available yet (site operations arrive later)
+        "sessions_today": [dict(r) for r in site.store.reader().execute(
+            """SELECT s.id, s.kind, s.section_name, s.state, s.start, r.name AS room FROM sessions s
+               JOIN rooms r ON r.id = s.room WHERE s.day = ? ORDER BY s.start""",
+            (now.astimezone(VENUE_TZ).date().isoformat(),))],
+        "alarms": [{k: a[k] for k in ("id", "kind", "raised", "session", "section", "person")} for a in open_alarms(site, 20)],
     }

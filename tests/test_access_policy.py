@@ -54,7 +54,16 @@ def test_exit_during_evaluation_raises_an_alarm_unless_approved():
     leaving = tap(expert(state="in_progress"), direction="out")
     assert leaving.allow and leaving.alarm and leaving.reason == "exit_during_evaluation"
     approved = tap(expert(state="in_progress", exit_approved=True), direction="out")
-    assert approved.allow and not approved.alarm
+    assert approved.allow and not approved.alarm and approved.reason == "exit_approved"
+
+
+def test_coming_back_under_an_exit_approval_passes_the_closed_admission_window():
+    late = T0 + timedelta(hours=2)
+    assert tap(expert(state="in_progress"), now=late).reason == "outside_admission_window"
+    assert tap(expert(state="in_progress", returning=True), now=late).reason == "allowed"
+    # Only while the evaluation is in progress, and still every other rule applies.
+    assert tap(expert(state="suspended", returning=True), now=late).reason == "session_closed"
+    assert tap(expert(state="in_progress", returning=True), now=late, inside=True).reason == "already_inside"
     assert tap(expert(state="completed"), direction="out").alarm is False
 
 
@@ -69,7 +78,7 @@ entries = st.builds(
     start=st.integers(-240, 240).map(lambda m: T0 + timedelta(minutes=m)),
     admission_opens_min=st.integers(0, 120), admission_closes_min=st.integers(0, 60),
     commitment_signed=st.booleans(), conflict_declared=st.booleans(), locker_assigned=st.booleans(),
-    exit_approved=st.booleans(),
+    exit_approved=st.booleans(), returning=st.booleans(),
 )
 requests = st.builds(
     AccessRequest, now=st.integers(-300, 300).map(lambda m: T0 + timedelta(minutes=m)), gate_zone=st.just("evaluation"),
@@ -92,7 +101,7 @@ def test_whoever_is_admitted_deserves_it(request):
                  and r.role not in NEVER_ALLOWED and r.state in ("scheduled", "admitting", "in_progress"))
     if entry.role in ("expert", "tenderer_representative"):
         opens, closes = entry.admission_window()
-        assert opens <= request.now <= closes
+        assert opens <= request.now <= closes or (entry.returning and entry.state == "in_progress")
         assert entry.commitment_signed and entry.locker_assigned and not entry.conflict_declared
 
 

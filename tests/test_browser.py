@@ -96,6 +96,29 @@ def test_live_update_arrives_without_reload(page, appliance):
     assert latency >= 0
 
 
+def test_an_alarm_reaches_the_console_and_the_supervisor_without_reload(browser, page, appliance):
+    from appliance.site import open_site
+    from appliance.siteops.alarms import raise_alarm
+
+    data, base = appliance
+    log_in(page, base, "staff1", PASSWORD)
+    page.wait_for_url(base + "/console/")
+    page.wait_for_selector("footer.live.online")
+    supervisor = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    log_in(supervisor, base, "super1", PASSWORD)
+    supervisor.goto(base + "/review/")
+    supervisor.wait_for_selector("footer.live.online")
+    assert "无未处理告警" in page.locator("#alarms").inner_text()
+    with open_site(data) as site, site.store.transaction() as conn:
+        raise_alarm(site, conn, "gate_fault", seq=None, detail={"gate": "G-IN"})
+    for screen in (page, supervisor):
+        screen.wait_for_function("() => document.querySelector('#alarms li.alarm') !== null", timeout=5000)
+        assert "闸机未能开启" in screen.locator("#alarms").inner_text()
+        assert "alarming" in screen.locator(".alarms-panel").get_attribute("class")
+    assert page.locator("#alarms a").get_attribute("href").startswith("/console/gates#alarm-")
+    supervisor.context.close()
+
+
 def test_kiosk_enrols_and_shows_the_gate_screen(page, appliance):
     data, base = appliance
     code = json_line(subprocess.run([APPLIANCE, "kiosk", "add", "gate-east", "--data", str(data)],

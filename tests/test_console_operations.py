@@ -124,3 +124,64 @@ def test_no_shows_are_flagged_once_and_replaced_from_the_console(ops):
     staff.post(f"/console/sessions/S-0922-02/replacement/{person_id}", data={"csrf_token": csrf_token(page)})
     request = site.journal.records(kind="replacement_draw")[-1].payload
     assert request == {"session": "S-0922-02", "replaces_person_id": person_id, "reason": "no_show", "requested_by": "staff1"}
+
+
+def test_gates_page_assisted_check_exit_approval_and_alarms(ops, login):
+    site, staff = ops
+    expert = next(p for p in todays_plan("test-county-01")["people"] if p["id"] == "P03")
+    page = staff.get("/console/gates")
+    html = page.get_data(as_text=True)
+    assert "人工核验" in html and "无未处理告警" in html
+    token = csrf_token(page)
+    # A malformed number is refused with the field named, and nothing is decided.
+    bad = staff.post("/console/gates/assisted", data={"gate": "G-IN", "id_number": "12345", "document": "unreadable_card",
+                                                      "reason": "芯片损坏", "photo_compared": "y", "csrf_token": token})
+    assert bad.status_code == 400 and "17位数字" in bad.get_data(as_text=True)
+    no_photo = staff.post("/console/gates/assisted", data={"gate": "G-IN", "id_number": expert["id_number"],
+                                                           "document": "unreadable_card", "reason": "芯片损坏", "csrf_token": token})
+    assert no_photo.status_code == 400 and not site.journal.records(kind="gate.decision")
+    done = staff.post("/console/gates/assisted", data={"gate": "G-IN", "id_number": expert["id_number"], "document": "temporary_card",
+                                                       "reason": "临时身份证", "photo_compared": "y", "csrf_token": token})
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and "尚未签署承诺书" in html and expert["id_number"] not in html
+    assert site.journal.records(kind="gate.assisted")[0].payload["by"] == "staff1"
+    # The expert is inside (checked in on the kiosk meanwhile) and leaves without approval: an alarm.
+    person_id = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P03'").fetchone()[0]
+    with site.store.transaction() as conn:
+        conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES ('S-0922-02', ?, ?, 'bank-a/1')",
+                     (person_id, "2026-01-01T00:00:00.000000Z"))
+        conn.execute("UPDATE sessions SET state = 'in_progress' WHERE id = 'S-0922-02'")
+        conn.execute("INSERT INTO presence (person_id, zone, since) VALUES (?, 'evaluation', '2026-01-01T00:00:00.000000Z')",
+                     (person_id,))
+    page = staff.get("/console/gates")
+    assert "评标区内的专家" in page.get_data(as_text=True) and "批准离场" in page.get_data(as_text=True)
+    staff.post("/console/gates/assisted", data={"gate": "G-OUT", "id_number": expert["id_number"], "document": "unreadable_card",
+                                                "reason": "芯片损坏", "photo_compared": "y", "csrf_token": token})
+    alarm = site.store.reader().execute("SELECT id, kind FROM alarms").fetchone()
+    assert alarm[1] == "exit_during_evaluation"
+    assert "专家未经批准离开评标区" in staff.get("/console/").get_data(as_text=True)
+    supervisor = login("supervisor")
+    assert "专家未经批准离开评标区" in supervisor.get("/review/").get_data(as_text=True)
+    assert staff.get("/api/v1/status").get_json()["alarms"][0]["kind"] == "exit_during_evaluation"
+    # Acknowledging needs a note; then the alarm is gone from every screen.
+    staff.post(f"/console/alarms/{alarm[0]}/acknowledge", data={"note": "", "csrf_token": token})
+    assert site.store.reader().execute("SELECT acknowledged FROM alarms").fetchone()[0] is None
+    staff.post(f"/console/alarms/{alarm[0]}/acknowledge", data={"note": "已联系专家返回", "csrf_token": token})
+    assert "无未处理告警" in staff.get("/console/").get_data(as_text=True)
+    assert site.journal.records(kind="alarm.acknowledged")[0].payload["note"] == "已联系专家返回"
+
+
+def test_exit_approval_from_the_console(ops):
+    site, staff = ops
+    person_id = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
+    with site.store.transaction() as conn:
+        conn.execute("UPDATE sessions SET state = 'in_progress' WHERE id = 'S-0922-02'")
+        conn.execute("INSERT INTO presence (person_id, zone, since) VALUES (?, 'evaluation', '2026-01-01T00:00:00.000000Z')",
+                     (person_id,))
+    token = csrf_token(staff.get("/console/gates"))
+    staff.post(f"/console/gates/exit/S-0922-02/{person_id}", data={"reason": "", "minutes": "30", "csrf_token": token})
+    assert not site.journal.records(kind="exit.approved")
+    staff.post(f"/console/gates/exit/S-0922-02/{person_id}", data={"reason": "样品查验", "minutes": "30", "csrf_token": token})
+    approved = site.journal.records(kind="exit.approved")[0].payload
+    assert approved["minutes"] == 30 and approved["by"] == "staff1" and approved["person_id"] == person_id
+    assert "批准至" in staff.get("/console/gates").get_data(as_text=True)

@@ -3,7 +3,7 @@ drivers, the access policy, decisions journaled before the gate opens."""
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,10 @@ import pytest
 from appliance.accounts import Accounts
 from appliance.device_service import DeviceService
 from appliance.site import open_site
+from appliance.siteops.alarms import AlarmError, acknowledge, open_alarms
+from appliance.siteops.assisted import AssistedError, assisted_check
+from appliance.siteops.exits import ExitError, approve_exit, people_inside
+from appliance.siteops.kiosk_checkin import current_prompt
 from appliance.siteops.plan import PlanError, json_schema, load_plan, parse_plan
 from appliance.siteops.sessions import SessionError, change_state
 from appliance.clock import FixedClock
@@ -150,3 +154,82 @@ def test_gate_taps(venue):
     # Nothing personal in the decisions.
     text = json.dumps([r.payload for r in site.journal.records(kind="gate.decision")], ensure_ascii=False)
     assert all(p["id_number"] not in text and p["name"] not in text for p in PLAN["people"])
+
+
+def _checked_in(site, ref, session="S-0922-02"):
+    person_id = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = ?", (ref,)).fetchone()[0]
+    with site.store.transaction() as conn:
+        conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES (?, ?, ?, ?)",
+                     (session, person_id, "2026-11-22T01:20:00.000000Z", "bank-a/3"))
+    return person_id
+
+
+def test_exit_approval_lets_an_expert_out_and_back_without_an_alarm(venue):
+    site, service = venue
+    person_id = _checked_in(site, "P01")
+    assert tap(site, service, "/dev/ttyREADER1", "P01")["allow"]
+    change_state(site, "S-0922-02", "in_progress", by="staff1")
+    inside = people_inside(site)
+    assert [(p["person_id"], p["approved_until"]) for p in inside] == [(person_id, None)]
+    site.clock.advance(timedelta(hours=1, minutes=30))  # long after admission closed
+    with pytest.raises(ExitError, match="reason"):
+        approve_exit(site, "S-0922-02", person_id, minutes=20, reason=" ", by="staff1")
+    approve_exit(site, "S-0922-02", person_id, minutes=20, reason="样品查验", by="staff1")
+    assert people_inside(site)[0]["approved_until"] is not None
+    out = tap(site, service, "/dev/ttyREADER2", "P01")
+    assert out["allow"] and not out["alarm"] and out["reason"] == "exit_approved"
+    assert open_alarms(site) == []
+    site.clock.advance(timedelta(minutes=10))
+    back = tap(site, service, "/dev/ttyREADER1", "P01")
+    assert back["allow"] and back["reason"] == "allowed"
+    # The approval is used up: leaving again raises the alarm, and coming back is refused.
+    again = tap(site, service, "/dev/ttyREADER2", "P01")
+    assert again["alarm"] and again["reason"] == "exit_during_evaluation"
+    assert tap(site, service, "/dev/ttyREADER1", "P01")["reason"] == "outside_admission_window"
+    alarms = open_alarms(site)
+    assert [(a["kind"], a["session"]) for a in alarms] == [("exit_during_evaluation", "S-0922-02")]
+    assert alarms[0]["person"] and alarms[0]["person"] != PLAN["people"][0]["name"]  # masked
+    raised = site.journal.records(kind="alarm.raised")[0].payload
+    assert site.journal.records(since=raised["cause_seq"] - 1, limit=1)[0].kind == "gate.decision"
+    with pytest.raises(AlarmError, match="say what"):
+        acknowledge(site, alarms[0]["id"], by="staff1", note="")
+    acknowledge(site, alarms[0]["id"], by="staff1", note="专家返回评标区外已由工作人员陪同")
+    assert open_alarms(site) == []
+    with pytest.raises(AlarmError, match="no such open alarm"):
+        acknowledge(site, alarms[0]["id"], by="staff1", note="again")
+
+
+def test_staff_assisted_check_is_a_recorded_downgrade(venue):
+    site, service = venue
+    gate_sim = service.sims["/dev/ttyBUS1"]
+    expert = next(p for p in PLAN["people"] if p["id"] == "P02")
+    bidder = next(p for p in PLAN["people"] if p["id"] == "P11")
+    with pytest.raises(AssistedError, match="GB 11643"):
+        assisted_check(site, "G-IN", id_number=expert["id_number"][:17] + "0" if expert["id_number"][-1] != "0"
+                       else expert["id_number"][:17] + "1", document="unreadable_card", reason="芯片损坏",
+                       photo_compared=True, by="staff1")
+    with pytest.raises(AssistedError, match="photo"):
+        assisted_check(site, "G-IN", id_number=expert["id_number"], document="unreadable_card", reason="芯片损坏",
+                       photo_compared=False, by="staff1")
+    # The expert's commitment is missing: refused, and the gate's kiosk gets the check-in screen.
+    first = assisted_check(site, "G-IN", id_number=expert["id_number"], document="temporary_card",
+                           reason="临时身份证无芯片", photo_compared=True, by="staff1")
+    assert first.reason == "commitment_missing"
+    assert current_prompt(site, "gate-1-reader").session == "S-0922-02"
+    # A bidder's representative is refused however the identity was checked.
+    assert assisted_check(site, "G-IN", id_number=bidder["id_number"], document="unreadable_card",
+                          reason="读卡失败", photo_compared=True, by="staff1").reason == "role_not_allowed"
+    # Once checked in, the assisted check opens the gate through the devices service.
+    _checked_in(site, "P02")
+    allowed = assisted_check(site, "G-IN", id_number=expert["id_number"], document="unreadable_card",
+                             reason="芯片损坏", photo_compared=True, by="staff1")
+    assert allowed.allow
+    service.step()
+    assert len(gate_sim.pulses) == 1
+    records = site.journal.records(kind="gate.assisted")
+    assert [r.payload["decision"] for r in records] == ["commitment_missing", "role_not_allowed", "allowed"]
+    assert all(r.payload["downgrade"] and r.payload["by"] == "staff1" for r in records)
+    decisions = [r.payload for r in site.journal.records(kind="gate.decision")]
+    assert all(d["via"] == "staff_assisted" for d in decisions)
+    text = json.dumps([r.payload for r in site.journal.records()], ensure_ascii=False)
+    assert expert["id_number"] not in text and bidder["id_number"] not in text

@@ -11,13 +11,17 @@ entering the evaluation room), checked in this order; the first that fails is th
 5. ``not_on_roster`` — not on today's roster of any session whose room is behind this gate;
 6. ``role_not_allowed`` — bidders' representatives and agency staff never enter;
 7. ``session_closed`` — the session is completed or terminated (or not admitting: suspended);
-8. ``outside_admission_window`` — before admission opens or after it closes (experts);
+8. ``outside_admission_window`` — before admission opens or after it closes (experts), except
+   an expert coming back under an exit approval while the evaluation is in progress (the
+   approval names the session and expires; 001 annex 3: experts do not leave the evaluation
+   area during the evaluation without approval);
 9. ``conflict_declared`` / ``commitment_missing`` / ``locker_missing`` — an expert's
    pre-entry steps at the kiosk (a declared conflict decides, whatever else is missing);
 10. ``allowed``.
 
 Exits (``direction = out``) are always let through — nobody is locked in — but leaving during an
-evaluation in progress without approval sets ``alarm``.
+evaluation in progress without approval sets ``alarm`` (``exit_during_evaluation``); with an
+approval the reason is ``exit_approved``.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ class RosterSession:
     commitment_signed: bool = False
     conflict_declared: bool = False
     locker_assigned: bool = False
-    exit_approved: bool = False
+    exit_approved: bool = False  # an unused, unexpired exit approval for this session
+    returning: bool = False  # left under an exit approval that has not expired, not yet back
 
     def admission_window(self) -> tuple[datetime, datetime]:
         return (self.start - timedelta(minutes=self.admission_opens_min),
@@ -111,7 +116,7 @@ def _judge(entry: RosterSession, now: datetime) -> Decision:
     if entry.role in ADMITTED_ANY_TIME:
         return Decision(True, "allowed", entry.session)
     opens, closes = entry.admission_window()
-    if not opens <= now <= closes:
+    if not opens <= now <= closes and not (entry.returning and entry.state == "in_progress"):
         return Decision(False, "outside_admission_window", entry.session)
     if entry.conflict_declared:
         return Decision(False, "conflict_declared", entry.session)
@@ -128,4 +133,6 @@ def _exit(request: AccessRequest) -> Decision:
     unapproved = [r for r in evaluating if not r.exit_approved]
     if unapproved:
         return Decision(True, "exit_during_evaluation", unapproved[0].session, alarm=True)
-    return Decision(True, "exit", evaluating[0].session if evaluating else None)
+    if evaluating:
+        return Decision(True, "exit_approved", evaluating[0].session)
+    return Decision(True, "exit", None)

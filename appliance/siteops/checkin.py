@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number
 from appliance.siteops.access import AccessRequest, Decision, RosterSession, decide
+from appliance.siteops.alarms import raise_alarm
+from appliance.siteops.exits import exit_facts, record_use
 from appliance.site import Site
 
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -70,10 +72,13 @@ def decide_in_transaction(site: Site, conn: Any, gate: GateInfo, person_id: int 
                FROM roster r JOIN sessions s ON s.id = r.session JOIN rooms rm ON rm.id = s.room
                LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
                WHERE r.person_id = ? AND s.day = ?""", (person[0], day)).fetchall()
+        now_ts = utc_timestamp(now)
         roster = tuple(RosterSession(session=r[0], role=r[1], state=r[2], zone=r[3], start=_ts(r[4]),
                                      admission_opens_min=r[5], admission_closes_min=r[6],
                                      commitment_signed=r[7] is not None, conflict_declared=bool(r[8]),
-                                     locker_assigned=r[9] is not None) for r in rows)
+                                     locker_assigned=r[9] is not None,
+                                     **dict(zip(("exit_approved", "returning"), exit_facts(conn, now_ts, person[0], r[0]))))
+                       for r in rows)
         inside = conn.execute("SELECT 1 FROM presence WHERE person_id = ? AND zone = ?",
                               (person[0], gate.zone)).fetchone() is not None
     decision = decide(AccessRequest(
@@ -81,15 +86,20 @@ def decide_in_transaction(site: Site, conn: Any, gate: GateInfo, person_id: int 
         person_known=person is not None, revoked=bool(person and person[1]), blacklisted=bool(person and person[2]),
         inside=inside, roster=roster))
     if decision.allow and person is not None:
+        if decision.session is not None and (decision.reason == "exit_approved" or gate.direction == "in"):
+            record_use(conn, utc_timestamp(now), person[0], decision.session, gate.direction)
         if gate.direction == "in":
             conn.execute("INSERT OR REPLACE INTO presence (person_id, zone, since) VALUES (?, ?, ?)",
                          (person[0], gate.zone, utc_timestamp(now)))
         else:
             conn.execute("DELETE FROM presence WHERE person_id = ? AND zone = ?", (person[0], gate.zone))
-    site.journal.append(conn, "gate.decision", {
+    record = site.journal.append(conn, "gate.decision", {
         "gate": gate.id, "direction": gate.direction, "zone": gate.zone, "allow": decision.allow,
         "reason": decision.reason, "session": decision.session, "alarm": decision.alarm,
         "person_id": person[0] if person else None, "id_masked": id_masked, "card_kind": card_kind, "via": via})
+    if decision.alarm:
+        raise_alarm(site, conn, decision.reason, seq=record.seq, session=decision.session,
+                    person_id=person[0] if person else None, detail={"gate": gate.id})
     return decision
 
 

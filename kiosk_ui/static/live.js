@@ -47,6 +47,42 @@
     });
   }
 
+  var knownAlarms = null;
+
+  function paintAlarms(list, alarms) {
+    // Open alarms, newest first; a new one sounds the low tone once.
+    var labels = JSON.parse(list.getAttribute("data-labels") || "{}");
+    var link = list.getAttribute("data-link");
+    var seen = {};
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    alarms.forEach(function (a) {
+      seen[a.id] = true;
+      var li = document.createElement("li");
+      li.className = "alarm";
+      var when = new Date(a.raised).toLocaleTimeString("en-GB", { hour12: false, timeZone: "Asia/Shanghai" });
+      var text = when + " " + (labels[a.kind] || a.kind) + (a.section ? " · " + a.section : "") + (a.person ? " · " + a.person : "");
+      if (link) {
+        var anchor = document.createElement("a");
+        anchor.href = link + "#alarm-" + a.id;
+        anchor.textContent = text;
+        li.appendChild(anchor);
+      } else {
+        li.textContent = text;
+      }
+      list.appendChild(li);
+    });
+    if (!alarms.length) {
+      var none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = list.getAttribute("data-empty");
+      list.appendChild(none);
+    }
+    var fresh = knownAlarms !== null && alarms.some(function (a) { return !knownAlarms[a.id]; });
+    knownAlarms = seen;
+    list.closest("section").classList.toggle("alarming", alarms.length > 0);
+    if (fresh) { window.applianceCue(false); }
+  }
+
   function paintClock(el, clock) {
     var key = clock.synchronized === null ? "unknown" : (clock.synchronized ? "synced" : "unsynced");
     el.textContent = el.getAttribute("data-text-" + key);
@@ -61,6 +97,9 @@
     document.querySelectorAll("[data-live-services]").forEach(function (el) { paintServices(el, snapshot.services); });
     document.querySelectorAll("[data-live-clock]").forEach(function (el) { paintClock(el, snapshot.clock); });
     document.querySelectorAll("[data-live-devices]").forEach(function (el) { paintDevices(el, snapshot.devices || []); });
+    if (snapshot.alarms) {
+      document.querySelectorAll("[data-live-alarms]").forEach(function (el) { paintAlarms(el, snapshot.alarms); });
+    }
   }
 
   function indicator(online) {
