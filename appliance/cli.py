@@ -396,6 +396,47 @@ def plan_schema() -> None:
 
 
 @main.group()
+def rooms() -> None:
+    """Room scheduling: booking requests given rooms and times (docs/site-operations.md)."""
+
+
+@rooms.command("book")
+@data_option
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rooms_book(data_dir: Path, config_path: Path | None, file: Path) -> None:
+    """Add the booking requests of FILE (a JSON list), each for the venue date of its earliest start."""
+    from appliance.site import open_site
+    from appliance.siteops.scheduling import VENUE_TZ, BookingError, add_booking, parse_requests
+
+    try:
+        requests = parse_requests(file.read_text(encoding="utf-8"))
+        with open_site(data_dir, config_path=config_path) as site:
+            ids = [add_booking(site, day=r.earliest.astimezone(VENUE_TZ).date().isoformat(), by="cli",
+                               **r.model_dump()) for r in requests]
+    except BookingError as exc:
+        click.echo(f"error: {file}: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, "bookings": ids})
+
+
+@rooms.command("schedule")
+@data_option
+@config_option
+@click.option("--day", required=True, help="Venue date, YYYY-MM-DD.")
+def rooms_schedule(data_dir: Path, config_path: Path | None, day: str) -> None:
+    """Give the day's open bookings rooms and times around the day plan; print the result as JSON."""
+    from appliance.site import open_site
+    from appliance.siteops.scheduling import describe, schedule_day
+
+    with open_site(data_dir, config_path=config_path) as site:
+        result = schedule_day(site, day, by="cli")
+    for item in result["unplaced"]:
+        item["explained"] = [describe(r) for r in item["reasons"]]
+    emit({"ok": True, **result})
+
+
+@main.group()
 def simulate() -> None:
     """Simulations against the device simulators."""
 

@@ -223,6 +223,10 @@ class SiteOpsConfig(_Section):
         default=15, ge=0, le=240,
         description="Minutes after a session's start when experts not checked in are flagged as no-shows.",
     )
+    room_buffer_min: int = Field(
+        default=30, ge=0, le=240, description="Room scheduling: free minutes kept between two sessions in one room.")
+    room_step_min: int = Field(
+        default=15, ge=5, le=60, description="Room scheduling: sessions start on this grid of minutes from the earliest start.")
 
 
 class Config(_Section):

@@ -255,3 +255,16 @@ def m011_exits_and_alarms(db: Database) -> None:
                acknowledged TEXT, acknowledged_by TEXT, note TEXT)"""
     )
     db.execute("CREATE INDEX alarms_open ON alarms(acknowledged, id)")
+
+
+@migrations()
+def m012_bookings(db: Database) -> None:
+    # Room booking requests and what the scheduler (or staff's pin) gave them.
+    db.execute(
+        """CREATE TABLE bookings (id INTEGER PRIMARY KEY, day TEXT NOT NULL, section_code TEXT NOT NULL,
+               section_name TEXT NOT NULL, session_kind TEXT NOT NULL, room_kind TEXT NOT NULL, attendees INTEGER NOT NULL,
+               equipment TEXT NOT NULL DEFAULT '[]', duration_min INTEGER NOT NULL, earliest TEXT NOT NULL,
+               latest_end TEXT NOT NULL, state TEXT NOT NULL, room TEXT, start TEXT, end TEXT, explanation TEXT,
+               pin_room TEXT, pin_start TEXT, pin_reason TEXT, created_by TEXT NOT NULL, created TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX bookings_day ON bookings(day, state)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField, StringField, widgets
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField,
+                     StringField, TimeField, widgets)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Regexp
 
@@ -68,3 +69,34 @@ class ExitApprovalForm(FlaskForm):
 
 class AcknowledgeForm(FlaskForm):
     note = StringField(_l("What was done"), validators=[DataRequired(), Length(max=500)])
+
+
+ROOM_KINDS = [SelectChoice("evaluation", _l("Evaluation room")), SelectChoice("remote_evaluation", _l("Remote evaluation room")),
+              SelectChoice("opening", _l("Opening room")), SelectChoice("clarification", _l("Clarification room"))]
+
+
+class BookingForm(FlaskForm):
+    """A room booking request (appliance.siteops.scheduling)."""
+
+    section_code = StringField(_l("Section code"), validators=[DataRequired(), Length(max=64)])
+    section_name = StringField(_l("Section name"), validators=[DataRequired(), Length(max=200)])
+    session_kind = SelectField(_l("Session"), choices=[SelectChoice("evaluation", _l("Evaluation")),
+                                                        SelectChoice("opening", _l("Opening")),
+                                                        SelectChoice("clarification", _l("Clarification"))])
+    room_kind = SelectField(_l("Room kind"), choices=ROOM_KINDS)
+    attendees = IntegerField(_l("People"), default=7, validators=[DataRequired(), NumberRange(1, 500)])
+    duration_min = IntegerField(_l("Duration (minutes)"), default=180, validators=[DataRequired(), NumberRange(15, 1440)])
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    earliest = TimeField(_l("Earliest start"), validators=[DataRequired()])
+    latest_end = TimeField(_l("Latest end"), validators=[DataRequired()])
+    equipment = SelectMultipleField(_l("Equipment"), choices=[SelectChoice("recording", _l("Recording")),
+                                                              SelectChoice("remote_evaluation", _l("Remote evaluation"))],
+                                    option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False))
+
+
+class PinForm(FlaskForm):
+    """Staff's override: this room at this time."""
+
+    room = SelectField(_l("Room"), choices=[], validate_choice=True)
+    start = TimeField(_l("Start"), validators=[DataRequired()])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])

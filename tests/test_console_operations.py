@@ -185,3 +185,29 @@ def test_exit_approval_from_the_console(ops):
     approved = site.journal.records(kind="exit.approved")[0].payload
     assert approved["minutes"] == 30 and approved["by"] == "staff1" and approved["person_id"] == person_id
     assert "批准至" in staff.get("/console/gates").get_data(as_text=True)
+
+
+def test_room_scheduling_on_the_console(ops):
+    site, staff = ops
+    day = todays_plan("test-county-01")["date"]
+    page = staff.get(f"/console/rooms/?day={day}")
+    html = page.get_data(as_text=True)
+    assert "第一评标室" in html and "当天没有预约申请" in html
+    token = csrf_token(page)
+    form = {"section_code": "JL-2026-0931", "section_name": "某镇污水管网改造工程施工", "session_kind": "evaluation",
+            "room_kind": "evaluation", "attendees": "7", "duration_min": "240", "day": day, "earliest": "08:00",
+            "latest_end": "12:00", "equipment": "recording", "csrf_token": token}
+    bad = staff.post("/console/rooms/book", data={**form, "latest_end": "07:00"})
+    assert bad.status_code == 400 and "最晚结束时间须晚于最早开始时间" in bad.get_data(as_text=True)
+    assert staff.post("/console/rooms/book", data=form).status_code == 302
+    staff.post(f"/console/rooms/schedule?day={day}", data={"csrf_token": token})
+    html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
+    # The only evaluation room is taken by today's plan: the refusal is worded for the reader.
+    assert "无法安排" in html and "第一评标室：" in html and "场次之间需间隔 30 分钟" in html
+    booking_id = site.store.reader().execute("SELECT id FROM bookings").fetchone()[0]
+    # Staff set another room (the opening room) and time: placed, with what was waived shown.
+    staff.post(f"/console/rooms/{booking_id}/pin?day={day}", data={"room": "KB1", "start": "06:00", "reason": "评标室维修",
+                                                                   "csrf_token": token})
+    html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
+    assert "第一开标室 06:00–10:00" in html and "人工指定：评标室维修" in html and "已豁免：设备, 房间类型, 场次间隔" in html
+    assert site.journal.records(kind="booking.pinned")[0].payload["reason"] == "评标室维修"
