@@ -437,6 +437,32 @@ def rooms_schedule(data_dir: Path, config_path: Path | None, day: str) -> None:
 
 
 @main.group()
+def fees() -> None:
+    """Experts' fees (docs/site-operations.md)."""
+
+
+@fees.command("sheet")
+@data_option
+@config_option
+@click.option("--session", "session_id", required=True, help="Session id.")
+@click.option("--finalize", is_flag=True, help="Journal the sheet (the session must have ended; bank cards entered).")
+def fees_sheet(data_dir: Path, config_path: Path | None, session_id: str, finalize: bool) -> None:
+    """Print a session's fee sheet as JSON (names and bank cards masked; money in fen)."""
+    from appliance.site import open_site
+    from appliance.siteops.fees import FeeError, fee_sheet, finalize_sheet
+
+    try:
+        with open_site(data_dir, config_path=config_path) as site:
+            sheet = fee_sheet(site, session_id)
+            if finalize:
+                sheet["finalized_sha256"] = finalize_sheet(site, session_id, by="cli")["sha256"]
+    except FeeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, **sheet})
+
+
+@main.group()
 def simulate() -> None:
     """Simulations against the device simulators."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import date
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -218,6 +219,23 @@ class DevicesConfig(_Section):
     )
 
 
+class FeeRuleConfig(_Section):
+    """Experts' fees (评标专家劳务报酬): amounts in whole yuan, percentages as integers (no floats)."""
+
+    base_hours: int = Field(default=4, ge=0, le=24, description="Hours covered by the base fee.")
+    base_fee: int = Field(default=500, ge=0, le=100_000, description="Fee (yuan) for up to base_hours.")
+    extra_hour_fee: int = Field(default=100, ge=0, le=100_000, description="Fee (yuan) for each hour beyond base_hours.")
+    rounding: Literal["started_hour", "half_hour", "completed_hour"] = Field(
+        default="started_hour",
+        description="Extra time: a started hour counts as a whole hour; a started half hour as half an hour; or only completed hours.")
+    daily_cap: int = Field(default=1500, ge=0, le=1_000_000, description="Most (yuan) one expert is paid for one venue day, all sessions together (0: no cap).")
+    holiday_multiplier_pct: int = Field(default=100, ge=100, le=500, description="Fee on a holiday, in percent of the normal fee (150 = half as much again).")
+    holidays: list[date] = Field(default_factory=list, description="Venue dates paid as holidays (public holidays; weekends when weekends_are_holidays).")
+    weekends_are_holidays: bool = Field(default=False, description="Pay Saturdays and Sundays as holidays.")
+    aborted_pct: int = Field(default=50, ge=0, le=100, description="A terminated session: percent of the fee for the time worked.")
+    recusal_fee: int = Field(default=100, ge=0, le=100_000, description="An expert who declared a conflict and withdrew: a fixed fee (yuan, travel).")
+
+
 class SiteOpsConfig(_Section):
     no_show_after_min: int = Field(
         default=15, ge=0, le=240,
@@ -227,6 +245,7 @@ class SiteOpsConfig(_Section):
         default=30, ge=0, le=240, description="Room scheduling: free minutes kept between two sessions in one room.")
     room_step_min: int = Field(
         default=15, ge=5, le=60, description="Room scheduling: sessions start on this grid of minutes from the earliest start.")
+    fees: FeeRuleConfig = FeeRuleConfig()
 
 
 class Config(_Section):

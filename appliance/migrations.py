@@ -268,3 +268,11 @@ def m012_bookings(db: Database) -> None:
                pin_room TEXT, pin_start TEXT, pin_reason TEXT, created_by TEXT NOT NULL, created TEXT NOT NULL)"""
     )
     db.execute("CREATE INDEX bookings_day ON bookings(day, state)")
+
+
+@migrations()
+def m013_fees(db: Database) -> None:
+    # When a session ended (completed or terminated), and when an expert submitted their report:
+    # the ends of the time an expert is paid for.
+    db.execute("ALTER TABLE sessions ADD COLUMN ended TEXT")
+    db.execute("ALTER TABLE checkins ADD COLUMN report_submitted TEXT")

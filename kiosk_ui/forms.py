@@ -100,3 +100,7 @@ class PinForm(FlaskForm):
     room = SelectField(_l("Room"), choices=[], validate_choice=True)
     start = TimeField(_l("Start"), validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+
+
+class BankCardForm(FlaskForm):
+    number = StringField(_l("Bank card number"), validators=[DataRequired(), Regexp(r"^[0-9 \-]{16,25}$")])

@@ -211,3 +211,29 @@ def test_room_scheduling_on_the_console(ops):
     html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
     assert "第一开标室 06:00–10:00" in html and "人工指定：评标室维修" in html and "已豁免：设备, 房间类型, 场次间隔" in html
     assert site.journal.records(kind="booking.pinned")[0].payload["reason"] == "评标室维修"
+
+
+def test_fee_sheet_on_the_console(ops):
+    site, staff = ops
+    card = "6222021234567890128"
+    person_id = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
+    with site.store.transaction() as conn:
+        conn.execute("UPDATE sessions SET state = 'completed', ended = '2026-11-22T08:00:00.000000Z' WHERE id = 'S-0922-02'")
+        conn.execute("INSERT INTO checkins (session, person_id, commitment_signed) VALUES ('S-0922-02', ?, '2026-11-22T01:00:00.000000Z')",
+                     (person_id,))
+    page = staff.get("/console/fees/S-0922-02")
+    html = page.get_data(as_text=True)
+    assert "劳务费表" in html and "800.00" in html and "未签到" in html  # 7 h: 500 + 3 started hours
+    token = csrf_token(page)
+    staff.post("/console/fees/S-0922-02/finalize", data={"csrf_token": token})
+    assert "请先录入银行卡：缺少 1 张" in staff.get("/console/fees/S-0922-02").get_data(as_text=True)
+    staff.post(f"/console/fees/S-0922-02/card/{person_id}", data={"number": card[:-1] + "9", "csrf_token": token})
+    assert "银行卡号无效" in staff.get("/console/fees/S-0922-02").get_data(as_text=True)
+    staff.post(f"/console/fees/S-0922-02/card/{person_id}", data={"number": card, "csrf_token": token})
+    html = staff.get("/console/fees/S-0922-02").get_data(as_text=True)
+    assert "622202*********0128" in html and card not in html
+    staff.post("/console/fees/S-0922-02/finalize", data={"csrf_token": token})
+    html = staff.get("/console/fees/S-0922-02").get_data(as_text=True)
+    assert "已由 staff1 确认" in html
+    assert site.journal.records(kind="fees.sheet")[0].payload["total_fen"] == 80000
+    assert staff.get("/console/fees/NO-SUCH").status_code == 404

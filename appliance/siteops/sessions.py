@@ -10,6 +10,7 @@ suspension and termination: "经有关行政监督管理部门…确认后"). Ev
 
 from __future__ import annotations
 
+from appliance.clock import utc_timestamp
 from appliance.personal import redact_id_numbers
 from appliance.site import Site
 
@@ -46,7 +47,8 @@ def change_state(site: Site, session_id: str, to: str, *, by: str, reason: str =
             role = conn.execute("SELECT role FROM users WHERE username = ? AND disabled = 0", (confirmed_by,)).fetchone()
             if role is None or role[0] != "supervisor":
                 raise SessionError(f"{to}: {confirmed_by!r} is not an active supervisor")
-        conn.execute("UPDATE sessions SET state = ? WHERE id = ?", (to, session_id))
+        conn.execute("UPDATE sessions SET state = ?, ended = CASE WHEN ? IN ('completed', 'terminated') THEN ? ELSE ended END "
+                     "WHERE id = ?", (to, to, utc_timestamp(site.clock.now()), session_id))
         site.journal.append(conn, "session.state", {"session": session_id, "from": current, "to": to, "by": by,
                                                     "reason": reason, "confirmed_by": confirmed_by})
     return to
