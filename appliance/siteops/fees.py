@@ -83,9 +83,11 @@ def fee_for(rule: FeeRuleConfig, item: FeeInput) -> FeeLine:
     line = FeeLine(item.person_id, item.session, item.outcome, holiday=item.holiday)
     if item.outcome == "recusal":
         return replace(line, fee_fen=rule.recusal_fee * 100)
+    if item.outcome == "pending":
+        return line
     if item.outcome == "no_show" or item.signed_in is None:
         return replace(line, outcome="no_show", fee_fen=0)
-    if item.outcome == "pending" or item.ended is None:
+    if item.ended is None:
         return replace(line, outcome="pending")
     minutes = max(0, int((item.ended - item.signed_in).total_seconds() // 60))
     halves = extra_half_hours(minutes - rule.base_hours * 60, rule.rounding)
