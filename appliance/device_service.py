@@ -8,9 +8,11 @@ a simulator on a pseudo-terminal and the real drivers talk to it.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,8 @@ class DeviceService:
         self._last_no_show_check = -1e9
         self.last_gate_sent: Any = None
         self._stopping = False
+        # (reader, ms from the card answer's last byte to the gate request on the port, wall time), for benchmarks.
+        self.tap_latencies: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)
 
     # -- building --------------------------------------------------------------------------
 
@@ -213,6 +217,8 @@ class DeviceService:
         except Exception:  # the service stopped under the watcher (pymodbus fails oddly on a closed port)
             log.debug("passage watch on %s ended", gate_name, exc_info=True)
             return
+        if self._stopping:
+            return
         if not passed and decided_at is not None:
             self._undo_presence(decided_at, person_id)
         self.site.journal.record("gate.passage", {"command_id": command_id, "gate": gate_name, "passed": passed})
@@ -224,6 +230,8 @@ class DeviceService:
         except Exception:  # a failing relay module or a stopping service: keep the record as it is
             log.debug("passage watch at %s ended", gate.id, exc_info=True)
             return
+        if self._stopping:
+            return  # the port closed under the watch: nothing to conclude
         if not passed:
             self._undo_presence(gate, person_id)
         self.site.journal.record("gate.passage", {"gate": gate.id, "person_id": person_id, "passed": passed})
@@ -265,6 +273,7 @@ class DeviceService:
                 try:
                     opened = driver.open()
                     self.last_gate_sent = opened
+                    self.tap_latencies.append((reader, (opened.sent_at - event.last_byte_at) * 1000, time.time()))
                 except GateError as exc:
                     self._undo_presence(gate, person_id)
                     with self.site.store.transaction() as conn:

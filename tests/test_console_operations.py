@@ -10,7 +10,7 @@ from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.registers import RegisterError, add_entry, close_entry
 from tests.conftest import PASSWORDS
 from tests.helpers import csrf_token
-from tests.venue import todays_plan
+from tests.venue import ROOT, todays_plan
 
 
 @pytest.fixture
@@ -187,9 +187,11 @@ def test_exit_approval_from_the_console(ops):
     assert "批准至" in staff.get("/console/gates").get_data(as_text=True)
 
 
-def test_room_scheduling_on_the_console(ops):
-    site, staff = ops
-    day = todays_plan("test-county-01")["date"]
+def test_room_scheduling_on_the_console(web_site, login):
+    # The demo plan on a fixed day: 第一评标室 busy 10:00–17:00, 第一开标室 09:00–10:00.
+    text = (ROOT / "demo" / "day-plan.json").read_text(encoding="utf-8").replace("2026-11-22", "2030-01-07")
+    load_plan(web_site, parse_plan(text.replace('"demo-county-01"', '"test-county-01"')))
+    site, staff, day = web_site, login("staff"), "2030-01-07"
     page = staff.get(f"/console/rooms/?day={day}")
     html = page.get_data(as_text=True)
     assert "第一评标室" in html and "当天没有预约申请" in html
@@ -202,15 +204,21 @@ def test_room_scheduling_on_the_console(ops):
     assert staff.post("/console/rooms/book", data=form).status_code == 302
     staff.post(f"/console/rooms/schedule?day={day}", data={"csrf_token": token})
     html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
-    # The only evaluation room is taken by today's plan: the refusal is worded for the reader.
-    assert "无法安排" in html and "第一评标室：" in html and "场次之间需间隔 30 分钟" in html
+    # The only evaluation room is taken by the plan: the refusal is worded for the reader.
+    assert "无法安排" in html and "第一评标室：08:00 至 12:00 之间没有连续 240 分钟的空闲" in html
+    assert "场次之间需间隔 30 分钟" in html
     booking_id = site.store.reader().execute("SELECT id FROM bookings").fetchone()[0]
-    # Staff set another room (the opening room) and time: placed, with what was waived shown.
-    staff.post(f"/console/rooms/{booking_id}/pin?day={day}", data={"room": "KB1", "start": "06:00", "reason": "评标室维修",
+    # Staff set the opening room, 15 minutes after its opening ends: placed, with what was waived shown.
+    staff.post(f"/console/rooms/{booking_id}/pin?day={day}", data={"room": "KB1", "start": "10:15", "reason": "评标室维修",
                                                                    "csrf_token": token})
     html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
-    assert "第一开标室 06:00–10:00" in html and "人工指定：评标室维修" in html and "已豁免：设备, 房间类型, 场次间隔" in html
+    assert "第一开标室 10:15–14:15" in html and "人工指定：评标室维修" in html and "已豁免：设备, 房间类型, 场次间隔" in html
     assert site.journal.records(kind="booking.pinned")[0].payload["reason"] == "评标室维修"
+    # Pinned onto the opening itself: refused, nothing double-booked.
+    staff.post(f"/console/rooms/{booking_id}/pin?day={day}", data={"room": "KB1", "start": "09:30", "reason": "再调整",
+                                                                   "csrf_token": token})
+    html = staff.get(f"/console/rooms/?day={day}").get_data(as_text=True)
+    assert "与 S-0922-01（09:00–10:00）时间重叠" in html
 
 
 def test_fee_sheet_on_the_console(ops):

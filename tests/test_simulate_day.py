@@ -16,13 +16,20 @@ def test_a_simulated_day(data_dir):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     summary = json_line(proc.stdout)
+    assert summary["sessions"] == 3 and summary["people"] >= 30
     assert summary["decisions"]["role_not_allowed"] == 2  # the bidder and the agency staff at the evaluation gate
-    assert summary["decisions"]["exit_during_evaluation"] == 1
+    assert summary["decisions"]["not_on_roster"] == 1  # a representative of the opening at the evaluation gate
+    assert summary["decisions"]["exit_during_evaluation"] == 1 and summary["alarms_open"] == 1
+    assert summary["decisions"]["exit_approved"] == 1 and summary["exit_approvals"] == 1
     assert summary["checkins"] == {"signed": 4, "conflict": 1}
-    assert summary["decisions"]["allowed"] == 6  # four experts after signing, the supervisor, the witness
-    assert summary["lockers_opened"] == 4 and summary["gate_pulses"] == 7
+    assert summary["assisted_checks"] == {"commitment_missing": 1, "allowed": 1}  # before and after the kiosk
+    # Three experts after signing, the tenderer's representative (staff-assisted), the supervisor,
+    # the witness, the expert back from the sample inspection.
+    assert summary["decisions"]["allowed"] == 7
+    assert summary["lockers_opened"] == 4 and summary["gate_pulses"] == 11
     assert summary["replacement_draws"] == 2  # the recusal and the no-show
     assert summary["registers"] == 3 and not summary["interrupted"]
+    assert summary["bookings_scheduled"] == 3 and summary["fee_sheets"] == 1
     verify = run_appliance("journal", "verify", "--data", str(data_dir))
     assert verify.returncode == 0 and json_line(verify.stdout)["ok"]
 

@@ -1,9 +1,14 @@
 """A realistic venue day against the device simulators (``appliance simulate day``, and ``make
-run`` at human speed): today's plan from demo/day-plan.json moved to now, experts checking in at
-the gate kiosk (one declares a conflict and is replaced), a supervisor and a witness entering, a
-bidder's representative refused at the evaluation gate, a no-show flagged, a clarification call,
-registers filling, a suspension confirmed by a supervisor and the resumption. Everything goes
-through the real drivers, the access policy and the journal. Fictitious people only.
+run`` at human speed): today's plan from demo/day-plan.json moved to now, with an afternoon
+opening and the bidders' representatives of both openings added (three sessions, about thirty
+people); tomorrow's room bookings scheduled; experts checking in at the gate kiosk (one declares a
+conflict and is replaced), the tenderer's representative checked by staff because the card will
+not read, a supervisor and a witness entering, bidders' representatives and agency staff refused
+at the evaluation gate, a no-show flagged, a clarification call, registers filling, an approved
+exit for a sample inspection and the return, a suspension confirmed by a supervisor and the
+resumption, an expert leaving without approval (an alarm left open for the console), the
+evaluation completed and its fee sheet finalized. Everything goes through the real drivers, the
+access policy and the journal. Fictitious people only.
 """
 
 from __future__ import annotations
@@ -23,14 +28,21 @@ from zoneinfo import ZoneInfo
 from appliance.accounts import AccountError, Accounts
 from appliance.device_commands import queue_command
 from appliance.site import Site
+from appliance.personal import id_check_char
+from appliance.siteops.assisted import assisted_check
+from appliance.siteops.checkin import gate_for_reader
+from appliance.siteops.exits import approve_exit
+from appliance.siteops.fees import fee_sheet, finalize_sheet, luhn_ok, set_bank_card
 from appliance.siteops.kiosk_checkin import complete, current_prompt
 from appliance.siteops.noshow import flag_no_show, request_replacement
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.registers import add_entry, close_entry
+from appliance.siteops.scheduling import add_booking, parse_requests, schedule_day
 from appliance.siteops.sessions import change_state
 from devices.idcard.text import RESIDENT, CardText
 
-DEMO_PLAN = Path(__file__).resolve().parent.parent.parent / "demo" / "day-plan.json"
+DEMO = Path(__file__).resolve().parent.parent.parent / "demo"
+DEMO_PLAN = DEMO / "day-plan.json"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SUPERVISOR = ("sim-supervisor", "simulated-supervisor-password")
 
@@ -46,6 +58,12 @@ def _signature_png(seed: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
+def _bank_card(i: int) -> str:
+    """A fictitious 19-digit card number with a valid Luhn check digit."""
+    body = f"621700{i:012d}"
+    return next(body + d for d in "0123456789" if luhn_ok(body + d))
+
+
 def todays_plan(site_id: str, now: datetime, version: int) -> dict[str, Any]:
     plan = json.loads(DEMO_PLAN.read_text(encoding="utf-8"))
     local = now.astimezone(SHANGHAI).replace(second=0, microsecond=0)
@@ -55,6 +73,38 @@ def todays_plan(site_id: str, now: datetime, version: int) -> dict[str, Any]:
         session["start"] = starts[session["id"]].isoformat()
         session["end"] = (starts[session["id"]] + timedelta(hours=6)).isoformat()
     return plan
+
+
+COMPANIES = ["长春宏达建设", "吉林华信工程", "四平建工集团", "通化路桥", "延边城建", "白山水利", "辽源市政", "松原建安",
+             "白城鑫源", "梅河口建筑", "公主岭恒基", "敦化森工建设"]
+SURNAMES = "陈林黄周吴徐孙马朱胡郭何高罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁"
+
+
+def _fictitious_id(i: int) -> str:
+    born = datetime(1975, 1, 1) + timedelta(days=97 * i)
+    first17 = f"220104{born:%Y%m%d}{500 + i:03d}"
+    return first17 + id_check_char(first17)
+
+
+def busier_day(plan: dict[str, Any]) -> dict[str, Any]:
+    """The demo plan with the bidders' representatives of the morning opening and an afternoon
+    opening of a second section, as a county venue's day looks."""
+    opening = next(s for s in plan["sessions"] if s["id"] == "S-0922-01")
+    afternoon = dict(opening, id="S-0922-03", section_code="JL2026-SZ-0121-01", section_name="某乡村道路硬化工程施工",
+                     bidders=[], roster=[{"person": "P13", "role": "agency_staff"}, {"person": "P07", "role": "supervisor"}])
+    start = datetime.fromisoformat(opening["start"]) + timedelta(hours=5)
+    afternoon.update(start=start.isoformat(), end=(start + timedelta(hours=2)).isoformat())
+    people = []
+    for i, company in enumerate(COMPANIES):
+        session = opening if i < 6 else afternoon
+        bidder = f"B{i + 3}"
+        session["bidders"] = [*session["bidders"], {"id": bidder, "name": f"{company}有限公司"}]
+        for k in range(2 if i < 6 else 1):
+            ref = f"R{i + 1:02d}{k}"
+            people.append({"id": ref, "name": SURNAMES[(3 * i + k) % len(SURNAMES)] + "代表", "id_number": _fictitious_id(2 * i + k),
+                           "organisation": f"{company}有限公司"})
+            session["roster"] = [*session["roster"], {"person": ref, "role": "bidder_representative", "bidder": bidder}]
+    return {**plan, "people": plan["people"] + people, "sessions": [*plan["sessions"], afternoon]}
 
 
 class DaySimulation:
@@ -88,8 +138,11 @@ class DaySimulation:
         sim.place(self.card(ref))
         deadline = time.monotonic() + 5
         decision = None
+        gate = gate_for_reader(self.site, reader)
         while decision is None and time.monotonic() < deadline:
-            records = self.site.journal.records(since=before, kind="gate.decision")
+            # This reader's gate only: other gates may be deciding at the same time.
+            records = [r for r in self.site.journal.records(since=before, kind="gate.decision")
+                       if gate is not None and r.payload["gate"] == gate.id]
             decision = records[-1].payload if records else None
             time.sleep(0.02)
         sim.remove()
@@ -99,8 +152,11 @@ class DaySimulation:
         self.notes[f"tap:{(decision or {}).get('reason', 'no_decision')}"] += 1
         return decision or {}
 
-    def checkin(self, ref: str, conflicts: list[str] | None = None) -> dict[str, Any]:
-        self.tap(ref)
+    def checkin(self, ref: str, conflicts: list[str] | None = None, *, card_reads: bool = True) -> dict[str, Any]:
+        if card_reads:
+            self.tap(ref)
+        else:
+            self.assisted(ref)
         prompt = current_prompt(self.site, "gate-1-reader")
         if prompt is None:
             return {}
@@ -110,14 +166,44 @@ class DaySimulation:
         self.notes[f"checkin:{result['outcome']}"] += 1
         if result["outcome"] == "signed":
             self.pause(3)  # the phone and bag into the locker
-            self.tap(ref)  # the card again at the gate
+            if card_reads:
+                self.tap(ref)  # the card again at the gate
+            else:
+                self.assisted(ref)
         return result
+
+    def assisted(self, ref: str) -> str:
+        """The card will not read: staff check the person against a temporary ID card."""
+        person = next(p for p in self.plan["people"] if p["id"] == ref)
+        self.pause(5)  # comparing the person with the photo, typing the number
+        decision = assisted_check(self.site, "G-IN", id_number=person["id_number"], document="temporary_card",
+                                  reason="临时身份证，无芯片", photo_compared=True, by="sim-staff")
+        self.notes[f"assisted:{decision.reason}"] += 1
+        return decision.reason
+
+    def person_id(self, ref: str) -> int:
+        return self.site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = ?", (ref,)).fetchone()[0]
+
+    def book_tomorrow(self) -> None:
+        """Tomorrow's booking requests (demo/bookings.json moved to tomorrow), given rooms."""
+        tomorrow = self.site.clock.now().astimezone(SHANGHAI).date() + timedelta(days=1)
+        for request in parse_requests((DEMO / "bookings.json").read_text(encoding="utf-8")):
+            shift = tomorrow - request.earliest.date()
+            add_booking(self.site, day=tomorrow.isoformat(), section_code=request.section_code,
+                        section_name=request.section_name, session_kind=request.session_kind, room_kind=request.room_kind,
+                        attendees=request.attendees, duration_min=request.duration_min, earliest=request.earliest + shift,
+                        latest_end=request.latest_end + shift, equipment=request.equipment, by="sim-staff")
+        result = schedule_day(self.site, tomorrow.isoformat(), by="sim-staff")
+        self.notes["bookings_scheduled"] += len(result["scheduled"])
 
     # -- the day ---------------------------------------------------------------------------
 
+    def make_plan(self, version: int) -> dict[str, Any]:
+        return busier_day(todays_plan(self.site.config.site.id, self.site.clock.now(), version))
+
     def prepare(self) -> None:
         versions = self.site.store.reader().execute("SELECT MAX(version) FROM plans").fetchone()[0] or 0
-        self.plan = todays_plan(self.site.config.site.id, self.site.clock.now(), versions + 1)
+        self.plan = self.make_plan(versions + 1)
         load_plan(self.site, parse_plan(json.dumps(self.plan, ensure_ascii=False)))
         try:
             Accounts(self.site).add(SUPERVISOR[0], "supervisor", SUPERVISOR[1], by="simulation")
@@ -131,6 +217,7 @@ class DaySimulation:
             change_state(site, "S-0922-01", "admitting", by="simulation")
             change_state(site, "S-0922-01", "in_progress", by="simulation")
             change_state(site, "S-0922-02", "admitting", by="simulation")
+            self.book_tomorrow()
             self.pause(3)
             add_entry(site, "materials", {"session": "S-0922-02", "direction": "in", "description": "评标用投标文件光盘 2 张",
                                           "carried_by": "见证人员"}, by="simulation")
@@ -142,13 +229,14 @@ class DaySimulation:
             self.checkin("P03", conflicts=["B1"])  # recusal: a replacement is requested
             self.pause(3)
             self.checkin("P04")
-            self.checkin("P06")  # the tenderer's representative
+            self.checkin("P06", card_reads=False)  # the tenderer's representative: the card will not read
             self.tap("P07")  # the supervisor
             self.tap("P08")  # the witness
             self.tap("P13")  # agency staff: refused
+            self.tap("R010")  # a representative of the morning opening who wandered to the evaluation gate
             self.pause(3)
             # P05 never comes: flagged (the appliance does it by itself at start + N minutes) and replaced.
-            no_show = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P05'").fetchone()[0]
+            no_show = self.person_id("P05")
             with site.store.transaction() as conn:
                 flag_no_show(site, conn, "S-0922-02", no_show, by="simulation")
             request_replacement(site, "S-0922-02", no_show, by="simulation")
@@ -160,13 +248,27 @@ class DaySimulation:
             self.pause(6)
             close_entry(site, visit, by="simulation")
             add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="simulation")
+            # A sample inspection: the expert leaves with approval and comes back.
+            approve_exit(site, "S-0922-02", self.person_id("P01"), minutes=20, reason="样品查验", by="sim-staff")
+            self.tap("P01", reader="gate-1-exit-reader")
+            self.pause(5)
+            self.tap("P01")
             self.pause(3)
+            change_state(site, "S-0922-01", "completed", by="simulation")
             change_state(site, "S-0922-02", "suspended", by="simulation", reason="电子评标系统故障", confirmed_by=SUPERVISOR[0])
             queue_command(site, "announce", "all", {"text": "评标暂停，请在场人员原地等候通知。", "priority": "emergency"},
                           requested_by="simulation")
             self.pause(5)
             change_state(site, "S-0922-02", "in_progress", by="simulation", reason="故障已排除", confirmed_by=SUPERVISOR[0])
             self.tap("P02", reader="gate-1-exit-reader")  # leaving during the evaluation: an alarm
+            self.pause(5)
+            change_state(site, "S-0922-02", "completed", by="simulation")
+            for ref in ("P01", "P04"):
+                self.tap(ref, reader="gate-1-exit-reader")
+            for i, ref in enumerate(("P01", "P02", "P04", "P03")):  # fictitious cards, valid check digits
+                set_bank_card(site, self.person_id(ref), _bank_card(i), by="sim-staff")
+            if fee_sheet(site, "S-0922-02")["complete"]:
+                finalize_sheet(site, "S-0922-02", by="sim-staff")
         except InterruptedError:
             self.notes["interrupted"] += 1
         return self.summary()
@@ -183,6 +285,11 @@ class DaySimulation:
             "gate_pulses": sum(len(s.pulses) for s in self.service.sims.values() if hasattr(s, "pulses")),
             "registers": self.site.store.reader().execute("SELECT COUNT(*) FROM register_entries").fetchone()[0],
             "replacement_draws": len(self.site.journal.records(kind="replacement_draw")),
+            "assisted_checks": {k.split(":", 1)[1]: v for k, v in self.notes.items() if k.startswith("assisted:")},
+            "exit_approvals": len(self.site.journal.records(kind="exit.approved")),
+            "alarms_open": self.site.store.reader().execute("SELECT COUNT(*) FROM alarms WHERE acknowledged IS NULL").fetchone()[0],
+            "bookings_scheduled": self.notes["bookings_scheduled"],
+            "fee_sheets": len(self.site.journal.records(kind="fees.sheet")),
             "journal_records": self.site.journal.count(),
             "interrupted": bool(self.notes["interrupted"]),
         }
