@@ -1,35 +1,65 @@
 """`make screenshots`: a PNG of each main page in docs/screenshots/, taken with Debian's chromium
-from a real `appliance run` on a throwaway demo site (1920×1080 for office screens, 1280×800
-for the 10-inch kiosk)."""
+from a real `appliance run` on a throwaway venue (today's demo plan, simulated reader, gate and
+locker board owned by this script, a little of the day already done): 1920×1080 for office
+screens, 1280×800 for the 10-inch kiosk."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
+import time
+from datetime import datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 
-from appliance.site import init_site
+from appliance.site import open_site
+from appliance.siteops.alarms import raise_alarm
+from appliance.siteops.registers import add_entry
+from appliance.siteops.scheduling import VENUE_TZ, add_booking, parse_requests, schedule_day
 from tests.browser import chromium, log_in
-from tests.helpers import APPLIANCE
 from tests.test_runtime import PASSWORD, add_user, start, stop, wait_ready
+from tests.venue import ROOT, build_venue, card_of
 
-OUT = Path(__file__).parent.parent / "docs" / "screenshots"
+OUT = ROOT / "docs" / "screenshots"
+
+
+def _a_morning(data: Path) -> str:
+    """What the console shows mid-morning: an expert inside, a register entry, an alarm,
+    tomorrow's bookings placed. Returns tomorrow's date."""
+    with open_site(data) as site:
+        person = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
+        now = site.clock.now()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+        with site.store.transaction() as conn:
+            conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES ('S-0922-02', ?, ?, 'bank-a/2')",
+                         (person, stamp))
+            conn.execute("INSERT INTO presence (person_id, zone, since) VALUES (?, 'evaluation', ?)", (person, stamp))
+            record = site.journal.append(conn, "gate.fault", {"gate": "G-IN", "person_id": None, "error": "demo"})
+            raise_alarm(site, conn, "gate_fault", seq=record.seq, detail={"gate": "G-IN"})
+        add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="zhang.wei")
+        tomorrow = now.astimezone(VENUE_TZ).date() + timedelta(days=1)
+        for r in parse_requests((ROOT / "demo" / "bookings.json").read_text(encoding="utf-8")):
+            shift = tomorrow - r.earliest.date()
+            add_booking(site, day=tomorrow.isoformat(), section_code=r.section_code, section_name=r.section_name,
+                        session_kind=r.session_kind, room_kind=r.room_kind, attendees=r.attendees,
+                        duration_min=r.duration_min, earliest=r.earliest + shift, latest_end=r.latest_end + shift,
+                        equipment=r.equipment, by="zhang.wei")
+        add_booking(site, day=tomorrow.isoformat(), section_code="JL-2026-0940", section_name="某县水库除险加固工程",
+                    session_kind="evaluation", room_kind="evaluation", attendees=11, duration_min=180,
+                    earliest=datetime.combine(tomorrow, dt_time(8, 30), VENUE_TZ),
+                    latest_end=datetime.combine(tomorrow, dt_time(17, 30), VENUE_TZ), by="zhang.wei")
+        schedule_day(site, tomorrow.isoformat(), by="zhang.wei")
+    return tomorrow.isoformat()
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "site"
-        init_site(data, "demo-county-01", "演示县公共资源交易中心")
+        venue = build_venue(Path(tmp), site_id="demo-county-01")
         for name, role in (("zhang.wei", "staff"), ("li.na", "supervisor"), ("admin", "admin")):
-            add_user(data, name, role)
-        for text in ("开标室设备巡检正常", "评标区门禁测试完成"):
-            subprocess.run([APPLIANCE, "note", "--data", str(data), text], check=True, capture_output=True)
-        code = json.loads(subprocess.run([APPLIANCE, "kiosk", "add", "评标区入口闸机", "--data", str(data)],
-                                         check=True, capture_output=True, text=True).stdout)["code"]
-        proc, port = start(data)
+            add_user(venue.data, name, role)
+        tomorrow = _a_morning(venue.data)
+        proc, port = start(venue.data, env={"APPLIANCE_SERVICES__HEARTBEAT_S": "5"})  # the default, as on site
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(proc, port)
@@ -38,22 +68,30 @@ def main() -> None:
 
                 def shot(page, name: str) -> None:
                     page.wait_for_timeout(600)  # let the live feed paint
-                    page.screenshot(path=str(OUT / f"{name}.png"))
+                    page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
                     print(OUT / f"{name}.png")
 
                 page = browser.new_context(**office).new_page()
                 page.goto(base + "/login")
                 shot(page, "login")
-                log_in(page, base, "admin", PASSWORD)
+                log_in(page, base, "zhang.wei", PASSWORD)
                 page.wait_for_url(base + "/console/")
                 shot(page, "console-home")
+                for path, name in (("/console/sessions", "sessions"), ("/console/gates", "gates-and-alarms"),
+                                   (f"/console/rooms/?day={tomorrow}", "room-scheduling"),
+                                   ("/console/fees/S-0922-02", "fee-sheet"), ("/console/registers/patrol", "register-patrol")):
+                    page.goto(base + path)
+                    shot(page, name)
+                page.click("button[value=en]")
+                page.goto(base + "/console/")
+                shot(page, "console-home-en")
+
+                page = browser.new_context(**office).new_page()
+                log_in(page, base, "admin", PASSWORD)
                 page.goto(base + "/console/admin/users")
                 shot(page, "admin-accounts")
                 page.goto(base + "/console/admin/kiosks")
                 shot(page, "admin-kiosks")
-                page.click("button[value=en]")
-                page.goto(base + "/console/")
-                shot(page, "console-home-en")
 
                 page = browser.new_context(**office).new_page()
                 log_in(page, base, "li.na", PASSWORD)
@@ -63,12 +101,34 @@ def main() -> None:
 
                 kiosk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
                 kiosk.goto(base + "/kiosk/enrol")
-                kiosk.fill("input[name=code]", code)
+                kiosk.fill("input[name=code]", venue.kiosk_code)
                 kiosk.click("#enrol-submit")
                 kiosk.wait_for_url(base + "/kiosk/")
                 shot(kiosk, "kiosk-gate")
+                venue.reader.place(card_of("P11"))  # a bidder's representative at the evaluation gate
+                kiosk.wait_for_function("() => document.getElementById('kiosk-state').dataset.state === 'denied'")
+                shot(kiosk, "kiosk-refused")
+                venue.reader.remove()
+                time.sleep(1.2)
+                venue.reader.place(card_of("P02"))  # an expert's first entry
+                kiosk.wait_for_url("**/kiosk/checkin/*")
+                venue.reader.remove()
+                kiosk.locator("#signature-pad").scroll_into_view_if_needed()
+                box = kiosk.locator("#signature-pad").bounding_box()
+                kiosk.mouse.move(box["x"] + 40, box["y"] + 60)
+                kiosk.mouse.down()
+                for i in range(14):
+                    kiosk.mouse.move(box["x"] + 60 + i * 28, box["y"] + 50 + (i % 4) * 25)
+                kiosk.mouse.up()
+                shot(kiosk, "kiosk-checkin")
+                kiosk.click("#checkin-submit")
+                kiosk.wait_for_load_state()
+                if not kiosk.locator("#locker-code").count():
+                    raise RuntimeError(kiosk.url + " " + kiosk.locator("main").inner_text())
+                shot(kiosk, "kiosk-locker-code")
         finally:
             stop(proc)
+            venue.stop()
 
 
 if __name__ == "__main__":

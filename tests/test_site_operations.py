@@ -59,6 +59,10 @@ def test_plan_load_seals_id_numbers_and_journals_a_fingerprint(site, data_dir):
         load_plan(site, parse_plan(plan_text()))
     with pytest.raises(PlanError, match="site_id"):
         load_plan(site, parse_plan(plan_text(site_id="other-site-01", version=2)))
+    typo = json.loads(plan_text(version=2))
+    typo["people"][0]["id_number"] = typo["people"][0]["id_number"][:17] + ("1" if typo["people"][0]["id_number"][-1] != "1" else "2")
+    with pytest.raises(PlanError, match="P01 fails the GB 11643 check"):
+        load_plan(site, parse_plan(json.dumps(typo, ensure_ascii=False)))
 
 
 def test_session_state_machine_needs_reasons_and_a_supervisor(site):
@@ -233,3 +237,27 @@ def test_staff_assisted_check_is_a_recorded_downgrade(venue):
     assert all(d["via"] == "staff_assisted" for d in decisions)
     text = json.dumps([r.payload for r in site.journal.records()], ensure_ascii=False)
     assert expert["id_number"] not in text and bidder["id_number"] not in text
+
+
+def test_the_replacement_draw_result_arrives_in_a_newer_plan_and_joins_the_roster(venue):
+    site, service = venue
+    _checked_in(site, "P01")  # checked in before the update: kept
+    replacement = {"id": "P14", "name": "周补抽", "id_number": "220102197404041011"}
+    plan = json.loads(plan_text(version=2))
+    plan["people"].append(replacement)
+    roster = plan["sessions"][1]["roster"]
+    roster[:] = [e for e in roster if e["person"] != "P05"] + [{"person": "P14", "role": "expert"}]
+    load_plan(site, parse_plan(json.dumps(plan, ensure_ascii=False)))
+    # The new expert's card now starts a check-in at the kiosk; the earlier check-in still stands.
+    assert tap(site, service, "/dev/ttyREADER1", "P01")["reason"] == "allowed"
+    from devices.idcard.text import RESIDENT, CardText
+    sim = service.sims["/dev/ttyREADER1"]
+    sim.place(CardText(kind=RESIDENT, name="周补抽", sex="1", nation="01", birth="19740404", address="吉林省测试路",
+                       id_number=replacement["id_number"], authority="测试公安局", valid_from="20200101", valid_to="长期"))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and site.journal.records(kind="gate.decision")[-1].payload["person_id"] is None:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    last = site.journal.records(kind="gate.decision")[-1].payload
+    assert last["reason"] == "commitment_missing" and last["session"] == "S-0922-02"
+    assert current_prompt(site, "gate-1-reader").session == "S-0922-02"

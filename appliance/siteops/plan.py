@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from appliance.canonical import canonical_bytes
 from appliance.clock import utc_timestamp
 from appliance.people import register_person
+from appliance.personal import is_valid_id_number
 from appliance.site import Site
 
 FORMAT = "site-appliance/day-plan/v1"
@@ -170,6 +171,9 @@ def load_plan(site: Site, plan: DayPlan) -> dict[str, int]:
     current = site.store.reader().execute("SELECT MAX(version) FROM plans WHERE day = ?", (plan.date.isoformat(),)).fetchone()[0]
     if current is not None and plan.version <= current:
         raise PlanError(f"version: plan version {plan.version} for {plan.date} is not newer than the loaded {current}")
+    bad = [p.id for p in plan.people if not is_valid_id_number(p.id_number.upper())]
+    if bad:
+        raise PlanError(f"people: the ID number of {', '.join(bad)} fails the GB 11643 check (a typing error?)")
     person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name).person_id for p in plan.people}
     # The plan's fingerprint, without personal data: the canonical plan with ID numbers replaced by person rows.
     redacted = plan.model_dump(mode="json")
