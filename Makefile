@@ -53,7 +53,7 @@ run: install
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@echo "Demo logins: admin, staff, supervisor — password: $$(cat $(DATA)/demo-password 2>/dev/null)"
 	@echo "Gate kiosk: open http://127.0.0.1:8080/kiosk/enrol and enter $$(cat $(DATA)/demo-kiosk-code 2>/dev/null) (valid 24 h)"
-	@echo "A simulated venue day plays out: experts check in, a bidder is refused, a clarification call, a suspension."
+	@echo "A simulated venue day plays out: experts check in, a bidder is refused, a staff-assisted check, a clarification call, an alarm, a suspension."
 	exec $(BIN)/appliance run --data $(DATA) --simulate-day
 
 test: system-deps install
