@@ -32,3 +32,14 @@ def log_in(page, base: str, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("#login-submit")
+
+
+def draw_signature(page) -> None:
+    """A zig-zag on the kiosk's signature pad, drawn with the mouse as a finger would."""
+    page.locator("#signature-pad").scroll_into_view_if_needed()
+    box = page.locator("#signature-pad").bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 60)
+    page.mouse.down()
+    for i in range(12):
+        page.mouse.move(box["x"] + 60 + i * 30, box["y"] + 60 + (i % 3) * 40)
+    page.mouse.up()

@@ -16,7 +16,7 @@ from appliance.site import open_site
 from appliance.siteops.alarms import raise_alarm
 from appliance.siteops.registers import add_entry
 from appliance.siteops.scheduling import VENUE_TZ, add_booking, parse_requests, schedule_day
-from tests.browser import chromium, log_in
+from tests.browser import chromium, draw_signature, log_in
 from tests.test_runtime import PASSWORD, add_user, start, stop, wait_ready
 from tests.venue import ROOT, build_venue, card_of
 
@@ -113,13 +113,7 @@ def main() -> None:
                 venue.reader.place(card_of("P02"))  # an expert's first entry
                 kiosk.wait_for_url("**/kiosk/checkin/*")
                 venue.reader.remove()
-                kiosk.locator("#signature-pad").scroll_into_view_if_needed()
-                box = kiosk.locator("#signature-pad").bounding_box()
-                kiosk.mouse.move(box["x"] + 40, box["y"] + 60)
-                kiosk.mouse.down()
-                for i in range(14):
-                    kiosk.mouse.move(box["x"] + 60 + i * 28, box["y"] + 50 + (i % 4) * 25)
-                kiosk.mouse.up()
+                draw_signature(kiosk)
                 shot(kiosk, "kiosk-checkin")
                 kiosk.click("#checkin-submit")
                 kiosk.wait_for_load_state()

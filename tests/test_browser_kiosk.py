@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.browser import chromium
+from tests.browser import chromium, draw_signature
 from tests.test_runtime import output, start, stop, wait_ready
 from tests.venue import build_venue, card_of
 
@@ -61,13 +61,7 @@ def test_expert_first_entry(venue, kiosk):
     kiosk.wait_for_url("**/kiosk/checkin/*", timeout=5000)
     lift(venue_)
     assert "廉洁自律和回避承诺书" in kiosk.locator(".kiosk-title").inner_text()
-    kiosk.locator("#signature-pad").scroll_into_view_if_needed()
-    box = kiosk.locator("#signature-pad").bounding_box()
-    kiosk.mouse.move(box["x"] + 40, box["y"] + 60)
-    kiosk.mouse.down()
-    for i in range(12):
-        kiosk.mouse.move(box["x"] + 60 + i * 30, box["y"] + 60 + (i % 3) * 40)
-    kiosk.mouse.up()
+    draw_signature(kiosk)
     kiosk.click("#checkin-submit")
     kiosk.wait_for_load_state()
     if not kiosk.locator("#locker-code").count():
