@@ -11,9 +11,12 @@ STAMP := $(VENV)/.installed
 .PHONY: run test system-deps install translations screenshots bench fuzz clean
 
 # Debian packages the tests use: systemd-analyze for the unit checks, chromium (with CJK
-# fonts) for the real-browser tests. Installed only when
+# fonts) for the real-browser tests, espeak-ng/sox for announcements, ffmpeg for recording, and
+# GStreamer's RTSP server (through Debian's python3-gi) as the camera the recorder pulls from. Installed only when
 # running as root with apt-get available; otherwise the missing tool is reported by the tests.
-SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk espeak-ng sox ffmpeg
+SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk espeak-ng sox ffmpeg \
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -248,6 +248,23 @@ class SiteOpsConfig(_Section):
     fees: FeeRuleConfig = FeeRuleConfig()
 
 
+class CameraConfig(_Section):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="Camera name ('pb1-overview'); also its folder.")
+    room: str = Field(min_length=1, description="The day plan's room id the camera films.")
+    url: str = Field(description="Main stream: 'rtsp://user:pass@host:554/Streaming/Channels/101' (Hikvision), "
+                     "'rtsp://…/cam/realmonitor?channel=1&subtype=0' (Dahua), or a V4L2 device '/dev/video0'.")
+    substream_url: str = Field(default="", description="Sub-stream for health checks and live view (Hikvision …/102, Dahua subtype=1); empty: the main stream.")
+
+
+class RecordingConfig(_Section):
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, one recorder each.")
+    dir: Path | None = Field(default=None, description="Where segments are written; default '<data>/recordings'.")
+    segment_s: int = Field(default=60, ge=1, le=3600, description="Segment length in seconds (cut at the next keyframe, aligned to the clock).")
+    stall_s: float = Field(default=0, ge=0, le=3600, description="A camera with no new segment for this long is offline: alarm and reconnect. 0: twice the segment length plus 15 s.")
+    ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg binary.")
+    ffprobe: str = Field(default="ffprobe", description="The ffprobe binary.")
+
+
 class Config(_Section):
     site: SiteConfig
     paths: PathsConfig
@@ -258,6 +275,7 @@ class Config(_Section):
     services: ServicesConfig = ServicesConfig()
     devices: DevicesConfig = DevicesConfig()
     siteops: SiteOpsConfig = SiteOpsConfig()
+    recording: RecordingConfig = RecordingConfig()
 
     @property
     def database_path(self) -> Path:

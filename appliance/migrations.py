@@ -276,3 +276,17 @@ def m013_fees(db: Database) -> None:
     # the ends of the time an expert is paid for.
     db.execute("ALTER TABLE sessions ADD COLUMN ended TEXT")
     db.execute("ALTER TABLE checkins ADD COLUMN report_submitted TEXT")
+
+
+@migrations()
+def m014_recordings(db: Database) -> None:
+    # Sealed recording segments (the journal holds the same facts, signed), and their sessions.
+    db.execute(
+        """CREATE TABLE segments (id INTEGER PRIMARY KEY, camera TEXT NOT NULL, room TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
+               start TEXT NOT NULL, end TEXT NOT NULL, duration_ms INTEGER NOT NULL, size INTEGER NOT NULL,
+               sha256 TEXT NOT NULL, seq INTEGER NOT NULL, sealed TEXT NOT NULL, center_ack TEXT, deleted TEXT)"""
+    )
+    db.execute("CREATE INDEX segments_room_time ON segments(room, start)")
+    db.execute("CREATE TABLE segment_sessions (segment INTEGER NOT NULL REFERENCES segments(id), session TEXT NOT NULL, "
+               "PRIMARY KEY (segment, session))")
+    db.execute("CREATE INDEX segment_sessions_session ON segment_sessions(session)")

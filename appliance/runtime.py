@@ -97,6 +97,7 @@ class Runtime:
         self._locks: list[int] = []
         self._started: list[str] = []
         self.device_service: Any = None
+        self.recorder_service: Any = None
         self.simulate_day = simulate_day
         self.day_simulation: Any = None
         self.stop_signal: str | None = None
@@ -161,8 +162,14 @@ class Runtime:
 
                 self.day_simulation = DaySimulation(self.site, self.device_service, speed=1.0)
                 threading.Thread(target=self._run_day, name="day-simulation", daemon=True).start()
+        if "recorder" in self.services and cfg.recording.cameras:
+            from appliance.recording import RecorderService
+
+            self.recorder_service = RecorderService(self.site)
+            self.recorder_service.start()
+            self.workers.append(Worker("recorder", self.recorder_service.step, 1.0))
         for name in ("recorder", "sync"):
-            if name in self.services:
+            if name in self.services and not any(w.name == name for w in self.workers):
                 self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))
         for worker in self.workers:
             worker.thread = threading.Thread(target=self._loop, args=(worker,), name=worker.name, daemon=True)
@@ -291,6 +298,8 @@ class Runtime:
                 worker.thread.join(STOP_DEADLINE_S / 2)
         if self.device_service is not None:
             self.device_service.stop()
+        if self.recorder_service is not None:
+            self.recorder_service.stop()  # ffmpeg closes its open segment, which is sealed
         try:
             for name in self._started:
                 self.site.journal.record("service.stopped", {"service": name, "pid": os.getpid()})

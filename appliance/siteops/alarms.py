@@ -7,7 +7,9 @@ by the live feed — until someone acknowledges it with a note (``alarm.acknowle
 * ``exit_during_evaluation`` — an expert left the closed evaluation area during an evaluation in
   progress without an exit approval (001 annex 3: 评标期间未经批准不得离开评标区);
 * ``gate_fault`` — a gate did not open for an allowed passage;
-* ``locker_door_left_open`` — a locker door we opened stayed open too long.
+* ``locker_door_left_open`` — a locker door we opened stayed open too long;
+* ``camera_offline`` — a camera's recorder got no new segment for ``recording.stall_s`` (the
+  recording has a gap: 001 art. 25 requires full recording).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from appliance.clock import utc_timestamp
 from appliance.personal import redact_id_numbers
 from appliance.site import Site
 
-KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open")
+KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline")
 
 
 class AlarmError(ValueError):

@@ -1,0 +1,335 @@
+"""Recording: one ffmpeg per camera, segments sealed into the journal as they close.
+
+The seeds require full audio and video recording of openings and evaluations (001 art. 25; 004
+§2), kept with the procurement files at least 15 years (Government Procurement Law art. 42).
+
+* **Recorder** — ``ffmpeg`` pulls the camera's main stream (RTSP over TCP, or a V4L2 device),
+  copies the video without re-encoding into MP4 segments (``-f segment``, cut at the first
+  keyframe after each ``recording.segment_s`` boundary of the clock, ``+faststart`` so browsers
+  play them at once), and writes a line to the camera's segment list when a segment is complete.
+  Audio is copied when it is AAC; other camera audio (G.711 mostly) is converted to AAC, the only
+  change made to the stream, because MP4 in a browser cannot carry G.711. ffmpeg exiting or going
+  quiet (no new segment within ``stall_s``) is reconnected with backoff (1 s doubling to 30 s),
+  with a ``camera_offline`` alarm once per outage and ``recording.camera_state`` records.
+* **Sealer** — watchdog (inotify) sees the segment list grow; each new segment is hashed
+  (SHA-256), measured (size, ffprobe duration) and journaled (``recording.segment``: camera,
+  room, file, start and end, duration, size, hash) in the same transaction as its row in
+  ``segments`` and its links to the sessions of that room whose window it overlaps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from appliance.clock import utc_timestamp
+from appliance.config import CameraConfig
+from appliance.site import Site
+from appliance.siteops.alarms import raise_alarm
+
+log = logging.getLogger(__name__)
+LIST_SUFFIX = ".csv"  # one segment list per ffmpeg run: segments-<unix time>.csv
+NAME_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+class RecordingError(RuntimeError):
+    pass
+
+
+def recordings_dir(site: Site) -> Path:
+    return site.config.recording.dir or site.data_dir / "recordings"
+
+
+def probe(ffprobe: str, target: str, timeout: float = 15.0) -> dict[str, Any]:
+    """ffprobe's streams and format of a file or a camera URL, as JSON."""
+    args = [ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "json"]
+    if target.startswith("rtsp://"):
+        args += ["-rtsp_transport", "tcp"]
+    proc = subprocess.run([*args, target], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode:
+        raise RecordingError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ffprobe failed on {target}")
+    return json.loads(proc.stdout or "{}")
+
+
+def ffmpeg_command(cfg: Any, camera: CameraConfig, out_dir: Path, audio_codec: str | None, listing: Path) -> list[str]:
+    source = ["-f", "v4l2", "-i", camera.url] if camera.url.startswith("/dev/") else [
+        "-rtsp_transport", "tcp", "-timeout", "5000000", "-i", camera.url]
+    if camera.url.startswith("/dev/"):
+        video = ["-c:v", "libx264", "-preset", "veryfast"]  # a V4L2 device gives raw frames: encode once
+    else:
+        video = ["-c:v", "copy"]
+    audio = [] if audio_codec is None else ["-map", "0:a:0", "-c:a", "copy" if audio_codec == "aac" else "aac"]
+    return [cfg.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", *source, "-map", "0:v:0", *video, *audio,
+            "-f", "segment", "-segment_time", str(cfg.segment_s), "-segment_atclocktime", "1", "-reset_timestamps", "1",
+            "-strftime", "1", "-segment_format", "mp4", "-segment_format_options", "movflags=+faststart",
+            "-segment_list", str(listing), "-segment_list_type", "csv", "-segment_list_flags", "+live",
+            str(out_dir / f"{NAME_FORMAT}.mp4")]
+
+
+class CameraRecorder:
+    """Keeps one ffmpeg recording one camera; reconnects with backoff. An outage lasts from a
+    failure (no connection, ffmpeg exiting, no new segment within ``stall_s``) to the next
+    sealed segment."""
+
+    def __init__(self, site: Site, camera: CameraConfig) -> None:
+        self.site, self.camera = site, camera
+        self.cfg = site.config.recording
+        self.dir = recordings_dir(site) / camera.name
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.last_segment = time.monotonic()
+        self.backoff = 1.0
+        self.next_try = 0.0
+        self.outage = False
+        self.error = ""
+        self._stderr: Any = None
+
+    @property
+    def stall_s(self) -> float:
+        return self.cfg.stall_s or 2 * self.cfg.segment_s + 15
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            audio = None
+            if not self.camera.url.startswith("/dev/"):
+                streams = probe(self.cfg.ffprobe, self.camera.url).get("streams", [])
+                audio = next((s["codec_name"] for s in streams if s.get("codec_type") == "audio"), None)
+            listing = self.dir / f"segments-{time.time_ns()}{LIST_SUFFIX}"
+            cmd = ffmpeg_command(self.cfg, self.camera, self.dir, audio, listing)
+            self._stderr = open(self.dir / "ffmpeg.log", "ab")
+            # UTC file names; its own process group, so a signal to us does not cut it mid-write.
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                         env={**os.environ, "TZ": "UTC"}, start_new_session=True)
+            self.last_segment = time.monotonic()
+        except (RecordingError, OSError, subprocess.TimeoutExpired) as exc:
+            self.proc = None
+            self._failed(str(exc))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # ffmpeg closes the open segment and its list line
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def _failed(self, why: str) -> None:
+        self.outage = True
+        self.error = why[:300]
+        self.next_try = time.monotonic() + self.backoff
+        self.backoff = min(30.0, self.backoff * 2)
+
+    def segment_sealed(self) -> None:
+        self.last_segment = time.monotonic()
+        self.backoff = 1.0
+        self.outage = False
+        self.error = ""
+
+    def check(self) -> tuple[str, str]:
+        """Keep it running; returns (state, detail): 'recording' or 'offline'."""
+        now = time.monotonic()
+        if self.proc is not None:
+            code = self.proc.poll()
+            if code is None and now - self.last_segment > self.stall_s:
+                self.stop()
+                self._failed(f"no new segment for {int(now - self.last_segment)} s")
+            elif code is not None:
+                self.stop()
+                self._failed(f"ffmpeg exited with {code}: {self._last_error()}")
+        if self.proc is None and now >= self.next_try:
+            self.start()
+        return ("offline", self.error) if self.outage else ("recording", "")
+
+    def _last_error(self) -> str:
+        try:
+            lines = (self.dir / "ffmpeg.log").read_text(errors="replace").strip().splitlines()
+            return lines[-1][:200] if lines else ""
+        except OSError:
+            return ""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    id: int
+    path: Path
+    sha256: str
+    seq: int
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def seal_segment(site: Site, camera: CameraConfig, path: Path) -> Sealed | None:
+    """Hash, measure and journal one closed segment; None when it was sealed before."""
+    base = recordings_dir(site)
+    rel = str(path.relative_to(base))
+    if site.store.reader().execute("SELECT 1 FROM segments WHERE path = ?", (rel,)).fetchone():
+        return None
+    info = probe(site.config.recording.ffprobe, str(path))
+    duration_ms = int(float(info.get("format", {}).get("duration") or 0) * 1000)
+    # ffmpeg closes a segment when the first keyframe after the boundary arrives, live, and never
+    # writes the file again: its modification time is the wall-clock end of what it holds (the
+    # name, taken when it was opened, has only whole seconds).
+    stat = path.stat()
+    end = datetime.fromtimestamp(stat.st_mtime_ns // 1000 / 1e6, timezone.utc)
+    start = end - timedelta(milliseconds=duration_ms)
+    digest = sha256_file(path)
+    size = stat.st_size
+    with site.store.transaction() as conn:
+        sessions = [r[0] for r in conn.execute(
+            """SELECT id FROM sessions WHERE room = ? AND state != 'scheduled' AND start <= ? AND COALESCE(ended, end) >= ?""",
+            (camera.room, utc_timestamp(end + timedelta(hours=2)), utc_timestamp(start)))
+            if _in_window(conn, r[0], start, end)]
+        record = site.journal.append(conn, "recording.segment", {
+            "camera": camera.name, "room": camera.room, "file": rel, "start": utc_timestamp(start), "end": utc_timestamp(end),
+            "duration_ms": duration_ms, "size": size, "sha256": digest, "sessions": sessions})
+        cur = conn.execute(
+            """INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, seq, sealed)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (camera.name, camera.room, rel, utc_timestamp(start), utc_timestamp(end), duration_ms, size, digest, record.seq,
+             utc_timestamp(site.clock.now())))
+        segment_id = int(cur.lastrowid or 0)
+        for session in sessions:
+            conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, ?)", (segment_id, session))
+    return Sealed(segment_id, path, digest, record.seq)
+
+
+def _in_window(conn: Any, session: str, start: datetime, end: datetime) -> bool:
+    """The session's window: from admission (start − admission_opens_min) to its end (or its
+    planned end while it runs)."""
+    row = conn.execute("SELECT start, end, ended, admission_opens_min FROM sessions WHERE id = ?", (session,)).fetchone()
+    opens = datetime.fromisoformat(row[0].replace("Z", "+00:00")) - timedelta(minutes=row[3])
+    closes = datetime.fromisoformat((row[2] or row[1]).replace("Z", "+00:00"))
+    return start < closes and end > opens
+
+
+class _ListWatcher(FileSystemEventHandler):
+    def __init__(self, service: "RecorderService") -> None:
+        self.service = service
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if str(event.src_path).endswith(LIST_SUFFIX):
+            self.service.wake.set()
+
+
+class RecorderService:
+    """The recorder worker of ``appliance run`` / ``appliance record``."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.recorders = {c.name: CameraRecorder(site, c) for c in site.config.recording.cameras}
+        self.wake = threading.Event()
+        self._offsets: dict[str, int] = {}
+        self._offline: set[str] = set()
+        self._observer: Any = None
+        self._sealer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.sealed: list[tuple[str, float]] = []  # (file, seconds from list line to sealed record), for benchmarks
+
+    def start(self) -> None:
+        if shutil.which(self.site.config.recording.ffmpeg) is None and self.recorders:
+            raise RecordingError("ffmpeg is not installed (Debian package ffmpeg)")
+        for recorder in self.recorders.values():
+            recorder.dir.mkdir(parents=True, exist_ok=True)
+            recorder.start()
+        self._observer = Observer()
+        for recorder in self.recorders.values():
+            self._observer.schedule(_ListWatcher(self), str(recorder.dir), recursive=False)
+        self._observer.start()
+        self._sealer = threading.Thread(target=self._seal_loop, name="sealer", daemon=True)
+        self._sealer.start()
+
+    def stop(self) -> None:
+        for recorder in self.recorders.values():
+            recorder.stop()
+        self.seal_pending()  # the segments closed by stopping
+        self._stop.set()
+        self.wake.set()
+        if self._sealer is not None:
+            self._sealer.join(10)
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(5)
+
+    def _seal_loop(self) -> None:
+        while not self._stop.is_set():
+            self.wake.wait(1.0)
+            self.wake.clear()
+            try:
+                self.seal_pending()
+            except Exception:  # a bad segment must not stop the sealing of the others
+                log.exception("sealing failed")
+
+    def seal_pending(self) -> int:
+        """Seal every segment the lists name that is not sealed yet (after a restart too)."""
+        count = 0
+        for recorder in self.recorders.values():
+            for listing in sorted(recorder.dir.glob(f"segments-*{LIST_SUFFIX}")):
+                with open(listing, "rb") as f:
+                    f.seek(self._offsets.get(str(listing), 0))
+                    data = f.read()
+                complete = data[: data.rfind(b"\n") + 1]  # a line being written waits for the next round
+                self._offsets[str(listing)] = self._offsets.get(str(listing), 0) + len(complete)
+                for line in complete.decode(errors="replace").splitlines():
+                    count += self._seal(recorder, line.split(",", 1)[0].strip())
+        return count
+
+    def _seal(self, recorder: CameraRecorder, file: str) -> int:
+        if not file:
+            return 0
+        path = recorder.dir / file
+        try:
+            sealed = seal_segment(self.site, recorder.camera, path)
+        except (RecordingError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            log.warning("segment %s of %s not sealed: %s", file, recorder.camera.name, exc)
+            return 0
+        recorder.segment_sealed()
+        if sealed is None:
+            return 0
+        self.sealed.append((file, time.time() - path.stat().st_mtime))
+        return 1
+
+    def step(self) -> str:
+        states = {}
+        for name, recorder in self.recorders.items():
+            state, detail = recorder.check()
+            states[name] = state
+            if state == "offline" and name not in self._offline:
+                self._offline.add(name)
+                with self.site.store.transaction() as conn:
+                    record = self.site.journal.append(conn, "recording.camera_state", {
+                        "camera": name, "room": recorder.camera.room, "state": "offline", "detail": detail})
+                    raise_alarm(self.site, conn, "camera_offline", seq=record.seq,
+                                detail={"camera": name, "room": recorder.camera.room})
+            elif state == "recording" and name in self._offline:
+                self._offline.discard(name)
+                self.site.journal.record("recording.camera_state", {"camera": name, "room": recorder.camera.room,
+                                                                    "state": "recording", "detail": ""})
+        if not states:
+            return "no cameras configured yet"
+        recording = sum(1 for s in states.values() if s == "recording")
+        return f"{recording}/{len(states)} cameras recording"

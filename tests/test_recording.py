@@ -1,0 +1,122 @@
+"""Recording against a real RTSP server (GStreamer) with real ffmpeg: segments cut, playable,
+sealed into the journal with their hash and linked to the session of their room; a camera that
+goes away raises an alarm and is reconnected."""
+
+import json
+import subprocess
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from appliance.recording import RecorderService, recordings_dir, sha256_file
+from appliance.site import open_site
+from appliance.siteops.alarms import open_alarms
+from appliance.siteops.plan import load_plan, parse_plan
+from appliance.siteops.sessions import change_state
+from tests.camera import rtsp_camera
+from tests.venue import todays_plan
+
+
+def configure(data_dir, url, *, segment_s=2, stall_s=0):
+    path = data_dir / "appliance.toml"
+    path.write_text(path.read_text() + f"""
+[recording]
+segment_s = {segment_s}
+stall_s = {stall_s}
+[[recording.cameras]]
+name = "pb1-overview"
+room = "PB1"
+url = "{url}"
+""", encoding="utf-8")
+
+
+def wait_for(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def ts(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_segments_are_recorded_sealed_and_linked_to_the_session(data_dir):
+    with rtsp_camera() as camera:
+        configure(data_dir, camera.main)
+        site = open_site(data_dir)
+        load_plan(site, parse_plan(json.dumps(todays_plan("test-county-01"), ensure_ascii=False)))
+        change_state(site, "S-0922-02", "admitting", by="staff1")  # the evaluation in PB1: admission is open
+        service = RecorderService(site)
+        service.start()
+        try:
+            for _ in range(120):
+                service.step()
+                if len(site.journal.records(kind="recording.segment")) >= 3:
+                    break
+                time.sleep(0.1)
+        finally:
+            service.stop()
+        records = [r.payload for r in site.journal.records(kind="recording.segment")]
+        assert len(records) >= 3
+        base = recordings_dir(site)
+        for r in records:
+            path = base / r["file"]
+            assert sha256_file(path) == r["sha256"] and path.stat().st_size == r["size"]
+            assert r["camera"] == "pb1-overview" and r["room"] == "PB1" and r["sessions"] == ["S-0922-02"]
+            streams = json.loads(subprocess.run(
+                ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", str(path)],
+                capture_output=True, text=True, check=True).stdout)["streams"]
+            assert sorted(s["codec_name"] for s in streams) == ["aac", "h264"]  # video copied, audio kept
+        # Full segments (not the first, which starts mid-interval, nor the last, cut by the stop) are ~2 s,
+        # and consecutive segments follow each other without a gap.
+        assert all(1500 <= r["duration_ms"] <= 3000 for r in records[1:-1])
+        for a, b in zip(records, records[1:]):
+            assert abs((ts(b["start"]) - ts(a["end"])).total_seconds()) < 1.0
+        linked = site.store.reader().execute("SELECT COUNT(*) FROM segment_sessions WHERE session = 'S-0922-02'").fetchone()[0]
+        assert linked == len(records)
+        # Sealing follows the segment's close within the 2 s goal.
+        assert max(seconds for _, seconds in service.sealed) < 2.0
+        site.close()
+
+
+def test_a_camera_that_goes_away_raises_an_alarm_and_is_reconnected(data_dir):
+    with rtsp_camera() as camera:
+        port = camera.port
+        configure(data_dir, camera.main, segment_s=1, stall_s=4)
+        site = open_site(data_dir)
+        service = RecorderService(site)
+        service.start()
+        try:
+            assert wait_for(lambda: service.step() and site.journal.records(kind="recording.segment"), 20)
+            camera.stop()
+            assert wait_for(lambda: service.step() and open_alarms(site), 30)
+            alarm = open_alarms(site)[0]
+            assert alarm["kind"] == "camera_offline" and alarm["detail"]["camera"] == "pb1-overview"
+            before = len(site.journal.records(kind="recording.segment"))
+            with rtsp_camera(port=port):
+                assert wait_for(lambda: service.step() and len(site.journal.records(kind="recording.segment")) > before + 1, 60)
+                service.step()
+        finally:
+            service.stop()
+        states = [r.payload["state"] for r in site.journal.records(kind="recording.camera_state")]
+        assert states == ["offline", "recording"]
+        site.close()
+
+
+def test_an_unreachable_camera_is_reported_not_fatal(data_dir):
+    configure(data_dir, "rtsp://127.0.0.1:9/Streaming/Channels/101")
+    site = open_site(data_dir)
+    service = RecorderService(site)
+    service.start()
+    try:
+        assert service.step() == "0/1 cameras recording"
+        assert open_alarms(site)[0]["kind"] == "camera_offline"
+        assert "pb1-overview" in site.journal.records(kind="recording.camera_state")[0].payload["camera"]
+    finally:
+        service.stop()
+        site.close()
