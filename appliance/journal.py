@@ -223,6 +223,13 @@ class Journal:
         ).fetchone()
         return (row[0], row[1]) if row else None
 
+    def sign(self, context: bytes, digest: bytes) -> bytes:
+        """Sign another artefact with the site key, under its own purpose prefix (never the
+        record's or the checkpoint's), e.g. an evidence package's manifest."""
+        if not context.endswith(b"\n") or context in (RECORD_SIGNING_CONTEXT,):
+            raise JournalError("a signing context is a purpose line ending in a newline, not the record's")
+        return self._key.sign(context + digest)
+
     def checkpoint(self) -> tuple[int, str] | None:
         """Sign a checkpoint at the current head if it is not covered yet; return (size, note)."""
         with self._tree_lock, self.store.transaction() as conn:

@@ -284,7 +284,8 @@ def m014_recordings(db: Database) -> None:
     db.execute(
         """CREATE TABLE segments (id INTEGER PRIMARY KEY, camera TEXT NOT NULL, room TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
                start TEXT NOT NULL, end TEXT NOT NULL, duration_ms INTEGER NOT NULL, size INTEGER NOT NULL,
-               sha256 TEXT NOT NULL, seq INTEGER NOT NULL, sealed TEXT NOT NULL, center_ack TEXT, deleted TEXT)"""
+               sha256 TEXT NOT NULL, chunks TEXT NOT NULL, seq INTEGER NOT NULL, sealed TEXT NOT NULL, center_ack TEXT,
+               deleted TEXT)"""
     )
     db.execute("CREATE INDEX segments_room_time ON segments(room, start)")
     db.execute("CREATE TABLE segment_sessions (segment INTEGER NOT NULL REFERENCES segments(id), session TEXT NOT NULL, "

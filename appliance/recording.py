@@ -175,12 +175,26 @@ class Sealed:
     seq: int
 
 
+CHUNK = 1 << 20  # segments are also hashed per MiB, so a changed byte can be located
+
+
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    return file_digests(path)[0]
+
+
+def file_digests(path: Path) -> tuple[str, list[str]]:
+    """(SHA-256 of the whole file, SHA-256 of each CHUNK-byte piece), hex."""
+    whole, chunks = hashlib.sha256(), []
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        for block in iter(lambda: f.read(CHUNK), b""):
+            whole.update(block)
+            chunks.append(hashlib.sha256(block).hexdigest())
+    return whole.hexdigest(), chunks
+
+
+def chunks_root(chunks: list[str]) -> str:
+    """SHA-256 over the concatenated raw chunk digests: signed in the segment's record."""
+    return hashlib.sha256(b"".join(bytes.fromhex(c) for c in chunks)).hexdigest()
 
 
 def seal_segment(site: Site, camera: CameraConfig, path: Path) -> Sealed | None:
@@ -197,7 +211,7 @@ def seal_segment(site: Site, camera: CameraConfig, path: Path) -> Sealed | None:
     stat = path.stat()
     end = datetime.fromtimestamp(stat.st_mtime_ns // 1000 / 1e6, timezone.utc)
     start = end - timedelta(milliseconds=duration_ms)
-    digest = sha256_file(path)
+    digest, chunks = file_digests(path)
     size = stat.st_size
     with site.store.transaction() as conn:
         sessions = [r[0] for r in conn.execute(
@@ -206,12 +220,13 @@ def seal_segment(site: Site, camera: CameraConfig, path: Path) -> Sealed | None:
             if _in_window(conn, r[0], start, end)]
         record = site.journal.append(conn, "recording.segment", {
             "camera": camera.name, "room": camera.room, "file": rel, "start": utc_timestamp(start), "end": utc_timestamp(end),
-            "duration_ms": duration_ms, "size": size, "sha256": digest, "sessions": sessions})
+            "duration_ms": duration_ms, "size": size, "sha256": digest, "chunk_size": CHUNK,
+            "chunks_sha256": chunks_root(chunks), "sessions": sessions})
         cur = conn.execute(
-            """INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, seq, sealed)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (camera.name, camera.room, rel, utc_timestamp(start), utc_timestamp(end), duration_ms, size, digest, record.seq,
-             utc_timestamp(site.clock.now())))
+            """INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, chunks, seq, sealed)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (camera.name, camera.room, rel, utc_timestamp(start), utc_timestamp(end), duration_ms, size, digest,
+             " ".join(chunks), record.seq, utc_timestamp(site.clock.now())))
         segment_id = int(cur.lastrowid or 0)
         for session in sessions:
             conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, ?)", (segment_id, session))

@@ -120,3 +120,59 @@ def test_an_unreachable_camera_is_reported_not_fatal(data_dir):
     finally:
         service.stop()
         site.close()
+
+
+def test_evidence_package_verifies_and_locates_an_altered_byte(data_dir, tmp_path):
+    import zipfile
+
+    from appliance.evidence import export, verify
+    from tests.helpers import json_line, run_appliance
+
+    with rtsp_camera("--width", "1280", "--height", "720", "--bitrate", "6000") as camera:
+        configure(data_dir, camera.main)
+        site = open_site(data_dir)
+        load_plan(site, parse_plan(json.dumps(todays_plan("test-county-01"), ensure_ascii=False)))
+        change_state(site, "S-0922-02", "admitting", by="staff1")
+        service = RecorderService(site)
+        service.start()
+        try:
+            wait_for(lambda: service.step() and len(site.journal.records(kind="recording.segment")) >= 2, 30)
+        finally:
+            service.stop()
+    change_state(site, "S-0922-02", "in_progress", by="staff1")
+    package = tmp_path / "S-0922-02.zip"
+    result = export(site, "S-0922-02", package, by="staff1")
+    site.close()
+    assert result["segments"] >= 2 and result["records"] >= 4
+    proc = run_appliance("evidence", "verify", str(package))
+    report = json_line(proc.stdout)
+    assert proc.returncode == 0 and report["ok"] and report["segments"] == result["segments"], report
+    # One byte of one segment changed: detected and located to its MiB.
+    with zipfile.ZipFile(package) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        target = max(manifest["segments"], key=lambda s: s["size"])
+        entries = {n: z.read(n) for n in z.namelist()}
+    offset = target["size"] - 10 if target["size"] < 1 << 20 else (1 << 20) + 5
+    data = bytearray(entries[target["file"]])
+    data[offset] ^= 0x01
+    entries[target["file"]] = bytes(data)
+    altered = tmp_path / "altered.zip"
+    with zipfile.ZipFile(altered, "w") as z:
+        for name, content in entries.items():
+            z.writestr(name, content)
+    report = verify(altered)
+    chunk = offset // (1 << 20)
+    assert not report.ok and len(report.problems) == 1
+    assert target["file"] in report.problems[0] and f"bytes {chunk << 20}–" in report.problems[0]
+    # A journal record changed: its line is named, and the manifest still lists it.
+    lines = entries["journal.jsonl"].decode().splitlines()
+    item = json.loads(lines[0])
+    item["body"] = item["body"].replace("staff1", "staff2")
+    entries["journal.jsonl"] = ("\n".join([json.dumps(item, ensure_ascii=False), *lines[1:]]) + "\n").encode()
+    entries[target["file"]] = bytes(data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1:])
+    with zipfile.ZipFile(altered, "w") as z:
+        for name, content in entries.items():
+            z.writestr(name, content)
+    problems = verify(altered).problems
+    assert any(f"record {item['seq']}: hash does not match" in p for p in problems)
+    assert any("missing or invalid" in p for p in problems)
