@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 # running as root with apt-get available; otherwise the missing tool is reported by the tests.
 SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk espeak-ng sox ffmpeg \
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x unzip openssl
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
