@@ -104,3 +104,11 @@ class PinForm(FlaskForm):
 
 class BankCardForm(FlaskForm):
     number = StringField(_l("Bank card number"), validators=[DataRequired(), Regexp(r"^[0-9 \-]{16,25}$")])
+
+
+class BookmarkForm(FlaskForm):
+    """A supervisor's bookmark on the footage: the moment (ms since the epoch), the camera, a note."""
+
+    at_ms = IntegerField(validators=[DataRequired(), NumberRange(1_500_000_000_000, 4_000_000_000_000)])
+    camera = StringField(validators=[Length(max=64)])
+    note = StringField(_l("Note"), validators=[DataRequired(), Length(max=500)])

@@ -1,20 +1,25 @@
-"""The supervisors' room (行政监督 / 社会监督员 / 见证员): the journal as evidence, and a check that
-it is intact, and the open alarms (acknowledged by staff on the console). Recordings and the
-event timeline arrive with the recording issue."""
+"""The supervisors' room (行政监督 / 社会监督员 / 见证员): the journal as evidence and a check that
+it is intact; the open alarms (acknowledged by staff on the console); and the footage of each
+session — its segments with an integrity check against their sealing records, a timeline of the
+session's journal events aligned with the video, bookmarks, and the evidence package."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask_babel import lazy_gettext as _l
 
+from appliance.clock import utc_timestamp
 from appliance.journal import CHECKPOINT_FILE
 from appliance.personal import redact_id_numbers
+from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
 from kiosk_ui.access import allow
-from kiosk_ui.forms import ActionForm
+from kiosk_ui.forms import ActionForm, BookmarkForm
 from kiosk_ui.operations import alarm_labels
-from appliance.siteops.alarms import open_alarms
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 PAGE = 50
@@ -55,3 +60,156 @@ def verify() -> Any:
     outcome = result.as_json()
     site.journal.record("journal.verified", {**outcome, "by": g.user.username})
     return _page(site, site.journal.count(), result=outcome)
+
+
+# -- footage ------------------------------------------------------------------------------------
+
+TIMELINE_KINDS = {  # journal kinds shown on a session's timeline, with their screen words
+    "gate.decision": _l("Gate"), "checkin.started": _l("Check-in started"), "checkin.commitment_signed": _l("Commitment signed"),
+    "checkin.conflict_declared": _l("Conflict declared"), "locker.assigned": _l("Locker assigned"),
+    "session.state": _l("Session state"), "session.no_show": _l("No-show"), "replacement_draw.requested": _l("Replacement draw requested"),
+    "exit.approved": _l("Exit approved"), "alarm.raised": _l("Alarm"), "gate.assisted": _l("Staff-assisted check"),
+    "review.bookmark": _l("Bookmark"), "fees.sheet": _l("Fee sheet"),
+}
+
+
+def _ms(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _session_or_404(site: Any, session_id: str) -> dict[str, Any]:
+    row = site.store.reader().execute(
+        "SELECT s.id, s.section_name, s.section_code, s.state, s.start, s.end, s.room, r.name AS room_name "
+        "FROM sessions s JOIN rooms r ON r.id = s.room WHERE s.id = ?", (session_id,)).fetchone()
+    if row is None:
+        abort(404)
+    return dict(row)
+
+
+@bp.get("/sessions")
+@allow("supervisor")
+def sessions() -> Any:
+    site = current_app.extensions["site"]
+    rows = [dict(r) for r in site.store.reader().execute(
+        """SELECT s.id, s.day, s.section_name, s.state, s.start, r.name AS room_name,
+                  (SELECT COUNT(*) FROM segment_sessions l WHERE l.session = s.id) AS segments
+           FROM sessions s JOIN rooms r ON r.id = s.room ORDER BY s.start DESC LIMIT 200""")]
+    return render_template("review_sessions.html", sessions=rows)
+
+
+@bp.get("/sessions/<session_id>")
+@allow("supervisor")
+def session(session_id: str) -> Any:
+    site = current_app.extensions["site"]
+    info = _session_or_404(site, session_id)
+    segments = [dict(r) for r in site.store.reader().execute(
+        """SELECT s.id, s.camera, s.room, s.start, s.end, s.duration_ms, s.sha256, s.seq FROM segments s
+           JOIN segment_sessions l ON l.segment = s.id WHERE l.session = ? AND s.deleted IS NULL ORDER BY s.camera, s.start""",
+        (session_id,))]
+    for seg in segments:
+        seg["start_ms"], seg["end_ms"] = _ms(seg["start"]), _ms(seg["end"])
+        seg["url"] = url_for("review.segment_video", segment_id=seg["id"])
+    events = []
+    for seq, ts, kind, payload in _session_events(site, session_id):
+        if kind in TIMELINE_KINDS:
+            events.append({"seq": seq, "ts": ts, "ms": _ms(ts), "kind": kind, "label": str(TIMELINE_KINDS[kind]),
+                           "text": _event_text(kind, payload)})
+    cameras = sorted({s["camera"] for s in segments})
+    return render_template("review_session.html", session=info, segments=segments, events=events, cameras=cameras,
+                           action=ActionForm(), bookmark=BookmarkForm(formdata=None),
+                           verified=_verified.get(session_id, {}))
+
+
+def _session_events(site: Any, session_id: str) -> list[tuple[int, str, str, dict[str, Any]]]:
+    from appliance.evidence import session_records
+
+    out = []
+    for seq, body, _h, _s in session_records(site, session_id):
+        obj = json.loads(body)
+        out.append((seq, obj["ts"], obj["kind"], obj["payload"]))
+    return out
+
+
+def _event_text(kind: str, payload: dict[str, Any]) -> str:
+    """A short, personal-data-free description (names are never in the journal in clear)."""
+    if kind == "gate.decision":
+        return f"{payload.get('gate')} {payload.get('direction')} · {payload.get('reason')} · {payload.get('id_masked', '')}"
+    if kind == "session.state":
+        return f"{payload.get('from')} → {payload.get('to')}" + (f" · {payload['reason']}" if payload.get("reason") else "")
+    if kind == "review.bookmark":
+        return str(payload.get("note", ""))
+    if kind == "alarm.raised":
+        return str(payload.get("kind", ""))
+    return redact_id_numbers(", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("session", "signature_sha256")))[:160]
+
+
+_verified: dict[str, dict[int, bool]] = {}  # session → segment id → intact, from the last check on this screen
+
+
+@bp.post("/sessions/<session_id>/verify")
+@allow("supervisor")
+def verify_footage(session_id: str) -> Any:
+    """Re-hash each segment of the session against its sealing record in the journal."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    from appliance.recording import recordings_dir, sha256_file
+
+    site = current_app.extensions["site"]
+    _session_or_404(site, session_id)
+    results: dict[int, bool] = {}
+    for seg_id, path, seq in site.store.reader().execute(
+            "SELECT s.id, s.path, s.seq FROM segments s JOIN segment_sessions l ON l.segment = s.id WHERE l.session = ?",
+            (session_id,)):
+        record = site.journal.records(since=seq - 1, limit=1)[0]
+        try:
+            results[seg_id] = record.kind == "recording.segment" and sha256_file(recordings_dir(site) / path) == record.payload["sha256"]
+        except OSError:
+            results[seg_id] = False
+    _verified[session_id] = results
+    site.journal.record("review.footage_verified", {"session": session_id, "by": g.user.username, "segments": len(results),
+                                                    "intact": sum(results.values())})
+    return redirect(url_for("review.session", session_id=session_id))
+
+
+@bp.get("/segments/<int:segment_id>/video")
+@allow("supervisor")
+def segment_video(segment_id: int) -> Any:
+    from appliance.recording import recordings_dir
+
+    site = current_app.extensions["site"]
+    row = site.store.reader().execute("SELECT path FROM segments WHERE id = ? AND deleted IS NULL", (segment_id,)).fetchone()
+    if row is None:
+        abort(404)
+    path = recordings_dir(site) / row[0]
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="video/mp4", conditional=True, max_age=3600)  # byte ranges: the video element seeks
+
+
+@bp.post("/sessions/<session_id>/bookmarks")
+@allow("supervisor")
+def add_bookmark(session_id: str) -> Any:
+    form = BookmarkForm()
+    site = current_app.extensions["site"]
+    _session_or_404(site, session_id)
+    if form.validate_on_submit():
+        at = datetime.fromtimestamp(form.at_ms.data / 1000, timezone.utc)
+        site.journal.record("review.bookmark", {"session": session_id, "at": utc_timestamp(at), "camera": form.camera.data,
+                                                "note": redact_id_numbers(form.note.data.strip()), "by": g.user.username})
+    return redirect(url_for("review.session", session_id=session_id))
+
+
+@bp.post("/sessions/<session_id>/evidence")
+@allow("supervisor")
+def evidence(session_id: str) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    from appliance.evidence import export
+
+    site = current_app.extensions["site"]
+    _session_or_404(site, session_id)
+    folder = site.data_dir / "evidence"
+    folder.mkdir(exist_ok=True)
+    out = folder / f"{session_id}-{site.clock.now().strftime('%Y%m%dT%H%M%SZ')}.zip"
+    export(site, session_id, out, by=g.user.username)
+    return send_file(out, mimetype="application/zip", as_attachment=True, download_name=out.name)
