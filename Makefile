@@ -42,7 +42,7 @@ install: $(STAMP) translations
 
 # First run: a demo site with three demo accounts (admin, staff, supervisor) sharing one
 # random password, kept in $(DATA)/demo-password (mode 0600) and printed at every start.
-run: install
+run: system-deps install
 	@if [ ! -f $(DATA)/appliance.toml ]; then \
 	  $(BIN)/appliance init --data $(DATA) --site-id $(SITE_ID) --site-name '$(SITE_NAME)' && \
 	  (umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))' > $(DATA)/demo-password) && \

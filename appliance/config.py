@@ -257,6 +257,7 @@ class CameraConfig(_Section):
 
 
 class RecordingConfig(_Section):
+    simulate: bool = Field(default=False, description="Serve a simulated RTSP camera (GStreamer test pattern) for each camera and record it instead of its url (demo, training).")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras, one recorder each.")
     dir: Path | None = Field(default=None, description="Where segments are written; default '<data>/recordings'.")
     segment_s: int = Field(default=60, ge=1, le=3600, description="Segment length in seconds (cut at the next keyframe, aligned to the clock).")

@@ -256,7 +256,11 @@ class RecorderService:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.recorders = {c.name: CameraRecorder(site, c) for c in site.config.recording.cameras}
+        self.simulated: list[Any] = []
+        cameras = list(site.config.recording.cameras)
+        if site.config.recording.simulate:
+            cameras = [self._simulated(c) for c in cameras]
+        self.recorders = {c.name: CameraRecorder(site, c) for c in cameras}
         self.wake = threading.Event()
         self._offsets: dict[str, int] = {}
         self._offline: set[str] = set()
@@ -264,6 +268,18 @@ class RecorderService:
         self._sealer: threading.Thread | None = None
         self._stop = threading.Event()
         self.sealed: list[tuple[str, float]] = []  # (file, seconds from list line to sealed record), for benchmarks
+
+    def _simulated(self, camera: CameraConfig) -> CameraConfig:
+        """The camera's stream from a simulated camera on loopback (10 fps to spare the CPU)."""
+        from devices.camera import CameraSimError, SimulatedCamera
+
+        try:
+            sim = SimulatedCamera("--fps", "10", "--bitrate", "500")
+        except CameraSimError as exc:
+            log.warning("camera %s: %s", camera.name, exc)
+            return camera.model_copy(update={"url": "rtsp://127.0.0.1:9/unavailable-simulated-camera"})
+        self.simulated.append(sim)
+        return camera.model_copy(update={"url": sim.main, "substream_url": sim.sub})
 
     def start(self) -> None:
         if shutil.which(self.site.config.recording.ffmpeg) is None and self.recorders:
@@ -289,6 +305,8 @@ class RecorderService:
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(5)
+        for sim in self.simulated:
+            sim.stop()
 
     def _seal_loop(self) -> None:
         while not self._stop.is_set():

@@ -5,7 +5,7 @@ and AAC audio, at a Hikvision-style main stream (/Streaming/Channels/101) and su
 
 Run with Debian's python3 (python3-gi lives there, not in the project's venv):
 
-    /usr/bin/python3 tests/rtsp_camera.py [--width 1280 --height 720 --fps 25 --bitrate 2000] [--no-audio]
+    /usr/bin/python3 devices/camera/sim.py [--width 1280 --height 720 --fps 25 --bitrate 2000] [--no-audio]
 
 Prints ``{"port": N}`` once listening; stops on SIGTERM or when stdin closes.
 """
