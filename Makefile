@@ -62,12 +62,13 @@ run: system-deps install
 test: system-deps install
 	$(BIN)/pytest
 
-bench: install
+bench: system-deps install
 	$(BIN)/appliance bench journal
 	$(BIN)/appliance bench devices
 	$(BIN)/appliance bench gate-tap
 	$(BIN)/python -m bench.live_updates
 	$(BIN)/python -m bench.kiosk_paint
+	$(BIN)/python -m bench.recording
 
 # A longer property-based fuzz run of every device codec (the test suite runs a short one).
 fuzz: install

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -89,6 +90,10 @@ class CameraRecorder:
         self.site, self.camera = site, camera
         self.cfg = site.config.recording
         self.dir = recordings_dir(site) / camera.name
+        # The segment lists live apart from the video: the sealer watches this folder only, so
+        # ffmpeg's thousands of writes a second into the segment never wake it (watching the
+        # segment folder cost 80 % of a core per 4 Mbit/s stream).
+        self.lists = self.dir / "lists"
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_segment = time.monotonic()
         self.backoff = 1.0
@@ -108,7 +113,8 @@ class CameraRecorder:
             if not self.camera.url.startswith("/dev/"):
                 streams = probe(self.cfg.ffprobe, self.camera.url).get("streams", [])
                 audio = next((s["codec_name"] for s in streams if s.get("codec_type") == "audio"), None)
-            listing = self.dir / f"segments-{time.time_ns()}{LIST_SUFFIX}"
+            self.lists.mkdir(parents=True, exist_ok=True)
+            listing = self.lists / f"segments-{time.time_ns()}{LIST_SUFFIX}"
             cmd = ffmpeg_command(self.cfg, self.camera, self.dir, audio, listing)
             self._stderr = open(self.dir / "ffmpeg.log", "ab")
             # UTC file names; its own process group, so a signal to us does not cut it mid-write.
@@ -197,20 +203,25 @@ def chunks_root(chunks: list[str]) -> str:
     return hashlib.sha256(b"".join(bytes.fromhex(c) for c in chunks)).hexdigest()
 
 
-def seal_segment(site: Site, camera: CameraConfig, path: Path) -> Sealed | None:
-    """Hash, measure and journal one closed segment; None when it was sealed before."""
+def seal_segment(site: Site, camera: CameraConfig, path: Path,
+                 span: tuple[datetime, datetime] | None = None) -> Sealed | None:
+    """Hash, measure and journal one closed segment; None when it was sealed before.
+
+    ``span``: its wall-clock start and end, from the recorder's segment list (see
+    ``RecorderService``). Without it, the end is the file's modification time — ffmpeg closes a
+    segment when the first keyframe after the boundary arrives, live, and never writes it again —
+    and the start that minus the duration."""
     base = recordings_dir(site)
     rel = str(path.relative_to(base))
     if site.store.reader().execute("SELECT 1 FROM segments WHERE path = ?", (rel,)).fetchone():
         return None
     info = probe(site.config.recording.ffprobe, str(path))
     duration_ms = int(float(info.get("format", {}).get("duration") or 0) * 1000)
-    # ffmpeg closes a segment when the first keyframe after the boundary arrives, live, and never
-    # writes the file again: its modification time is the wall-clock end of what it holds (the
-    # name, taken when it was opened, has only whole seconds).
     stat = path.stat()
-    end = datetime.fromtimestamp(stat.st_mtime_ns // 1000 / 1e6, timezone.utc)
-    start = end - timedelta(milliseconds=duration_ms)
+    if span is None:
+        end = datetime.fromtimestamp(stat.st_mtime_ns // 1000 / 1e6, timezone.utc)
+        span = (end - timedelta(milliseconds=duration_ms), end)
+    start, end = span
     digest, chunks = file_digests(path)
     size = stat.st_size
     with site.store.transaction() as conn:
@@ -247,7 +258,9 @@ class _ListWatcher(FileSystemEventHandler):
         self.service = service
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if str(event.src_path).endswith(LIST_SUFFIX):
+        # Writes only: the sealer's own reads of the list open it too (inotify reports opens),
+        # which would otherwise wake it in a loop.
+        if event.event_type not in ("opened", "closed_no_write") and str(event.src_path).endswith(LIST_SUFFIX):
             self.service.wake.set()
 
 
@@ -263,6 +276,9 @@ class RecorderService:
         self.recorders = {c.name: CameraRecorder(site, c) for c in cameras}
         self.wake = threading.Event()
         self._offsets: dict[str, int] = {}
+        self._anchors: dict[str, float] = {}  # segment list → wall clock at its stream time 0
+        self._seal_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="seal")
         self._offline: set[str] = set()
         self._observer: Any = None
         self._sealer: threading.Thread | None = None
@@ -284,15 +300,19 @@ class RecorderService:
     def start(self) -> None:
         if shutil.which(self.site.config.recording.ffmpeg) is None and self.recorders:
             raise RecordingError("ffmpeg is not installed (Debian package ffmpeg)")
-        for recorder in self.recorders.values():
-            recorder.dir.mkdir(parents=True, exist_ok=True)
-            recorder.start()
         self._observer = Observer()
         for recorder in self.recorders.values():
-            self._observer.schedule(_ListWatcher(self), str(recorder.dir), recursive=False)
+            recorder.lists.mkdir(parents=True, exist_ok=True)
+            self._observer.schedule(_ListWatcher(self), str(recorder.lists), recursive=False)
         self._observer.start()
         self._sealer = threading.Thread(target=self._seal_loop, name="sealer", daemon=True)
         self._sealer.start()
+        # Each start asks the camera what it sends (ffprobe, a second or two): all at once.
+        starters = [threading.Thread(target=r.start, name=f"start-{name}") for name, r in self.recorders.items()]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join()
 
     def stop(self) -> None:
         for recorder in self.recorders.values():
@@ -307,6 +327,7 @@ class RecorderService:
             self._observer.join(5)
         for sim in self.simulated:
             sim.stop()
+        self._pool.shutdown(wait=True)
 
     def _seal_loop(self) -> None:
         while not self._stop.is_set():
@@ -318,32 +339,55 @@ class RecorderService:
                 log.exception("sealing failed")
 
     def seal_pending(self) -> int:
-        """Seal every segment the lists name that is not sealed yet (after a restart too)."""
-        count = 0
+        """Seal every segment the lists name that is not sealed yet (after a restart too).
+
+        Times come from the list: ffmpeg writes each segment's start and end on the stream's
+        clock, continuous within one run; one anchor per run ties that clock to the wall clock: a
+        segment's close (its modification time) is its end, give or take the delay of the close
+        under load, so the anchor is the earliest that any of the run's segments gives. Within a
+        run, consecutive segments abut (or overlap by the anchor's correction), never leave a gap. Segments are hashed and
+        probed on a few threads (many cameras close at the same clock boundary)."""
+        with self._seal_lock:  # the sealer thread, and stop() for the last segments
+            return self._seal_lists()
+
+    def _seal_lists(self) -> int:
+        jobs = []
         for recorder in self.recorders.values():
-            for listing in sorted(recorder.dir.glob(f"segments-*{LIST_SUFFIX}")):
+            for listing in sorted(recorder.lists.glob(f"segments-*{LIST_SUFFIX}")):
+                key = str(listing)
                 with open(listing, "rb") as f:
-                    f.seek(self._offsets.get(str(listing), 0))
+                    f.seek(self._offsets.get(key, 0))
                     data = f.read()
                 complete = data[: data.rfind(b"\n") + 1]  # a line being written waits for the next round
-                self._offsets[str(listing)] = self._offsets.get(str(listing), 0) + len(complete)
+                self._offsets[key] = self._offsets.get(key, 0) + len(complete)
                 for line in complete.decode(errors="replace").splitlines():
-                    count += self._seal(recorder, line.split(",", 1)[0].strip())
-        return count
+                    parts = [p.strip() for p in line.split(",")]
+                    if len(parts) < 3 or not parts[0]:
+                        continue
+                    try:
+                        start_s, end_s = float(parts[1]), float(parts[2])
+                    except ValueError:
+                        continue
+                    path = recorder.dir / parts[0]
+                    try:  # a close can be late (load), never early: the earliest estimate is the best
+                        anchor = min(self._anchors.get(key, float("inf")), path.stat().st_mtime - end_s)
+                    except OSError:
+                        continue
+                    self._anchors[key] = anchor
+                    span = (datetime.fromtimestamp(anchor + start_s, timezone.utc), datetime.fromtimestamp(anchor + end_s, timezone.utc))
+                    jobs.append((recorder, path, span))
+        return sum(self._pool.map(lambda job: self._seal(*job), jobs))
 
-    def _seal(self, recorder: CameraRecorder, file: str) -> int:
-        if not file:
-            return 0
-        path = recorder.dir / file
+    def _seal(self, recorder: CameraRecorder, path: Path, span: tuple[datetime, datetime]) -> int:
         try:
-            sealed = seal_segment(self.site, recorder.camera, path)
+            sealed = seal_segment(self.site, recorder.camera, path, span)
         except (RecordingError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
-            log.warning("segment %s of %s not sealed: %s", file, recorder.camera.name, exc)
+            log.warning("segment %s of %s not sealed: %s", path.name, recorder.camera.name, exc)
             return 0
         recorder.segment_sealed()
         if sealed is None:
             return 0
-        self.sealed.append((file, time.time() - path.stat().st_mtime))
+        self.sealed.append((path.name, time.time() - path.stat().st_mtime))
         return 1
 
     def step(self) -> str:

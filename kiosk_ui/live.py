@@ -23,6 +23,7 @@ from kiosk_ui.status import collect_status
 log = logging.getLogger(__name__)
 POLL_S = 1.0
 KEEPALIVE_S = 15.0
+READ_ONLY_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
 class _Poke(FileSystemEventHandler):
@@ -30,7 +31,9 @@ class _Poke(FileSystemEventHandler):
         self.feed = feed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if str(event.src_path).endswith((".db", ".db-wal")):
+        # Writes only: our own reads open the files too (inotify reports opens), which would
+        # otherwise wake us in a loop.
+        if event.event_type not in READ_ONLY_EVENTS and str(event.src_path).endswith((".db", ".db-wal")):
             self.feed.poke()
 
 
