@@ -262,6 +262,12 @@ class RecordingConfig(_Section):
     dir: Path | None = Field(default=None, description="Where segments are written; default '<data>/recordings'.")
     segment_s: int = Field(default=60, ge=1, le=3600, description="Segment length in seconds (cut at the next keyframe, aligned to the clock).")
     stall_s: float = Field(default=0, ge=0, le=3600, description="A camera with no new segment for this long is offline: alarm and reconnect. 0: twice the segment length plus 15 s.")
+    ambient_days: int = Field(default=30, ge=1, le=3650, description="Footage of no session is kept this many days, then deleted (looping).")
+    legal_hold_years: int = Field(default=15, ge=1, le=100, description="Session footage is kept this many years after its end, and deleted only once the center has confirmed it.")
+    disk_warn_pct: int = Field(default=80, ge=1, le=99, description="Recordings disk this full (%): alarm.")
+    disk_critical_pct: int = Field(default=90, ge=1, le=99, description="Recordings disk this full (%): alarm, and footage of no session is deleted oldest first to make room.")
+    session_space_factor: float = Field(default=1.5, ge=1.0, le=10.0, description="A session starts only with this many times its expected footage free on the recordings disk.")
+    expected_mbps: float = Field(default=4.0, gt=0, le=1000, description="Bitrate assumed for a camera with no footage yet, Mbit/s (for the free-space check).")
     ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg binary.")
     ffprobe: str = Field(default="ffprobe", description="The ffprobe binary.")
 

@@ -278,6 +278,10 @@ class RecorderService:
         self._offsets: dict[str, int] = {}
         self._anchors: dict[str, float] = {}  # segment list → wall clock at its stream time 0
         self._seal_lock = threading.Lock()
+        self._next_housekeeping = 0.0
+        from appliance.retention import DiskWatch
+
+        self.disk = DiskWatch(site)
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="seal")
         self._offline: set[str] = set()
         self._observer: Any = None
@@ -391,6 +395,12 @@ class RecorderService:
         return 1
 
     def step(self) -> str:
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + 60
+            from appliance.retention import apply_retention
+
+            self.disk.check()
+            apply_retention(self.site)
         states = {}
         for name, recorder in self.recorders.items():
             state, detail = recorder.check()

@@ -24,6 +24,7 @@ def configure(data_dir, url, *, segment_s=2, stall_s=0):
 [recording]
 segment_s = {segment_s}
 stall_s = {stall_s}
+expected_mbps = 0.01  # the free-space check at session start is tested in test_retention
 [[recording.cameras]]
 name = "pb1-overview"
 room = "PB1"

@@ -9,7 +9,9 @@ by the live feed — until someone acknowledges it with a note (``alarm.acknowle
 * ``gate_fault`` — a gate did not open for an allowed passage;
 * ``locker_door_left_open`` — a locker door we opened stayed open too long;
 * ``camera_offline`` — a camera's recorder got no new segment for ``recording.stall_s`` (the
-  recording has a gap: 001 art. 25 requires full recording).
+  recording has a gap: 001 art. 25 requires full recording);
+* ``disk_warning`` / ``disk_critical`` — the recordings disk is ``recording.disk_warn_pct`` /
+  ``disk_critical_pct`` full (see appliance/retention.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from appliance.clock import utc_timestamp
 from appliance.personal import redact_id_numbers
 from appliance.site import Site
 
-KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline")
+KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "disk_warning",
+         "disk_critical")
 
 
 class AlarmError(ValueError):

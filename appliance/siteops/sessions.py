@@ -47,6 +47,13 @@ def change_state(site: Site, session_id: str, to: str, *, by: str, reason: str =
             role = conn.execute("SELECT role FROM users WHERE username = ? AND disabled = 0", (confirmed_by,)).fetchone()
             if role is None or role[0] != "supervisor":
                 raise SessionError(f"{to}: {confirmed_by!r} is not an active supervisor")
+        if (current, to) == ("admitting", "in_progress"):
+            from appliance.retention import SpaceError, check_space_for
+
+            try:  # 001 art. 25: the session is recorded in full, so there must be room for it
+                check_space_for(site, session_id)
+            except SpaceError as exc:
+                raise SessionError(f"{to}: {exc}") from exc
         conn.execute("UPDATE sessions SET state = ?, ended = CASE WHEN ? IN ('completed', 'terminated') THEN ? ELSE ended END "
                      "WHERE id = ?", (to, to, utc_timestamp(site.clock.now()), session_id))
         site.journal.append(conn, "session.state", {"session": session_id, "from": current, "to": to, "by": by,
