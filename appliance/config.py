@@ -268,6 +268,9 @@ class RecordingConfig(_Section):
     disk_critical_pct: int = Field(default=90, ge=1, le=99, description="Recordings disk this full (%): alarm, and footage of no session is deleted oldest first to make room.")
     session_space_factor: float = Field(default=1.5, ge=1.0, le=10.0, description="A session starts only with this many times its expected footage free on the recordings disk.")
     expected_mbps: float = Field(default=4.0, gt=0, le=1000, description="Bitrate assumed for a camera with no footage yet, Mbit/s (for the free-space check).")
+    health_interval_s: float = Field(default=30.0, ge=1, le=3600, description="Camera health: one frame of each camera examined this often (0 cost when no cameras).")
+    focus_threshold: float = Field(default=30.0, ge=0, le=10_000, description="Camera health: detail (variance of the Laplacian on a 320 px frame) under which the picture is blurred.")
+    frozen_samples: int = Field(default=3, ge=2, le=100, description="Camera health: this many unchanged samples in a row mean a frozen picture.")
     ffmpeg: str = Field(default="ffmpeg", description="The ffmpeg binary.")
     ffprobe: str = Field(default="ffprobe", description="The ffprobe binary.")
 

@@ -287,6 +287,7 @@ class RecorderService:
         self._observer: Any = None
         self._sealer: threading.Thread | None = None
         self._stop = threading.Event()
+        self.health: Any = None
         self.sealed: list[tuple[str, float]] = []  # (file, seconds from list line to sealed record), for benchmarks
 
     def _simulated(self, camera: CameraConfig) -> CameraConfig:
@@ -311,6 +312,10 @@ class RecorderService:
         self._observer.start()
         self._sealer = threading.Thread(target=self._seal_loop, name="sealer", daemon=True)
         self._sealer.start()
+        from appliance.camera_health import HealthWatch
+
+        self.health = HealthWatch(self.site, [r.camera for r in self.recorders.values()])
+        threading.Thread(target=self._health_loop, name="camera-health", daemon=True).start()
         # Each start asks the camera what it sends (ffprobe, a second or two): all at once.
         starters = [threading.Thread(target=r.start, name=f"start-{name}") for name, r in self.recorders.items()]
         for t in starters:
@@ -332,6 +337,13 @@ class RecorderService:
         for sim in self.simulated:
             sim.stop()
         self._pool.shutdown(wait=True)
+
+    def _health_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.health.step()
+            except Exception:  # a bad frame must not end the watch
+                log.exception("camera health check failed")
 
     def _seal_loop(self) -> None:
         while not self._stop.is_set():

@@ -47,7 +47,7 @@ ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", 
 def alarm_labels() -> dict[str, str]:
     return {"exit_during_evaluation": _("An expert left the evaluation area without approval"),
             "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open"),
-            "camera_offline": _("A camera stopped recording"), "disk_warning": _("The recordings disk is filling up"),
+            "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"), "disk_warning": _("The recordings disk is filling up"),
             "disk_critical": _("The recordings disk is nearly full")}
 
 

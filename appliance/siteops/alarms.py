@@ -10,6 +10,8 @@ by the live feed — until someone acknowledges it with a note (``alarm.acknowle
 * ``locker_door_left_open`` — a locker door we opened stayed open too long;
 * ``camera_offline`` — a camera's recorder got no new segment for ``recording.stall_s`` (the
   recording has a gap: 001 art. 25 requires full recording);
+* ``camera_picture`` — a camera's picture is black, covered, blurred or frozen (see
+  appliance/camera_health.py; a snapshot is kept);
 * ``disk_warning`` / ``disk_critical`` — the recordings disk is ``recording.disk_warn_pct`` /
   ``disk_critical_pct`` full (see appliance/retention.py).
 """
@@ -23,8 +25,8 @@ from appliance.clock import utc_timestamp
 from appliance.personal import redact_id_numbers
 from appliance.site import Site
 
-KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "disk_warning",
-         "disk_critical")
+KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "camera_picture",
+         "disk_warning", "disk_critical")
 
 
 class AlarmError(ValueError):

@@ -23,9 +23,23 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
-def pipeline(width: int, height: int, fps: int, bitrate: int, audio: bool) -> str:
-    video = (f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate={fps}/1 "
-             f"! clockoverlay ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} "
+PICTURES = {
+    # what the lens sees: a moving ball with a clock (a working camera), or a fault to detect
+    "normal": "videotestsrc is-live=true pattern=ball background-color=0xff707880 "
+              "! video/x-raw,width={w},height={h},framerate={fps}/1 ! clockoverlay font-desc=\"Sans 24\"",
+    "black": "videotestsrc is-live=true pattern=black ! video/x-raw,width={w},height={h},framerate={fps}/1",
+    "covered": "videotestsrc is-live=true pattern=solid-color foreground-color=0xff5a4a3a "
+               "! video/x-raw,width={w},height={h},framerate={fps}/1",
+    "blurred": "videotestsrc is-live=true pattern=smpte ! video/x-raw,width={w},height={h},framerate={fps}/1 "
+               "! videoconvert ! gaussianblur sigma=12",
+    "frozen": "videotestsrc is-live=true pattern=smpte num-buffers=1 ! video/x-raw,width={w},height={h},framerate={fps}/1 "
+              "! imagefreeze is-live=true",
+}
+
+
+def pipeline(width: int, height: int, fps: int, bitrate: int, audio: bool, picture: str = "normal") -> str:
+    source = PICTURES[picture].format(w=width, h=height, fps=fps)
+    video = (f"{source} ! videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} "
              f"bitrate={bitrate} ! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1")
     sound = (" audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 "
              "! voaacenc bitrate=32000 ! rtpmp4gpay name=pay1 pt=97") if audio else ""
@@ -40,6 +54,7 @@ def main() -> None:
     parser.add_argument("--bitrate", type=int, default=800, help="kbit/s of the main stream")
     parser.add_argument("--no-audio", action="store_true")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--picture", choices=sorted(PICTURES), default="normal")
     args = parser.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -49,7 +64,7 @@ def main() -> None:
     for path, scale in (("/Streaming/Channels/101", 1), ("/Streaming/Channels/102", 4)):
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(pipeline(args.width // scale // 2 * 2, args.height // scale // 2 * 2, args.fps,
-                                    max(100, args.bitrate // scale), not args.no_audio))
+                                    max(100, args.bitrate // scale), not args.no_audio, args.picture))
         factory.set_shared(True)
         mounts.add_factory(path, factory)
     server.attach(None)
