@@ -291,3 +291,11 @@ def m014_recordings(db: Database) -> None:
     db.execute("CREATE TABLE segment_sessions (segment INTEGER NOT NULL REFERENCES segments(id), session TEXT NOT NULL, "
                "PRIMARY KEY (segment, session))")
     db.execute("CREATE INDEX segment_sessions_session ON segment_sessions(session)")
+
+
+@migrations()
+def m015_camera_streams(db: Database) -> None:
+    # Where each camera's live picture can be pulled (its sub-stream), as the recorder found it;
+    # the web's live view reads it (under `appliance run` the simulated cameras' ports are known
+    # only to the recorder).
+    db.execute("CREATE TABLE camera_streams (name TEXT PRIMARY KEY, room TEXT NOT NULL, live_url TEXT NOT NULL, updated TEXT NOT NULL)")

@@ -305,6 +305,12 @@ class RecorderService:
     def start(self) -> None:
         if shutil.which(self.site.config.recording.ffmpeg) is None and self.recorders:
             raise RecordingError("ffmpeg is not installed (Debian package ffmpeg)")
+        with self.site.store.transaction() as conn:
+            conn.execute("DELETE FROM camera_streams")
+            for r in self.recorders.values():
+                conn.execute("INSERT INTO camera_streams (name, room, live_url, updated) VALUES (?, ?, ?, ?)",
+                             (r.camera.name, r.camera.room, r.camera.substream_url or r.camera.url,
+                              utc_timestamp(self.site.clock.now())))
         self._observer = Observer()
         for recorder in self.recorders.values():
             recorder.lists.mkdir(parents=True, exist_ok=True)

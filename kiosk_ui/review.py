@@ -6,6 +6,9 @@ session's journal events aligned with the video, bookmarks, and the evidence pac
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -213,3 +216,49 @@ def evidence(session_id: str) -> Any:
     out = folder / f"{session_id}-{site.clock.now().strftime('%Y%m%dT%H%M%SZ')}.zip"
     export(site, session_id, out, by=g.user.username)
     return send_file(out, mimetype="application/zip", as_attachment=True, download_name=out.name)
+
+
+# -- live view ----------------------------------------------------------------------------------
+
+LIVE_CACHE_S = 1.0
+_live_frames: dict[str, tuple[float, bytes]] = {}  # camera → (monotonic time, JPEG)
+_live_lock = threading.Lock()
+
+
+@bp.get("/live")
+@allow("supervisor")
+def live() -> Any:
+    """The monitoring room (监控室): every camera's current picture, refreshed every two seconds
+    from its sub-stream — one decoded frame per camera per second at most, whoever is watching."""
+    site = current_app.extensions["site"]
+    cameras = [dict(r) for r in site.store.reader().execute(
+        "SELECT c.name, c.room, r.name AS room_name FROM camera_streams c LEFT JOIN rooms r ON r.id = c.room ORDER BY c.room, c.name")]
+    return render_template("review_live.html", cameras=cameras)
+
+
+@bp.get("/live/<name>.jpg")
+@allow("supervisor")
+def live_frame(name: str) -> Any:
+    import cv2
+
+    from appliance.camera_health import grab_frame
+
+    site = current_app.extensions["site"]
+    row = site.store.reader().execute("SELECT live_url FROM camera_streams WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        abort(404)
+    with _live_lock:
+        cached = _live_frames.get(name)
+        if cached is None or time.monotonic() - cached[0] > LIVE_CACHE_S:
+            try:
+                frame = grab_frame(site.config.recording.ffmpeg, row[0], timeout=8)
+            except (ValueError, OSError, subprocess.TimeoutExpired):
+                abort(503)
+            if frame.shape[1] > 640:
+                frame = cv2.resize(frame, (640, round(frame.shape[0] * 640 / frame.shape[1])), interpolation=cv2.INTER_AREA)
+            ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
+            cached = (time.monotonic(), jpeg.tobytes())
+            _live_frames[name] = cached
+    response = current_app.response_class(cached[1], mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "no-store"
+    return response

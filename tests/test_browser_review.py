@@ -1,7 +1,7 @@
 """A supervisor reviews a session's footage in Debian's chromium: `appliance run` records a real
 RTSP camera (GStreamer) with ffmpeg; an expert's gate entry is on the session's timeline; a
 click plays the segment of that moment from that moment; the segments re-hash as intact; the
-evidence package downloads and verifies."""
+evidence package downloads and verifies; the live view shows the camera's picture."""
 
 import json
 import time
@@ -30,6 +30,7 @@ segment_s = 2
 name = "pb1-overview"
 room = "PB1"
 url = "{camera.main}"
+substream_url = "{camera.sub}"
 """, encoding="utf-8")
         with open_site(venue.data) as site:
             person = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
@@ -91,5 +92,9 @@ def test_supervisor_clicks_the_entry_and_watches_that_moment(recorded):
         proc = run_appliance("evidence", "verify", str(package))
         report = json_line(proc.stdout)
         assert proc.returncode == 0 and report["ok"] and report["segments"] >= 3, report
+        # The monitoring room's live view: the camera's current picture, from its sub-stream.
+        page.goto(base + "/review/live")
+        page.wait_for_function("() => window.__liveFrames >= 2", timeout=15000)
+        assert page.evaluate("document.querySelector('img.live-frame').naturalWidth") == 160
         context.close()
     assert errors == []

@@ -1,0 +1,19 @@
+// The monitoring room: each camera's picture reloaded every two seconds (the server decodes at
+// most one frame per camera per second, however many screens watch).
+(function () {
+  "use strict";
+  var images = Array.prototype.slice.call(document.querySelectorAll("img.live-frame"));
+  window.__liveFrames = 0;
+  images.forEach(function (img) {
+    img.addEventListener("load", function () {
+      window.__liveFrames += 1;
+      img.classList.remove("stale");
+    });
+    img.addEventListener("error", function () { img.classList.add("stale"); });
+  });
+  function refresh() {
+    images.forEach(function (img) { img.src = img.dataset.src + "?t=" + Date.now(); });
+  }
+  refresh();
+  setInterval(refresh, 2000);
+})();
