@@ -45,6 +45,7 @@ from appliance.siteops.alarms import raise_alarm
 log = logging.getLogger(__name__)
 LIST_SUFFIX = ".csv"  # one segment list per ffmpeg run: segments-<unix time>.csv
 NAME_FORMAT = "%Y%m%dT%H%M%SZ"
+PID_FILE = "ffmpeg.pid"
 
 
 class RecordingError(RuntimeError):
@@ -116,14 +117,35 @@ class CameraRecorder:
             self.lists.mkdir(parents=True, exist_ok=True)
             listing = self.lists / f"segments-{time.time_ns()}{LIST_SUFFIX}"
             cmd = ffmpeg_command(self.cfg, self.camera, self.dir, audio, listing)
+            self._reap_previous()
             self._stderr = open(self.dir / "ffmpeg.log", "ab")
             # UTC file names; its own process group, so a signal to us does not cut it mid-write.
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
                                          env={**os.environ, "TZ": "UTC"}, start_new_session=True)
+            (self.dir / PID_FILE).write_text(f"{self.proc.pid}\n")
             self.last_segment = time.monotonic()
         except (RecordingError, OSError, subprocess.TimeoutExpired) as exc:
             self.proc = None
             self._failed(str(exc))
+
+    def _reap_previous(self) -> None:
+        """An ffmpeg left by a run of ours that was killed (kill -9, a crash) still records this
+        camera: stop it the gentle way, so it closes its segment (sealed with the rest), before
+        a second one starts. Only a process whose command line names this camera's list folder."""
+        try:
+            pid = int((self.dir / PID_FILE).read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            return
+        if str(self.lists) not in cmdline:
+            return
+        log.warning("camera %s: stopping the ffmpeg (pid %d) of an earlier run", self.camera.name, pid)
+        os.kill(pid, signal.SIGINT)
+        for _ in range(100):
+            if not Path(f"/proc/{pid}").exists():
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -279,6 +301,7 @@ class RecorderService:
         self._anchors: dict[str, float] = {}  # segment list → wall clock at its stream time 0
         self._seal_lock = threading.Lock()
         self._next_housekeeping = 0.0
+        self._next_disk_check = 0.0
         from appliance.retention import DiskWatch
 
         self.disk = DiskWatch(site)
@@ -413,11 +436,17 @@ class RecorderService:
         return 1
 
     def step(self) -> str:
-        if time.monotonic() >= self._next_housekeeping:
-            self._next_housekeeping = time.monotonic() + 60
+        now = time.monotonic()
+        if now >= self._next_disk_check:  # statvfs: cheap, and a filling disk must be seen early
+            self._next_disk_check = now + 5
+            level = self.disk.level
+            self.disk.check()
+            if self.disk.level == 2 and level < 2:
+                self._next_housekeeping = now  # make room at once
+        if now >= self._next_housekeeping:
+            self._next_housekeeping = now + 60
             from appliance.retention import apply_retention
 
-            self.disk.check()
             apply_retention(self.site)
         states = {}
         for name, recorder in self.recorders.items():

@@ -177,3 +177,81 @@ def test_evidence_package_verifies_and_locates_an_altered_byte(data_dir, tmp_pat
     problems = verify(altered).problems
     assert any(f"record {item['seq']}: hash does not match" in p for p in problems)
     assert any("missing or invalid" in p for p in problems)
+
+
+def _mp4s(site):
+    return sorted(p for p in recordings_dir(site).glob("*/*.mp4"))
+
+
+def test_kill_9_mid_recording_loses_no_closed_segment(data_dir):
+    """`appliance record` killed with SIGKILL: its ffmpeg (own session) keeps recording; the next
+    start stops that orphan gently, and every segment it closed is sealed once."""
+    import os
+    import signal as sig
+
+    from appliance.verify import verify_journal
+    from tests.test_runtime import output, start, stop
+
+    with rtsp_camera() as camera:
+        configure(data_dir, camera.main, segment_s=1)
+        proc, _ = start(data_dir, "record")
+        site = open_site(data_dir)
+        assert wait_for(lambda: len(site.journal.records(kind="recording.segment")) >= 2, 30), output(proc)
+        os.kill(proc.pid, sig.SIGKILL)
+        proc.wait(5)
+        orphan = int((recordings_dir(site) / "pb1-overview" / "ffmpeg.pid").read_text())
+        time.sleep(2.5)  # the orphan records on, unsealed
+        assert os.path.exists(f"/proc/{orphan}")
+        proc, _ = start(data_dir, "record")
+        assert wait_for(lambda: not os.path.exists(f"/proc/{orphan}"), 20), "the orphan ffmpeg was not stopped"
+        time.sleep(3)
+        code, _ = stop(proc)
+        assert code == 0, output(proc)
+    sealed = [r.payload for r in site.journal.records(kind="recording.segment")]
+    files = [r["file"] for r in sealed]
+    assert len(files) == len(set(files))  # none twice
+    on_disk = {str(p.relative_to(recordings_dir(site))) for p in _mp4s(site)}
+    assert on_disk == set(files)  # every closed segment sealed, the orphan's included
+    for r in sealed:
+        assert sha256_file(recordings_dir(site) / r["file"]) == r["sha256"]
+    assert verify_journal(site.store.reader(), site.config.site.id, site.public_key).ok
+    site.close()
+
+
+def test_a_full_recordings_disk_stops_recording_not_the_journal(data_dir, tmp_path):
+    """Recordings on their own (tiny) filesystem: when it fills, the camera's outage and the
+    disk are alarmed, footage of no session is deleted to make room (journaled), what was
+    sealed and kept still verifies, and the journal keeps working."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    mount = tmp_path / "recordings"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], check=True)
+    try:
+        with rtsp_camera("--width", "1280", "--height", "720", "--bitrate", "4000") as camera:
+            configure(data_dir, camera.main, segment_s=1, stall_s=3)
+            path = data_dir / "appliance.toml"
+            path.write_text(path.read_text().replace("[recording]\n", f'[recording]\ndir = "{mount}"\n'), encoding="utf-8")
+            site = open_site(data_dir)
+            service = RecorderService(site)
+            service.start()
+            try:
+                kinds = lambda: {a["kind"] for a in open_alarms(site)}  # noqa: E731
+                assert wait_for(lambda: service.step() and {"camera_offline", "disk_critical"} <= kinds(), 60), kinds()
+                note = site.journal.record("staff.note", {"text": "录像盘已满，通知技术人员", "author": "staff1"})
+                assert note.seq > 0  # the journal, on the data disk, is unaffected
+            finally:
+                service.stop()
+        sealed = [r.payload for r in site.journal.records(kind="recording.segment")]
+        assert sealed, "something was recorded before the disk filled"
+        # Footage of no session made room (oldest first, journaled); what remains is intact.
+        deleted = {r.payload["file"]: r.payload["reason"] for r in site.journal.records(kind="recording.deleted")}
+        assert set(deleted.values()) <= {"disk_pressure"}
+        for r in sealed:
+            if r["file"] not in deleted:
+                assert sha256_file(recordings_dir(site) / r["file"]) == r["sha256"]
+        site.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
