@@ -125,7 +125,6 @@ for _name, _service, _help in (
     ("serve", "web", "Run the web server alone (systemd unit appliance-web)."),
     ("devices", "devices", "Run the devices service alone (systemd unit appliance-devices)."),
     ("record", "recorder", "Run the recorder service alone (systemd unit appliance-recorder)."),
-    ("sync", "sync", "Run the sync service alone (systemd unit appliance-sync)."),
 ):
 
     def _single(data_dir: Path, config_path: Path | None, _s: str = _service) -> None:
@@ -496,6 +495,101 @@ def evidence_verify(file: Path) -> None:
     emit(report.as_json())
     if not report.ok:
         sys.exit(1)
+
+
+@main.group(invoke_without_command=True)
+@data_option
+@config_option
+@click.pass_context
+@friendly_errors
+def sync(ctx: click.Context, data_dir: Path, config_path: Path | None) -> None:
+    """Run the sync service alone (systemd unit appliance-sync); `sync once` does one round."""
+    if ctx.invoked_subcommand is None:
+        _run(data_dir, config_path, ["sync"])
+
+
+@sync.command("once")
+@data_option
+@config_option
+def sync_once(data_dir: Path, config_path: Path | None) -> None:
+    """One round with the center: the journal up from the center's head; prints the outcome."""
+    from appliance.site import open_site
+    from sync.agent import Agent, SyncError
+
+    try:
+        with open_site(data_dir, config_path=config_path) as site:
+            result = Agent(site).sync_once()
+    except SyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    emit({"ok": True, **result})
+
+
+@main.command()
+@data_option
+@config_option
+@click.option("--center", "center_url", required=True, help="The center's base URL, e.g. https://center.example:8443")
+@click.option("--token", required=True, help="The one-time enrolment token the center gave for this site.")
+def enroll(data_dir: Path, config_path: Path | None, center_url: str, token: str) -> None:
+    """Register this site's public key with the center and pin the center's key."""
+    from appliance.site import open_site
+    from sync.agent import SyncError
+    from sync.agent import enroll as do_enroll
+
+    try:
+        with open_site(data_dir, config_path=config_path) as site:
+            result = do_enroll(site, center_url, token)
+    except SyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    emit({"ok": True, **result})
+
+
+@main.group()
+def center() -> None:
+    """The reference center receiver (docs/sync-protocol.md)."""
+
+
+center_data = click.option("--data", "center_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+                           help="The center's data directory (created when missing).")
+
+
+@center.command("site")
+@center_data
+@click.argument("action", type=click.Choice(["add", "revoke"]))
+@click.argument("site_id")
+def center_site(center_dir: Path, action: str, site_id: str) -> None:
+    """`add SITE`: a one-time enrolment token for the site; `revoke SITE`: refuse its key from now on."""
+    from sync.center import Center
+
+    c = Center(center_dir)
+    if action == "add":
+        emit({"ok": True, "site": site_id, "token": c.add_site(site_id)})
+    else:
+        c.revoke(site_id)
+        emit({"ok": True, "site": site_id, "revoked": True})
+
+
+@center.command("serve")
+@center_data
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=int)
+def center_serve(center_dir: Path, host: str, port: int) -> None:
+    """Serve the center's API (cheroot) until interrupted."""
+    from cheroot import wsgi
+
+    from sync.center import Center, create_center_app
+
+    server = wsgi.Server((host, port), create_center_app(Center(center_dir)), numthreads=8, server_name="center")
+    server.prepare()
+    click.echo(json.dumps({"ok": True, "url": f"http://{host}:{server.bind_addr[1]}"}), nl=True)
+    sys.stdout.flush()
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @main.group()

@@ -275,6 +275,10 @@ class RecordingConfig(_Section):
     ffprobe: str = Field(default="ffprobe", description="The ffprobe binary.")
 
 
+class SyncConfig(_Section):
+    interval_s: float = Field(default=30.0, ge=1, le=3600, description="Seconds between two rounds of the sync worker with the center.")
+
+
 class Config(_Section):
     site: SiteConfig
     paths: PathsConfig
@@ -286,6 +290,7 @@ class Config(_Section):
     devices: DevicesConfig = DevicesConfig()
     siteops: SiteOpsConfig = SiteOpsConfig()
     recording: RecordingConfig = RecordingConfig()
+    sync: SyncConfig = SyncConfig()
 
     @property
     def database_path(self) -> Path:

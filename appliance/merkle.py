@@ -15,6 +15,7 @@ tested against the transparency-dev/merkle test vectors.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -69,6 +70,19 @@ class CompactRange:
             left = self._peaks.pop()
             self._peaks.append(node_hash(left, right))
             n //= 2
+
+    def to_json(self) -> str:
+        """Size and peaks, for storing the range (the center keeps one per site)."""
+        return json.dumps({"size": self.size, "peaks": [p.hex() for p in self._peaks]})
+
+    @classmethod
+    def from_json(cls, text: str) -> "CompactRange":
+        data = json.loads(text) if text else {}
+        out = cls()
+        if isinstance(data, dict):
+            out.size = int(data.get("size", 0))
+            out._peaks = [bytes.fromhex(p) for p in data.get("peaks", [])]
+        return out
 
     def root(self) -> bytes:
         if not self._peaks:

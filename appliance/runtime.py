@@ -168,6 +168,10 @@ class Runtime:
             self.recorder_service = RecorderService(self.site)
             self.recorder_service.start()
             self.workers.append(Worker("recorder", self.recorder_service.step, 1.0))
+        if "sync" in self.services:
+            from sync.agent import sync_step
+
+            self.workers.append(Worker("sync", lambda: sync_step(self.site), cfg.sync.interval_s))
         for name in ("recorder", "sync"):
             if name in self.services and not any(w.name == name for w in self.workers):
                 self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -41,7 +42,7 @@ def connect(path: Path, busy_timeout_ms: int, *, readonly: bool = False) -> sqli
 
 
 class Store:
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000, create: bool = False) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000, create: bool = False, schema: Any = None) -> None:
         if not create and not path.exists():
             raise StoreError(f"{path}: no database (run 'appliance init')")
         self.path = path
@@ -51,18 +52,19 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open database: {exc}") from exc
         self.db = sqlite_utils.Database(self._conn)
+        self.schema = schema if schema is not None else migrations  # the center has its own
         self._lock = threading.RLock()
         self._local = threading.local()
 
     def migrate(self) -> list[str]:
         """Apply pending named migrations; return their names."""
         with self._lock:
-            pending = [m.name for m in migrations.pending(self.db)]
-            migrations.apply(self.db)
+            pending = [m.name for m in self.schema.pending(self.db)]
+            self.schema.apply(self.db)
             return pending
 
     def pending_migrations(self) -> list[str]:
-        return [m.name for m in migrations.pending(self.db)]
+        return [m.name for m in self.schema.pending(self.db)]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

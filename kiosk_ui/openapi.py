@@ -45,7 +45,9 @@ STATUS = {
                                    "checkpoint_size": {"type": "integer", "minimum": 0}}},
         "services": {"type": "array", "items": SERVICE},
         "devices": {"type": "array", "items": DEVICE},
-        "sync": {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}},
+        "sync": {"type": "object", "required": ["state"], "properties": {
+            "state": {"enum": ["not_connected", "enrolled"]}, "center": {"type": "string"},
+            "acked": {"type": "integer"}, "pending": {"type": "integer"}, "last_success": {"type": ["string", "null"]}}},
         "sessions_today": {"type": "array", "items": {
             "type": "object", "required": ["id", "kind", "section_name", "state", "start", "room"],
             "properties": {"id": {"type": "string"}, "kind": {"enum": ["opening", "evaluation"]},

@@ -1,2 +1,3 @@
-"""Sync with the provincial center: the site's agent and the reference center receiver.
-Arrives with the sync issue; until then the sync service reports that no center is enrolled."""
+"""Sync with the provincial center: the site's agent (``agent.py``) and the reference center
+receiver (``center.py``). Protocol: docs/sync-protocol.md. First part: enrolment and the journal
+going up; the feed down and media arrive later."""

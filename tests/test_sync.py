@@ -1,0 +1,156 @@
+"""Sync, first part: a site enrols with the reference center and sends its journal up over real
+HTTP on loopback; the center verifies every record, the checkpoint and the consistency proof and
+answers with a cosigned receipt; re-sends are harmless; tampering, forks, unknown and revoked
+keys and replayed requests are refused."""
+
+import base64
+import hashlib
+import json
+import threading
+
+import pytest
+import requests
+from cheroot import wsgi
+
+from appliance.canonical import canonical_bytes
+from appliance.journal import RECORD_SIGNING_CONTEXT
+from appliance.keys import load_site_keys
+from appliance.signednote import verify_note
+from sync.agent import Agent, SyncError, enroll
+from sync.center import CENTER_NAME, Center, create_center_app
+from tests.helpers import free_port, json_line, run_appliance
+
+
+@pytest.fixture
+def center(tmp_path):
+    c = Center(tmp_path / "center")
+    port = free_port()
+    server = wsgi.Server(("127.0.0.1", port), create_center_app(c), numthreads=4)
+    server.prepare()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    yield c, f"http://127.0.0.1:{port}"
+    server.stop()
+    thread.join(5)
+
+
+def notes(site, n):
+    for i in range(n):
+        site.journal.record("staff.note", {"text": f"巡场记录 {i}", "author": "staff1"})
+
+
+def test_enrol_and_send_the_journal_up(site, center):
+    c, url = center
+    notes(site, 30)
+    with pytest.raises(SyncError, match="enrolment refused"):
+        enroll(site, url, "not-the-token")
+    token = c.add_site(site.config.site.id)
+    enroll(site, url, token)
+    with pytest.raises(SyncError, match="enrolment refused"):
+        enroll(site, url, token)  # tokens work once
+    agent = Agent(site)
+    first = agent.sync_once()
+    count = site.journal.count()
+    assert first["acked"] == first["sent"] == count - 0 and first["pending"] == 0
+    held = c.store.reader().execute("SELECT COUNT(*), MAX(seq) FROM records WHERE site = ?", (site.config.site.id,)).fetchone()
+    assert tuple(held) == (count, count)
+    receipt = site.store.get_meta("sync_receipt")
+    cp_text = verify_note(receipt, CENTER_NAME, c.key.public_key())
+    assert cp_text.split("\n")[1] == str(count)
+    assert verify_note(receipt, site.config.site.id, site.public_key) == cp_text  # both signatures on one text
+    # Later records go up from the center's head, with a consistency proof; a re-run sends nothing.
+    notes(site, 5)
+    second = agent.sync_once()
+    assert second["sent"] == site.journal.count() - count and second["acked"] == site.journal.count()
+    assert agent.sync_once()["sent"] == 0
+
+
+def signed_batch(site, records, size, extra=None):
+    from appliance import merkle
+    from appliance.signednote import Checkpoint, sign_checkpoint
+
+    key = load_site_keys(site.config.paths.keys_dir).signing
+    leaves = site.journal.leaf_hashes(size)
+    cp = sign_checkpoint(Checkpoint(site.config.site.id, size, merkle.root(leaves)), site.config.site.id, key)
+    return {"records": records, "checkpoint": cp, **(extra or {})}
+
+
+def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
+    c, url = center
+    notes(site, 10)
+    enroll(site, url, c.add_site(site.config.site.id))
+    agent = Agent(site)
+    rows = site.store.reader().execute("SELECT seq, body, hash, sig FROM journal ORDER BY seq").fetchall()
+    records = [{"seq": r[0], "body": r[1], "hash": r[2], "sig": r[3]} for r in rows]
+    # A changed body (hash and signature no longer match): refused, nothing stored.
+    bad = [dict(r) for r in records]
+    bad[3]["body"] = bad[3]["body"].replace("staff1", "staff2")
+    with pytest.raises(SyncError, match="bad_record"):
+        agent._post("journal", signed_batch(site, bad, len(bad)))
+    assert c.head(site.config.site.id)["size"] == 0
+    agent.sync_once()
+    # A fork: record 5 re-signed with other content by the (stolen) site key — refused and alarmed.
+    key = load_site_keys(site.config.paths.keys_dir).signing
+    obj = json.loads(records[4]["body"])
+    obj["payload"] = {"text": "篡改", "author": "x"}
+    body = canonical_bytes(obj)
+    digest = hashlib.sha256(body).digest()
+    forged = {"seq": 5, "body": body.decode(), "hash": digest.hex(),
+              "sig": base64.b64encode(key.sign(RECORD_SIGNING_CONTEXT + digest)).decode()}
+    with pytest.raises(SyncError, match="fork"):
+        agent._post("journal", signed_batch(site, [forged], len(records)))
+    alarms = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    assert "fork" in alarms
+    # A shrink: a checkpoint behind the center's head.
+    with pytest.raises(SyncError, match="shrink"):
+        agent._post("journal", signed_batch(site, [], 3))
+    # An unsigned request, a site nobody enrolled, a revoked site.
+    plain = requests.post(f"{url}/center/v1/sites/{site.config.site.id}/head", json={}, timeout=10)
+    assert plain.status_code == 401 and plain.json()["error"] == "bad_signature"
+    c.revoke(site.config.site.id)
+    with pytest.raises(SyncError, match="revoked_key"):
+        agent.sync_once()
+    assert "revoked_key" in [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+
+
+def test_a_replayed_request_is_refused(site, center):
+    c, url = center
+    enroll(site, url, c.add_site(site.config.site.id))
+    agent = Agent(site)
+    prepared = agent.http.prepare_request(requests.Request(
+        "POST", f"{url}/center/v1/sites/{site.config.site.id}/head", data=b"{}", headers={"Content-Type": "application/json"}))
+    assert agent.http.send(prepared, timeout=10).status_code == 200
+    again = agent.http.send(prepared, timeout=10)  # the same signature, the same nonce
+    assert again.status_code == 401 and again.json()["error"] == "replay"
+
+
+def test_from_the_command_line(data_dir, tmp_path):
+    from tests.test_runtime import output, stop
+    import subprocess
+    from tests.helpers import APPLIANCE
+
+    port = free_port()
+    center_dir = tmp_path / "center"
+    out = open(tmp_path / "center.out", "w+")
+    proc = subprocess.Popen([APPLIANCE, "center", "serve", "--data", str(center_dir), "--port", str(port)],
+                            stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(50):
+            try:
+                requests.get(url + "/center/v1/key", timeout=1)
+                break
+            except requests.RequestException:
+                import time
+                time.sleep(0.1)
+        enrolled = run_appliance("enroll", "--center", url, "--token", token, "--data", str(data_dir))
+        assert enrolled.returncode == 0, enrolled.stderr
+        once = run_appliance("sync", "once", "--data", str(data_dir))
+        assert once.returncode == 0, once.stderr
+        result = json_line(once.stdout)
+        assert result["pending"] == 0 and result["acked"] >= 2
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        out.close()
