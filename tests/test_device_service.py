@@ -10,6 +10,7 @@ from appliance.device_commands import command, queue_command
 from appliance.device_service import DeviceService
 from appliance.site import open_site
 from devices.idcard.sim import fictitious_card
+from tests.helpers import wait_for
 from tests.test_runtime import output, start, stop, wait_ready
 
 DEVICES = """
@@ -45,16 +46,6 @@ def device_site(data_dir):
     site = open_site(data_dir)
     yield site
     site.close()
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return None
 
 
 def test_commands_cards_and_announcements(device_site):

@@ -15,6 +15,7 @@ from appliance.siteops.alarms import open_alarms
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
 from tests.camera import rtsp_camera
+from tests.helpers import wait_for
 from tests.venue import todays_plan
 
 
@@ -30,16 +31,6 @@ name = "pb1-overview"
 room = "PB1"
 url = "{url}"
 """, encoding="utf-8")
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def ts(text):
