@@ -25,7 +25,6 @@ import hashlib
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np

@@ -3,7 +3,6 @@ RTSP camera (GStreamer) with ffmpeg; an expert's gate entry is on the session's 
 click plays the segment of that moment from that moment; the segments re-hash as intact; the
 evidence package downloads and verifies; the live view shows the camera's picture."""
 
-import json
 import time
 
 import pytest

@@ -125,8 +125,9 @@ def test_a_replayed_request_is_refused(site, center):
 
 
 def test_from_the_command_line(data_dir, tmp_path):
-    from tests.test_runtime import output, stop
     import subprocess
+    import time
+
     from tests.helpers import APPLIANCE
 
     port = free_port()
@@ -142,7 +143,6 @@ def test_from_the_command_line(data_dir, tmp_path):
                 requests.get(url + "/center/v1/key", timeout=1)
                 break
             except requests.RequestException:
-                import time
                 time.sleep(0.1)
         enrolled = run_appliance("enroll", "--center", url, "--token", token, "--data", str(data_dir))
         assert enrolled.returncode == 0, enrolled.stderr
