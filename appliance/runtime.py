@@ -98,6 +98,7 @@ class Runtime:
         self._started: list[str] = []
         self.device_service: Any = None
         self.recorder_service: Any = None
+        self.demo_center: Any = None
         self.simulate_day = simulate_day
         self.day_simulation: Any = None
         self.stop_signal: str | None = None
@@ -168,6 +169,11 @@ class Runtime:
             self.recorder_service = RecorderService(self.site)
             self.recorder_service.start()
             self.workers.append(Worker("recorder", self.recorder_service.step, 1.0))
+        if "sync" in self.services and cfg.sync.demo_center:
+            from sync.demo import DemoCenter
+
+            self.demo_center = DemoCenter(self.site)
+            log.info("demo center on %s", self.demo_center.start())
         if "sync" in self.services:
             from sync.agent import sync_step
 
@@ -304,6 +310,8 @@ class Runtime:
             self.device_service.stop()
         if self.recorder_service is not None:
             self.recorder_service.stop()  # ffmpeg closes its open segment, which is sealed
+        if self.demo_center is not None:
+            self.demo_center.stop()
         try:
             for name in self._started:
                 self.site.journal.record("service.stopped", {"service": name, "pid": os.getpid()})

@@ -30,6 +30,12 @@ def test_a_simulated_day(data_dir):
     assert summary["replacement_draws"] == 2  # the recusal and the no-show
     assert summary["registers"] == 3 and not summary["interrupted"]
     assert summary["bookings_scheduled"] == 3 and summary["fee_sheets"] == 1
+    # Played again the same day (make run restarted): new sessions, the day runs again.
+    again = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100", "--seed", "8"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    second = json_line(again.stdout)
+    assert not second["interrupted"] and second["fee_sheets"] == 2 and second["checkins"]["signed"] >= 3
     verify = run_appliance("journal", "verify", "--data", str(data_dir))
     assert verify.returncode == 0 and json_line(verify.stdout)["ok"]
 

@@ -154,3 +154,30 @@ def test_from_the_command_line(data_dir, tmp_path):
         proc.terminate()
         proc.wait(10)
         out.close()
+
+
+def test_the_demo_center_acknowledges_the_journal_of_appliance_run(data_dir):
+    """`make run`'s local center: in the appliance's process, enrolled on first start, pointed
+    at on every start; the sync worker's rounds get the journal acknowledged."""
+    import sqlite3
+
+    from tests.helpers import wait_for
+    from tests.test_runtime import output, start, stop, wait_ready
+
+    env = {"APPLIANCE_SYNC__DEMO_CENTER": "true", "APPLIANCE_SYNC__INTERVAL_S": "1"}
+
+    def sync_detail():
+        with sqlite3.connect(data_dir / "appliance.db") as db:
+            row = db.execute("SELECT detail FROM service_status WHERE name = 'sync'").fetchone()
+        return row[0] if row and "acknowledged" in row[0] else None
+
+    for _ in range(2):  # the second start finds the same center on a new port
+        proc, port = start(data_dir, env=env)
+        wait_ready(proc, port)
+        assert wait_for(sync_detail, 20), output(proc)
+        code, _ = stop(proc)
+        assert code == 0, output(proc)
+    with sqlite3.connect(data_dir / "appliance.db") as db:
+        acked = int(db.execute("SELECT value FROM meta WHERE key = 'sync_acked'").fetchone()[0])
+        records = db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    assert 0 < acked <= records

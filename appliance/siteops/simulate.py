@@ -114,6 +114,7 @@ class DaySimulation:
         self.plan: dict[str, Any] = {}
         self.stop_event = threading.Event()
         self.notes: Counter[str] = Counter()
+        self.ids: dict[str, str] = {}
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -199,7 +200,17 @@ class DaySimulation:
     # -- the day ---------------------------------------------------------------------------
 
     def make_plan(self, version: int) -> dict[str, Any]:
-        return busier_day(todays_plan(self.site.config.site.id, self.site.clock.now(), version))
+        """Today's plan; played again the same day (``make run`` restarted), its sessions get
+        new ids, since the earlier ones have moved on (a session's state never goes back)."""
+        plan = busier_day(todays_plan(self.site.config.site.id, self.site.clock.now(), version))
+        if version > 1:
+            for session in plan["sessions"]:
+                self.ids[session["id"]] = session["id"] = f"{session['id']}-{version}"
+        return plan
+
+    def sid(self, name: str) -> str:
+        """The id this run gives the demo plan's session ``name``."""
+        return self.ids.get(name, name)
 
     def prepare(self) -> None:
         versions = self.site.store.reader().execute("SELECT MAX(version) FROM plans").fetchone()[0] or 0
@@ -214,12 +225,12 @@ class DaySimulation:
         self.prepare()
         site = self.site
         try:
-            change_state(site, "S-0922-01", "admitting", by="simulation")
-            change_state(site, "S-0922-01", "in_progress", by="simulation")
-            change_state(site, "S-0922-02", "admitting", by="simulation")
+            change_state(site, self.sid("S-0922-01"), "admitting", by="simulation")
+            change_state(site, self.sid("S-0922-01"), "in_progress", by="simulation")
+            change_state(site, self.sid("S-0922-02"), "admitting", by="simulation")
             self.book_tomorrow()
             self.pause(3)
-            add_entry(site, "materials", {"session": "S-0922-02", "direction": "in", "description": "评标用投标文件光盘 2 张",
+            add_entry(site, "materials", {"session": self.sid("S-0922-02"), "direction": "in", "description": "评标用投标文件光盘 2 张",
                                           "carried_by": "见证人员"}, by="simulation")
             for ref in ("P01", "P02"):
                 self.checkin(ref)
@@ -238,37 +249,37 @@ class DaySimulation:
             # P05 never comes: flagged (the appliance does it by itself at start + N minutes) and replaced.
             no_show = self.person_id("P05")
             with site.store.transaction() as conn:
-                flag_no_show(site, conn, "S-0922-02", no_show, by="simulation")
-            request_replacement(site, "S-0922-02", no_show, by="simulation")
-            change_state(site, "S-0922-02", "in_progress", by="simulation")
+                flag_no_show(site, conn, self.sid("S-0922-02"), no_show, by="simulation")
+            request_replacement(site, self.sid("S-0922-02"), no_show, by="simulation")
+            change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation")
             self.pause(4)
             queue_command(site, "announce", "evaluation", {"text": "请某某工程有限公司代表到答疑室。", "priority": "call"},
                           requested_by="simulation")
-            visit = add_entry(site, "clarification", {"session": "S-0922-02", "bidder": "B2", "people": "1"}, by="simulation")
+            visit = add_entry(site, "clarification", {"session": self.sid("S-0922-02"), "bidder": "B2", "people": "1"}, by="simulation")
             self.pause(6)
             close_entry(site, visit, by="simulation")
             add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="simulation")
             # A sample inspection: the expert leaves with approval and comes back.
-            approve_exit(site, "S-0922-02", self.person_id("P01"), minutes=20, reason="样品查验", by="sim-staff")
+            approve_exit(site, self.sid("S-0922-02"), self.person_id("P01"), minutes=20, reason="样品查验", by="sim-staff")
             self.tap("P01", reader="gate-1-exit-reader")
             self.pause(5)
             self.tap("P01")
             self.pause(3)
-            change_state(site, "S-0922-01", "completed", by="simulation")
-            change_state(site, "S-0922-02", "suspended", by="simulation", reason="电子评标系统故障", confirmed_by=SUPERVISOR[0])
+            change_state(site, self.sid("S-0922-01"), "completed", by="simulation")
+            change_state(site, self.sid("S-0922-02"), "suspended", by="simulation", reason="电子评标系统故障", confirmed_by=SUPERVISOR[0])
             queue_command(site, "announce", "all", {"text": "评标暂停，请在场人员原地等候通知。", "priority": "emergency"},
                           requested_by="simulation")
             self.pause(5)
-            change_state(site, "S-0922-02", "in_progress", by="simulation", reason="故障已排除", confirmed_by=SUPERVISOR[0])
+            change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation", reason="故障已排除", confirmed_by=SUPERVISOR[0])
             self.tap("P02", reader="gate-1-exit-reader")  # leaving during the evaluation: an alarm
             self.pause(5)
-            change_state(site, "S-0922-02", "completed", by="simulation")
+            change_state(site, self.sid("S-0922-02"), "completed", by="simulation")
             for ref in ("P01", "P04"):
                 self.tap(ref, reader="gate-1-exit-reader")
             for i, ref in enumerate(("P01", "P02", "P04", "P03")):  # fictitious cards, valid check digits
                 set_bank_card(site, self.person_id(ref), _bank_card(i), by="sim-staff")
-            if fee_sheet(site, "S-0922-02")["complete"]:
-                finalize_sheet(site, "S-0922-02", by="sim-staff")
+            if fee_sheet(site, self.sid("S-0922-02"))["complete"]:
+                finalize_sheet(site, self.sid("S-0922-02"), by="sim-staff")
         except InterruptedError:
             self.notes["interrupted"] += 1
         return self.summary()
