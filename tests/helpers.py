@@ -75,3 +75,29 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def start_center(center_dir: Path, *args: str, timeout: float = 60):
+    """``appliance center serve`` on a free loopback port; returns (process, url) once the center
+    has printed its ready line (it binds before printing). A cold start on a fresh machine can
+    take seconds, so this waits on the line rather than polling the port for a fixed time."""
+    import select
+    import time
+
+    proc = subprocess.Popen([APPLIANCE, "center", "serve", "--data", str(center_dir), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if line.startswith("{") and '"url"' in line:
+                return proc, json.loads(line)["url"]
+        elif proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"the center did not start: {''.join(seen)}")

@@ -125,25 +125,12 @@ def test_a_replayed_request_is_refused(site, center):
 
 
 def test_from_the_command_line(data_dir, tmp_path):
-    import subprocess
-    import time
+    from tests.helpers import start_center
 
-    from tests.helpers import APPLIANCE
-
-    port = free_port()
     center_dir = tmp_path / "center"
-    out = open(tmp_path / "center.out", "w+")
-    proc = subprocess.Popen([APPLIANCE, "center", "serve", "--data", str(center_dir), "--port", str(port)],
-                            stdout=out, stderr=subprocess.STDOUT, text=True)
+    token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
+    proc, url = start_center(center_dir)
     try:
-        token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(50):
-            try:
-                requests.get(url + "/center/v1/key", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
         enrolled = run_appliance("enroll", "--center", url, "--token", token, "--data", str(data_dir))
         assert enrolled.returncode == 0, enrolled.stderr
         once = run_appliance("sync", "once", "--data", str(data_dir))
@@ -153,7 +140,6 @@ def test_from_the_command_line(data_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
-        out.close()
 
 
 def test_the_demo_center_acknowledges_the_journal_of_appliance_run(data_dir):
