@@ -299,3 +299,17 @@ def m015_camera_streams(db: Database) -> None:
     # the web's live view reads it (under `appliance run` the simulated cameras' ports are known
     # only to the recorder).
     db.execute("CREATE TABLE camera_streams (name TEXT PRIMARY KEY, room TEXT NOT NULL, live_url TEXT NOT NULL, updated TEXT NOT NULL)")
+
+
+@migrations()
+def m016_sync_feed_and_media(db: Database) -> None:
+    # From the center's feed: revocations and blacklist entries by ID-number token (they outlive
+    # day plans: a plan reload must not lift them), and documents kept for later use
+    # (evaluation templates, configuration).
+    db.execute("CREATE TABLE center_bars (token TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, since TEXT NOT NULL, "
+               "lifted TEXT, PRIMARY KEY (token, kind))")
+    db.execute("CREATE TABLE center_documents (kind TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, sha256 TEXT NOT NULL, "
+               "received TEXT NOT NULL, PRIMARY KEY (kind, name))")
+    # tuspy's URL store: the upload URL of each segment being sent, by fingerprint (its SHA-256),
+    # so that an upload cut by a dropped link or a restart resumes where the center has it.
+    db.execute("CREATE TABLE tus_uploads (fingerprint TEXT PRIMARY KEY, url TEXT NOT NULL, created TEXT NOT NULL)")

@@ -8,6 +8,7 @@ gate decision on top of this table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.clock import utc_timestamp
 from appliance.personal import (
@@ -36,6 +37,7 @@ def register_person(
     name: str,
     photo: bytes | None = None,
     bank_card: str | None = None,
+    conn: Any = None,
 ) -> PersonRef:
     """Register (or find) a person by ID number; journals ``person.registered`` once."""
     id_number = id_number.strip().upper()
@@ -43,7 +45,7 @@ def register_person(
         raise PersonalDataError(f"not a valid resident ID number: {mask_id_number(id_number)}")
     cipher = site.personal
     token = cipher.token(ID_PURPOSE, id_number)
-    with site.store.transaction() as conn:
+    with site.store.within(conn) as conn:
         row = conn.execute(
             "SELECT id, id_masked, name_masked FROM people WHERE id_token = ?", (token,)
         ).fetchone()

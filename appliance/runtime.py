@@ -175,9 +175,10 @@ class Runtime:
             self.demo_center = DemoCenter(self.site)
             log.info("demo center on %s", self.demo_center.start())
         if "sync" in self.services:
-            from sync.agent import sync_step
+            from sync.agent import SyncLoop
 
-            self.workers.append(Worker("sync", lambda: sync_step(self.site), cfg.sync.interval_s))
+            loop = SyncLoop(self.site, round_s=min(20.0, max(5.0, cfg.sync.interval_s)))
+            self.workers.append(Worker("sync", loop.step, cfg.sync.interval_s))
         for name in ("recorder", "sync"):
             if name in self.services and not any(w.name == name for w in self.workers):
                 self.workers.append(Worker(name, lambda d=placeholders[name]: d, cfg.services.heartbeat_s))

@@ -88,6 +88,16 @@ class Store:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"commit failed, nothing was written: {exc}") from exc
 
+    @contextmanager
+    def within(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """The caller's transaction when it passes one, else a new one: for functions that are
+        a whole write on their own and also a part of a larger one."""
+        if conn is not None:
+            yield conn
+        else:
+            with self.transaction() as own:
+                yield own
+
     def reader(self) -> sqlite3.Connection:
         """A read connection for the calling thread (WAL readers never block the writer)."""
         conn = getattr(self._local, "conn", None)

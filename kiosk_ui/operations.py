@@ -48,7 +48,8 @@ def alarm_labels() -> dict[str, str]:
     return {"exit_during_evaluation": _("An expert left the evaluation area without approval"),
             "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open"),
             "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"), "disk_warning": _("The recordings disk is filling up"),
-            "disk_critical": _("The recordings disk is nearly full")}
+            "disk_critical": _("The recordings disk is nearly full"),
+            "feed_refused": _("An item from the provincial center could not be applied")}
 
 
 def decision_labels() -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -29,11 +30,14 @@ from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from sqlite_utils import Database, Migrations
 
 from appliance import merkle
-from appliance.canonical import canonical_bytes
+from appliance.canonical import CanonicalError, canonical_bytes
 from appliance.clock import Clock, utc_timestamp
 from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.signednote import NoteError, open_checkpoint, sign_note
 from appliance.store import Store
+from sync import tus
+from sync.feed import FORMAT as FEED_FORMAT
+from sync.feed import KIND_LANES, LANES, PAGE_BYTES, PAGE_ITEMS, item_key, sign_item
 
 CENTER_NAME = "provincial-center"
 MAX_BATCH = 5000
@@ -57,6 +61,31 @@ def c001_center(db: Database) -> None:
     db.execute("CREATE TABLE nonces (site TEXT NOT NULL, nonce TEXT NOT NULL, seen TEXT NOT NULL, PRIMARY KEY (site, nonce))")
 
 
+@schema()
+def c002_feed_media_ui(db: Database) -> None:
+    # The feed down: signed items per (site, lane), gapless seq; what each site confirmed having
+    # and below which seq items were compacted away.
+    db.execute("CREATE TABLE feed (site TEXT NOT NULL, lane TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, "
+               "key TEXT NOT NULL, item TEXT NOT NULL, sig TEXT NOT NULL, issued TEXT NOT NULL, PRIMARY KEY (site, lane, seq))")
+    db.execute("CREATE INDEX feed_key ON feed(site, lane, key, seq)")
+    db.execute("CREATE TABLE feed_cursors (site TEXT NOT NULL, lane TEXT NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0, "
+               "floor INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (site, lane))")
+    # Recordings: tus uploads under way, and segments received whole with the sealed hash.
+    db.execute("CREATE TABLE uploads (id TEXT PRIMARY KEY, site TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, "
+               "length INTEGER NOT NULL, offset INTEGER NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL)")
+    db.execute("CREATE TABLE media (site TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, "
+               "path TEXT NOT NULL, received TEXT NOT NULL, PRIMARY KEY (site, seq))")
+    # What kind each record is (for the UI's sessions and recordings), and the site's own count
+    # as it last reported it (the lag).
+    db.execute("ALTER TABLE records ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE records SET kind = json_extract(body, '$.kind')")
+    db.execute("CREATE INDEX records_kind ON records(site, kind)")
+    db.execute("ALTER TABLE sites ADD COLUMN reported_size INTEGER")
+    db.execute("ALTER TABLE sites ADD COLUMN reported_at TEXT")
+    db.execute("CREATE INDEX nonces_seen ON nonces(seen)")
+    db.execute("CREATE TABLE staff (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created TEXT NOT NULL)")
+
+
 class CenterError(ValueError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -76,6 +105,7 @@ class Center:
         key = load_pem_private_key(key_file.read_bytes(), None)
         assert isinstance(key, Ed25519PrivateKey)
         self.key = key
+        self._pruned: Any = None
         self.public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
     # -- enrolment --------------------------------------------------------------------------
@@ -106,8 +136,6 @@ class Center:
         if refused:
             self.alarm(site_id, "enrolment_refused", {"reason": "unknown site or token"})
             raise CenterError(403, "bad_token", "unknown site or enrolment token (tokens work once)")
-            conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = ?, enrolled = ? WHERE id = ?",
-                         (public_pem, utc_timestamp(self.clock.now()), site_id))
         return {"center_name": CENTER_NAME, "center_public_key": self.public_pem}
 
     def revoke(self, site_id: str) -> None:
@@ -126,7 +154,11 @@ class Center:
 
     # -- the journal going up ---------------------------------------------------------------
 
-    def head(self, site_id: str) -> dict[str, Any]:
+    def head(self, site_id: str, reported_size: Any = None) -> dict[str, Any]:
+        if isinstance(reported_size, int) and reported_size >= 0:
+            with self.store.transaction() as conn:
+                conn.execute("UPDATE sites SET reported_size = ?, reported_at = ?, last_seen = ? WHERE id = ?",
+                             (reported_size, utc_timestamp(self.clock.now()), utc_timestamp(self.clock.now()), site_id))
         row = self.store.reader().execute("SELECT size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
         receipt = self.store.reader().execute(
             "SELECT note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
@@ -161,7 +193,7 @@ class Center:
             tree = merkle.CompactRange.from_json(tree_json)
             prev, new = head, []
             for item in records:
-                seq, digest, body = self._check_record(site_id, key, item)
+                seq, digest, body, kind = self._check_record(site_id, key, item)
                 if seq <= size:  # a re-send: harmless if identical, a fork if not
                     have = conn.execute("SELECT hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
                     if have and have[0] != digest.hex():
@@ -172,7 +204,7 @@ class Center:
                     raise CenterError(409, "gap", f"record {seq} does not follow {size + len(new)}")
                 if json.loads(body)["prev"] != (prev or "0" * 64):
                     raise CenterError(400, "bad_chain", f"record {seq} does not chain to record {seq - 1}")
-                new.append((seq, digest.hex(), body, item["sig"]))
+                new.append((seq, digest.hex(), body, item["sig"], kind))
                 prev = digest.hex()
                 tree.append(merkle.leaf_hash(digest))
             new_size = size + len(new)
@@ -189,8 +221,8 @@ class Center:
                 except (ValueError, merkle.ProofError) as exc:
                     raise CenterError(400, "bad_consistency", f"consistency proof: {exc}") from exc
             now = utc_timestamp(self.clock.now())
-            conn.executemany("INSERT INTO records (site, seq, hash, body, sig, received) VALUES (?, ?, ?, ?, ?, ?)",
-                             [(site_id, s, h, b, g, now) for s, h, b, g in new])
+            conn.executemany("INSERT INTO records (site, seq, hash, body, sig, received, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [(site_id, s, h, b, g, now, k) for s, h, b, g, k in new])
             receipt = self._cosign(str(batch["checkpoint"]), cp.text())
             conn.execute("UPDATE sites SET size = ?, head = ?, tree = ?, last_seen = ? WHERE id = ?",
                          (new_size, prev, tree.to_json(), now, site_id))
@@ -198,7 +230,7 @@ class Center:
                          (site_id, new_size, receipt, now))
         return {"site": site_id, "size": new_size, "head": prev, "accepted": len(new), "receipt": receipt}
 
-    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str]:
+    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str, str]:
         try:
             body, seq, sig = str(item["body"]), int(item["seq"]), str(item["sig"])
             obj = json.loads(body)
@@ -216,7 +248,7 @@ class Center:
             key.verify(base64.b64decode(sig), RECORD_SIGNING_CONTEXT + digest)
         except (InvalidSignature, ValueError) as exc:
             raise CenterError(400, "bad_record", f"{where}: signature does not verify") from exc
-        return seq, digest, body
+        return seq, digest, body, str(obj.get("kind", ""))
 
     def _cosign(self, site_note: str, text: str) -> str:
         """The site's note with the center's signature line added (C2SP signed note: one text,
@@ -233,12 +265,202 @@ class Center:
             self._alarm(conn, site_id, kind, detail)
 
     def seen_nonce(self, site_id: str, nonce: str) -> bool:
-        """Replay defence: a (site, nonce) pair is accepted once."""
+        """Replay defence: a (site, nonce) pair is accepted once. Nonces older than twice the
+        signature window are forgotten (at most once a minute): a request that old is refused
+        by its ``created`` time anyway."""
+        now = self.clock.now()
         with self.store.transaction() as conn:
+            if self._pruned is None or now - self._pruned > timedelta(minutes=1):
+                conn.execute("DELETE FROM nonces WHERE seen < ?", (utc_timestamp(now - 2 * SIGNATURE_MAX_AGE),))
+                self._pruned = now
             if conn.execute("SELECT 1 FROM nonces WHERE site = ? AND nonce = ?", (site_id, nonce)).fetchone():
                 return True
-            conn.execute("INSERT INTO nonces (site, nonce, seen) VALUES (?, ?, ?)", (site_id, nonce, utc_timestamp(self.clock.now())))
+            conn.execute("INSERT INTO nonces (site, nonce, seen) VALUES (?, ?, ?)", (site_id, nonce, utc_timestamp(now)))
             return False
+
+    def set_staff(self, name: str, password: str) -> None:
+        from argon2 import PasswordHasher
+
+        if not name.strip() or len(password) < 10:
+            raise CenterError(400, "bad_staff", "a name, and a password of at least 10 characters")
+        with self.store.transaction() as conn:
+            conn.execute("""INSERT INTO staff (name, password_hash, created) VALUES (?, ?, ?)
+                            ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash""",
+                         (name.strip(), PasswordHasher().hash(password), utc_timestamp(self.clock.now())))
+
+    # -- the feed down ----------------------------------------------------------------------
+
+    def add_item(self, site_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Queue a signed item for the site: the lane comes from the kind, seq is the lane's next."""
+        if kind not in KIND_LANES:
+            raise CenterError(400, "bad_kind", f"unknown feed kind {kind!r} (known: {', '.join(KIND_LANES)})")
+        if not isinstance(body, dict):
+            raise CenterError(400, "bad_body", "an item's body is a JSON object")
+        lane, key = KIND_LANES[kind], item_key(kind, body)
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+                raise CenterError(404, "unknown_site", f"site {site_id!r} is not known here")
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM feed WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()[0]
+            floor = conn.execute("SELECT floor FROM feed_cursors WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()
+            seq = max(seq, (floor[0] if floor else 0) + 1)
+            item = {"format": FEED_FORMAT, "site": site_id, "lane": lane, "seq": seq, "kind": kind, "key": key,
+                    "issued": utc_timestamp(self.clock.now()), "body": body}
+            try:
+                signed = sign_item(self.key, item)
+            except CanonicalError as exc:
+                raise CenterError(400, "bad_body", f"the body cannot be signed canonically: {exc}") from exc
+            conn.execute("INSERT INTO feed (site, lane, seq, kind, key, item, sig, issued) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (site_id, lane, seq, kind, key, signed["item"], signed["sig"], item["issued"]))
+        return {"site": site_id, "lane": lane, "seq": seq, "kind": kind}
+
+    def _lane(self, site_id: str, lane: str) -> tuple[int, int, int]:
+        if lane not in LANES:
+            raise CenterError(404, "bad_lane", f"lanes are {', '.join(LANES)}")
+        conn = self.store.reader()
+        head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()[0]
+        row = conn.execute("SELECT confirmed, floor FROM feed_cursors WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()
+        confirmed, floor = row if row else (0, 0)
+        return max(head, floor), confirmed, floor
+
+    def feed_page(self, site_id: str, lane: str, after: int, limit: int = PAGE_ITEMS) -> dict[str, Any]:
+        """Items after the site's cursor, a bounded page. A cursor the center cannot continue
+        from (below the compacted floor, past the lane's head, or behind what the site already
+        confirmed: a site restored from an old image) is answered with ``refetch``."""
+        head, confirmed, floor = self._lane(site_id, lane)
+        if after < floor or after > head or after < confirmed:
+            why = ("compacted away" if after < floor else "past the lane's head" if after > head
+                   else f"behind the {confirmed} this site already confirmed (restored from an old image?)")
+            self.alarm(site_id, "feed_refetch", {"lane": lane, "cursor": after, "why": why})
+            raise CenterError(409, "refetch", f"cursor {after} in lane {lane!r} cannot be continued: {why}; "
+                              "fetch the lane's snapshot")
+        with self.store.transaction() as conn:
+            conn.execute("""INSERT INTO feed_cursors (site, lane, confirmed) VALUES (?, ?, ?)
+                            ON CONFLICT(site, lane) DO UPDATE SET confirmed = MAX(confirmed, excluded.confirmed)""",
+                         (site_id, lane, after))
+        rows = self.store.reader().execute(
+            "SELECT item, sig FROM feed WHERE site = ? AND lane = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (site_id, lane, after, max(1, min(limit, PAGE_ITEMS)))).fetchall()
+        items, size = [], 0
+        for item, sig in rows:
+            if items and size + len(item) > PAGE_BYTES:
+                break
+            items.append({"item": item, "sig": sig})
+            size += len(item)
+        return {"lane": lane, "head": head, "items": items}
+
+    def feed_snapshot(self, site_id: str, lane: str) -> dict[str, Any]:
+        """The lane as it stands: the latest item of every key, in seq order, and the head the
+        site's cursor moves to once it has applied them."""
+        head, _, _ = self._lane(site_id, lane)
+        rows = self.store.reader().execute(
+            """SELECT item, sig FROM feed f WHERE site = ? AND lane = ?
+                 AND seq = (SELECT MAX(seq) FROM feed g WHERE g.site = f.site AND g.lane = f.lane AND g.key = f.key)
+               ORDER BY seq""", (site_id, lane)).fetchall()
+        return {"lane": lane, "head": head, "items": [{"item": i, "sig": s} for i, s in rows]}
+
+    def compact(self, site_id: str) -> dict[str, int]:
+        """Drop superseded items (an older item of a key with a newer one); the floor rises to
+        the highest dropped seq, and a site whose cursor is below it is told to refetch."""
+        out = {}
+        with self.store.transaction() as conn:
+            for lane in LANES:
+                rows = conn.execute(
+                    """SELECT seq FROM feed f WHERE site = ? AND lane = ? AND EXISTS (SELECT 1 FROM feed g
+                       WHERE g.site = f.site AND g.lane = f.lane AND g.key = f.key AND g.seq > f.seq)""",
+                    (site_id, lane)).fetchall()
+                if not rows:
+                    continue
+                top = max(r[0] for r in rows)
+                conn.executemany("DELETE FROM feed WHERE site = ? AND lane = ? AND seq = ?", [(site_id, lane, r[0]) for r in rows])
+                conn.execute("""INSERT INTO feed_cursors (site, lane, floor) VALUES (?, ?, ?)
+                                ON CONFLICT(site, lane) DO UPDATE SET floor = MAX(floor, excluded.floor)""", (site_id, lane, top))
+                out[lane] = len(rows)
+        return out
+
+    # -- recordings -------------------------------------------------------------------------
+
+    def sealed_segment(self, site_id: str, seq: int) -> dict[str, Any] | None:
+        """What the site's journal record ``seq`` sealed, when it is a recording segment the
+        center holds."""
+        row = self.store.reader().execute("SELECT body FROM records WHERE site = ? AND seq = ? AND kind = 'recording.segment'",
+                                          (site_id, seq)).fetchone()
+        if row is None:
+            return None
+        payload = json.loads(row[0])["payload"]
+        return {"sha256": payload["sha256"], "size": payload["size"], "file": payload["file"], "camera": payload["camera"],
+                "room": payload["room"], "start": payload["start"], "end": payload["end"], "sessions": payload["sessions"]}
+
+    def finish_upload(self, site_id: str, upload_id: str, path: Path) -> bool:
+        """All bytes are in: keep the file only if its SHA-256 is the sealed record's."""
+        row = self.store.reader().execute("SELECT seq, sha256, length, offset FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if row is None or row[3] != row[2]:
+            return False
+        seq, wanted, length = row[0], row[1], row[2]
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != wanted or path.stat().st_size != length:
+            with self.store.transaction() as conn:
+                conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+                self._alarm(conn, site_id, "media_mismatch", {"seq": seq, "sealed_sha256": wanted, "received_sha256": digest.hexdigest()})
+            path.unlink(missing_ok=True)
+            return False
+        final = self.data / "media" / site_id / f"{seq}.mp4"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        with self.store.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO media (site, seq, sha256, size, path, received) VALUES (?, ?, ?, ?, ?, ?)",
+                         (site_id, seq, wanted, length, str(final.relative_to(self.data)), utc_timestamp(self.clock.now())))
+            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        return True
+
+    def sweep_uploads(self) -> int:
+        """Remove expired uploads and their bytes (tus expiration)."""
+        now = self.clock.now().isoformat()
+        rows = self.store.reader().execute("SELECT id FROM uploads WHERE expires <= ?", (now,)).fetchall()
+        with self.store.transaction() as conn:
+            conn.executemany("DELETE FROM uploads WHERE id = ?", [(r[0],) for r in rows])
+        for (upload_id,) in rows:
+            (self.data / "uploads" / f"{upload_id}.part").unlink(missing_ok=True)
+        return len(rows)
+
+    def media_status(self, site_id: str, seqs: list[int]) -> dict[str, str]:
+        """Which of these segments (by sealing record) the center holds whole: seq → SHA-256.
+        An upload whose last byte was committed but not yet checked (the center was killed in
+        between) is checked here."""
+        for upload_id, in self.store.reader().execute(
+                "SELECT id FROM uploads WHERE site = ? AND offset = length", (site_id,)).fetchall():
+            self.finish_upload(site_id, upload_id, self.data / "uploads" / f"{upload_id}.part")
+        out = {}
+        for chunk in range(0, len(seqs), 500):
+            part = seqs[chunk:chunk + 500]
+            rows = self.store.reader().execute(
+                f"SELECT seq, sha256 FROM media WHERE site = ? AND seq IN ({','.join('?' * len(part))})", (site_id, *part))
+            out.update({str(s): h for s, h in rows})
+        return out
+
+    # -- proofs -----------------------------------------------------------------------------
+
+    def prove(self, site_id: str, seq: int) -> dict[str, Any]:
+        """An inclusion proof of record ``seq`` in the site's tree at the center's latest
+        receipt, checked here before it is handed out."""
+        receipt = self.store.reader().execute(
+            "SELECT size, note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+        if receipt is None or not 1 <= seq <= receipt[0]:
+            raise CenterError(404, "no_record", f"record {seq} is not under a receipt of site {site_id!r}")
+        size, note = receipt
+        nodes = merkle.TreeNodes()
+        for (digest,) in self.store.reader().execute(
+                "SELECT hash FROM records WHERE site = ? AND seq <= ? ORDER BY seq", (site_id, size)):
+            nodes.append(merkle.leaf_hash(bytes.fromhex(digest)))
+        proof = nodes.inclusion_proof(seq - 1, size)
+        body, digest = self.store.reader().execute("SELECT body, hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+        leaf = merkle.leaf_hash(bytes.fromhex(digest))
+        root = nodes.root(size)
+        merkle.verify_inclusion(seq - 1, size, leaf, proof, root)
+        return {"site": site_id, "seq": seq, "record": json.loads(body), "hash": digest, "size": size,
+                "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
 
 
 class _SiteKeys(HTTPSignatureKeyResolver):
@@ -253,7 +475,12 @@ class _SiteKeys(HTTPSignatureKeyResolver):
 
 
 def create_center_app(center: Center) -> Flask:
-    app = Flask("center")
+    from sync.center_ui import init_ui
+
+    app = Flask("center", static_folder=str(Path(__file__).resolve().parent.parent / "kiosk_ui" / "static"),
+                static_url_path="/center/static")
+    app.config["MAX_CONTENT_LENGTH"] = 64 << 20  # a journal batch or a tus chunk, with room
+    init_ui(app, center)
     verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
 
     def authenticated(site_id: str) -> None:
@@ -288,18 +515,46 @@ def create_center_app(center: Center) -> Flask:
             raise CenterError(400, "bad_request", "site_id, token and public_key are required")
         return jsonify(center.enroll(data["site_id"], data["token"], data["public_key"]))
 
+    def body() -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise CenterError(400, "bad_request", "a JSON object is expected")
+        return data
+
     @app.post("/center/v1/sites/<site_id>/head")
     def head(site_id: str) -> Any:
         authenticated(site_id)
-        return jsonify(center.head(site_id))
+        return jsonify(center.head(site_id, body().get("local_size")))
+
+    @app.post("/center/v1/sites/<site_id>/feed/<lane>")
+    def feed(site_id: str, lane: str) -> Any:
+        """A page of the lane after the site's cursor (POST: the request is signed with its body)."""
+        authenticated(site_id)
+        data = body()
+        after, limit = data.get("after"), data.get("limit", PAGE_ITEMS)
+        if not isinstance(after, int) or not isinstance(limit, int) or after < 0:
+            raise CenterError(400, "bad_request", "after (the site's cursor, an integer >= 0) is required")
+        return jsonify(center.feed_page(site_id, lane, after, limit))
+
+    @app.post("/center/v1/sites/<site_id>/feed/<lane>/snapshot")
+    def feed_snapshot(site_id: str, lane: str) -> Any:
+        authenticated(site_id)
+        return jsonify(center.feed_snapshot(site_id, lane))
+
+    @app.post("/center/v1/sites/<site_id>/media/status")
+    def media_status(site_id: str) -> Any:
+        authenticated(site_id)
+        seqs = body().get("seqs")
+        if not isinstance(seqs, list) or len(seqs) > 5000 or not all(isinstance(s, int) for s in seqs):
+            raise CenterError(400, "bad_request", "seqs: a list of at most 5000 record numbers")
+        return jsonify({"held": center.media_status(site_id, seqs)})
+
+    tus.register(app, center, authenticated)
 
     @app.post("/center/v1/sites/<site_id>/journal")
     def journal(site_id: str) -> Any:
         authenticated(site_id)
-        batch = request.get_json(silent=True)
-        if not isinstance(batch, dict):
-            raise CenterError(400, "bad_request", "a JSON object is expected")
-        return jsonify(center.accept(site_id, batch))
+        return jsonify(center.accept(site_id, body()))
 
     @app.get("/center/v1/key")
     def key() -> Any:

@@ -89,3 +89,21 @@ def test_proof_for_wrong_leaf_fails():
     proof = merkle.inclusion_proof(3, leaves)
     with pytest.raises(merkle.ProofError):
         merkle.verify_inclusion(3, 8, leaves[4], proof, merkle.root(leaves))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 140), st.data())
+def test_stored_nodes_give_the_same_roots_and_proofs_for_every_size(n, data):
+    """TreeNodes (the agent's O(log n) proofs) against the reference recursion over the leaves,
+    at a size below the tree's own: the agent proves old sizes of a tree that has grown."""
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(n)]
+    nodes = merkle.TreeNodes()
+    nodes.extend(leaves)
+    size2 = data.draw(st.integers(1, n))
+    size1 = data.draw(st.integers(0, size2))
+    index = data.draw(st.integers(0, size2 - 1))
+    assert nodes.root(size2) == merkle.root(leaves[:size2])
+    assert nodes.consistency_proof(size1, size2) == merkle.consistency_proof(size1, leaves[:size2])
+    assert nodes.inclusion_proof(index, size2) == merkle.inclusion_proof(index, leaves[:size2])
+    with pytest.raises(merkle.ProofError):
+        nodes.consistency_proof(1, n + 1)

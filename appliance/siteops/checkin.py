@@ -62,7 +62,12 @@ def decide_in_transaction(site: Site, conn: Any, gate: GateInfo, person_id: int 
     caller's transaction, so the decision is durable before anyone opens the gate."""
     now = site.clock.now()
     day = now.astimezone(VENUE_TZ).date().isoformat()
-    person = conn.execute("SELECT id, revoked, blacklisted FROM people WHERE id = ?", (person_id,)).fetchone() if person_id else None
+    person = conn.execute(
+        """SELECT p.id, p.revoked OR EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.kind = 'revocation'
+                                              AND b.lifted IS NULL),
+                  p.blacklisted OR EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.kind = 'blacklist'
+                                           AND b.lifted IS NULL)
+           FROM people p WHERE p.id = ?""", (person_id,)).fetchone() if person_id else None
     roster: tuple[RosterSession, ...] = ()
     inside = False
     if person is not None:

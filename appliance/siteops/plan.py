@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date  # noqa: F401  (used by the DayPlan annotation)
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -164,17 +164,24 @@ def parse_plan(text: str) -> DayPlan:
         raise PlanError("; ".join(problems[:20])) from exc
 
 
-def load_plan(site: Site, plan: DayPlan) -> dict[str, int]:
-    """Store the plan (replacing an earlier version of the same day) and journal it."""
+def load_plan(site: Site, plan: DayPlan, *, conn: Any = None) -> dict[str, int]:
+    """Store the plan (replacing an earlier version of the same day) and journal it; in the
+    caller's transaction when given one (the feed applies a plan and its cursor together)."""
     if plan.site_id != site.config.site.id:
         raise PlanError(f"site_id: the plan is for {plan.site_id!r}, this site is {site.config.site.id!r}")
-    current = site.store.reader().execute("SELECT MAX(version) FROM plans WHERE day = ?", (plan.date.isoformat(),)).fetchone()[0]
+    current = (conn or site.store.reader()).execute(
+        "SELECT MAX(version) FROM plans WHERE day = ?", (plan.date.isoformat(),)).fetchone()[0]
     if current is not None and plan.version <= current:
         raise PlanError(f"version: plan version {plan.version} for {plan.date} is not newer than the loaded {current}")
     bad = [p.id for p in plan.people if not is_valid_id_number(p.id_number.upper())]
     if bad:
         raise PlanError(f"people: the ID number of {', '.join(bad)} fails the GB 11643 check (a typing error?)")
-    person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name).person_id for p in plan.people}
+    with site.store.within(conn) as conn:
+        return _store_plan(site, conn, plan)
+
+
+def _store_plan(site: Site, conn: Any, plan: DayPlan) -> dict[str, int]:
+    person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name, conn=conn).person_id for p in plan.people}
     # The plan's fingerprint, without personal data: the canonical plan with ID numbers replaced by person rows.
     redacted = plan.model_dump(mode="json")
     for p in redacted["people"]:
@@ -182,42 +189,41 @@ def load_plan(site: Site, plan: DayPlan) -> dict[str, int]:
         p["name"] = ""
     digest = hashlib.sha256(canonical_bytes(redacted)).hexdigest()
     day = plan.date.isoformat()
-    with site.store.transaction() as conn:
-        conn.execute("DELETE FROM roster WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
-        conn.execute("DELETE FROM session_bidders WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
-        for z in plan.zones:
-            conn.execute("INSERT OR REPLACE INTO zones (id, name, closed) VALUES (?, ?, ?)", (z.id, z.name, int(z.closed)))
-        for r in plan.rooms:
-            conn.execute("INSERT OR REPLACE INTO rooms (id, name, kind, zone, capacity, equipment) VALUES (?, ?, ?, ?, ?, ?)",
-                         (r.id, r.name, r.kind, r.zone, r.capacity, json.dumps(r.equipment)))
-        for g in plan.gates:
-            conn.execute("INSERT OR REPLACE INTO gates (id, name, from_zone, to_zone, direction, reader, gate_device) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?)", (g.id, g.name, g.from_zone, g.to_zone, g.direction, g.reader, g.gate_device))
-        for s in plan.sessions:
-            conn.execute(
-                """INSERT INTO sessions (id, day, kind, section_code, section_name, room, start, end, admission_opens_min,
-                       admission_closes_min, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')
-                   ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, section_code = excluded.section_code,
-                       section_name = excluded.section_name, room = excluded.room, start = excluded.start, end = excluded.end,
-                       admission_opens_min = excluded.admission_opens_min, admission_closes_min = excluded.admission_closes_min""",
-                (s.id, day, s.kind, s.section_code, s.section_name, s.room, utc_timestamp(s.start), utc_timestamp(s.end),
-                 s.admission_opens_min, s.admission_closes_min))
-            for b in s.bidders:
-                conn.execute("INSERT INTO session_bidders (session, bidder, name) VALUES (?, ?, ?)", (s.id, b.id, b.name))
-            for entry in s.roster:
-                conn.execute("INSERT INTO roster (session, person_id, role, bidder) VALUES (?, ?, ?, ?)",
-                             (s.id, person_ids[entry.person], entry.role, entry.bidder))
-        for ref, person_id in person_ids.items():
-            conn.execute("INSERT OR REPLACE INTO person_refs (ref, person_id) VALUES (?, ?)", (ref, person_id))
-        conn.execute("UPDATE people SET revoked = 0, blacklisted = 0 WHERE id IN (%s)" % ",".join("?" * len(person_ids)),
-                     list(person_ids.values()))
-        for ref in plan.revoked:
-            conn.execute("UPDATE people SET revoked = 1 WHERE id = ?", (person_ids[ref],))
-        for ref in plan.blacklisted:
-            conn.execute("UPDATE people SET blacklisted = 1 WHERE id = ?", (person_ids[ref],))
-        conn.execute("INSERT INTO plans (day, version, sha256, loaded) VALUES (?, ?, ?, ?)",
-                     (day, plan.version, digest, utc_timestamp(site.clock.now())))
-        counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
-                  "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
-        site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts})
+    conn.execute("DELETE FROM roster WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
+    conn.execute("DELETE FROM session_bidders WHERE session IN (SELECT id FROM sessions WHERE day = ?)", (day,))
+    for z in plan.zones:
+        conn.execute("INSERT OR REPLACE INTO zones (id, name, closed) VALUES (?, ?, ?)", (z.id, z.name, int(z.closed)))
+    for r in plan.rooms:
+        conn.execute("INSERT OR REPLACE INTO rooms (id, name, kind, zone, capacity, equipment) VALUES (?, ?, ?, ?, ?, ?)",
+                     (r.id, r.name, r.kind, r.zone, r.capacity, json.dumps(r.equipment)))
+    for g in plan.gates:
+        conn.execute("INSERT OR REPLACE INTO gates (id, name, from_zone, to_zone, direction, reader, gate_device) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", (g.id, g.name, g.from_zone, g.to_zone, g.direction, g.reader, g.gate_device))
+    for s in plan.sessions:
+        conn.execute(
+            """INSERT INTO sessions (id, day, kind, section_code, section_name, room, start, end, admission_opens_min,
+                   admission_closes_min, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')
+               ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, section_code = excluded.section_code,
+                   section_name = excluded.section_name, room = excluded.room, start = excluded.start, end = excluded.end,
+                   admission_opens_min = excluded.admission_opens_min, admission_closes_min = excluded.admission_closes_min""",
+            (s.id, day, s.kind, s.section_code, s.section_name, s.room, utc_timestamp(s.start), utc_timestamp(s.end),
+             s.admission_opens_min, s.admission_closes_min))
+        for b in s.bidders:
+            conn.execute("INSERT INTO session_bidders (session, bidder, name) VALUES (?, ?, ?)", (s.id, b.id, b.name))
+        for entry in s.roster:
+            conn.execute("INSERT INTO roster (session, person_id, role, bidder) VALUES (?, ?, ?, ?)",
+                         (s.id, person_ids[entry.person], entry.role, entry.bidder))
+    for ref, person_id in person_ids.items():
+        conn.execute("INSERT OR REPLACE INTO person_refs (ref, person_id) VALUES (?, ?)", (ref, person_id))
+    conn.execute("UPDATE people SET revoked = 0, blacklisted = 0 WHERE id IN (%s)" % ",".join("?" * len(person_ids)),
+                 list(person_ids.values()))
+    for ref in plan.revoked:
+        conn.execute("UPDATE people SET revoked = 1 WHERE id = ?", (person_ids[ref],))
+    for ref in plan.blacklisted:
+        conn.execute("UPDATE people SET blacklisted = 1 WHERE id = ?", (person_ids[ref],))
+    conn.execute("INSERT INTO plans (day, version, sha256, loaded) VALUES (?, ?, ?, ?)",
+                 (day, plan.version, digest, utc_timestamp(site.clock.now())))
+    counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
+              "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
+    site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts})
     return counts

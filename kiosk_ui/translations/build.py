@@ -27,12 +27,11 @@ METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 
 
 def extract() -> Catalog:
-    """Every translatable text in kiosk_ui (Python and Jinja templates)."""
+    """Every translatable text in kiosk_ui and sync (Python and Jinja templates)."""
     template = Catalog()
-    for _filename, _lineno, message, _comments, _context in extract_from_dir(
-        str(HERE.parent), METHODS, keywords=KEYWORDS
-    ):
-        template.add(message)
+    for folder in (HERE.parent, HERE.parent.parent / "sync"):  # sync/: the center's staff pages
+        for _filename, _lineno, message, _comments, _context in extract_from_dir(str(folder), METHODS, keywords=KEYWORDS):
+            template.add(message)
     return template
 
 

@@ -1,0 +1,231 @@
+"""The center's pages for provincial staff (中文 by default, English on request): the sites with
+their head and lag, the alarms, the sessions and recordings received, and an inclusion proof
+of any record, checked before it is shown.
+
+Logins are the center's own staff (``appliance center staff NAME``), argon2id-hashed; five
+wrong passwords lock a name for five minutes. Forms carry a CSRF token (Flask-WTF); the API
+routes of the center are signed by sites instead and are not under CSRF.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import defaultdict
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFProtect
+
+from appliance import merkle
+from appliance.clock import utc_timestamp
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
+LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
+LANG_COOKIE = "center_lang"
+VENUE_TZ = ZoneInfo("Asia/Shanghai")
+LOCK_AFTER, LOCK_S = 5, 300
+
+bp = Blueprint("center_ui", __name__, url_prefix="/center/ui", template_folder="templates")
+_hasher = PasswordHasher()
+_failures: defaultdict[str, list[float]] = defaultdict(list)
+
+
+def init_ui(app: Flask, center: Any) -> None:
+    secret = center.data / "ui-secret"
+    if not secret.exists():
+        secret.write_bytes(secrets.token_bytes(32))
+        secret.chmod(0o600)
+    app.config.update(SECRET_KEY=secret.read_bytes(), SESSION_COOKIE_NAME="center_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+                      BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS), BABEL_DEFAULT_LOCALE="zh_Hans_CN",
+                      BABEL_DEFAULT_TIMEZONE="Asia/Shanghai")
+    csrf = CSRFProtect(app)
+    Babel(app, locale_selector=lambda: request.cookies.get(LANG_COOKIE) if request.cookies.get(LANG_COOKIE) in LANGUAGES
+          else "zh_Hans_CN")
+    app.extensions["center"] = center
+
+    @app.before_request
+    def protect() -> None:
+        if request.blueprint == "center_ui" and request.method == "POST":
+            csrf.protect()
+
+    @app.template_filter("local_time")
+    def local_time(stamp: str | None) -> str:
+        if not stamp:
+            return "—"
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(VENUE_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+    @app.context_processor
+    def globals_for_templates() -> dict[str, Any]:
+        lang = request.cookies.get(LANG_COOKIE, "zh_Hans_CN")
+        return {"staff": session.get("staff"), "languages": LANGUAGES, "locale": lang,
+                "html_lang": "en" if lang == "en" else "zh-CN"}
+
+    @app.after_request
+    def security_headers(response: Any) -> Any:
+        if request.path.startswith("/center/ui"):
+            h = response.headers
+            h.setdefault("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "
+                         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+            h.setdefault("X-Content-Type-Options", "nosniff")
+            h.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.register_blueprint(bp)
+
+
+def _center() -> Any:
+    return current_app.extensions["center"]
+
+
+def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not session.get("staff"):
+            return redirect(url_for("center_ui.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        name, password = request.form.get("name", "").strip(), request.form.get("password", "")
+        now = time.monotonic()
+        recent = [t for t in _failures[name] if now - t < LOCK_S]
+        _failures[name] = recent
+        row = _center().store.reader().execute("SELECT password_hash FROM staff WHERE name = ?", (name,)).fetchone()
+        ok = False
+        if len(recent) >= LOCK_AFTER:
+            error = _("Too many wrong passwords: try again in five minutes.")
+        else:
+            try:
+                ok = row is not None and _hasher.verify(row[0], password)
+            except (VerificationError, InvalidHashError):
+                ok = False
+            if not ok:
+                _failures[name].append(now)
+                error = _("Wrong name or password.")
+        if ok:
+            session.clear()
+            session["staff"] = name
+            target = request.args.get("next", "")
+            return redirect(target if target.startswith("/center/ui") else url_for("center_ui.sites"))
+    return render_template("center_login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("center_ui.login"))
+
+
+@bp.post("/language")
+def language() -> Any:
+    lang = request.form.get("lang", "")
+    target = request.form.get("next", "")
+    response = redirect(target if target.startswith("/center/ui") else url_for("center_ui.sites"))
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response
+
+
+def site_rows() -> list[dict[str, Any]]:
+    conn = _center().store.reader()
+    rows = conn.execute(
+        """SELECT s.id, s.enrolled, s.revoked, s.size, s.head, s.last_seen, s.reported_size, s.reported_at,
+                  (SELECT COUNT(*) FROM alarms a WHERE a.site = s.id) AS alarms,
+                  (SELECT COUNT(*) FROM media m WHERE m.site = s.id) AS media,
+                  (SELECT COALESCE(SUM(size), 0) FROM media m WHERE m.site = s.id) AS media_bytes
+           FROM sites s ORDER BY s.id""").fetchall()
+    out = []
+    for r in rows:
+        item = dict(r)
+        item["lag"] = None if r["reported_size"] is None else max(0, r["reported_size"] - r["size"])
+        item["state"] = ("revoked" if r["revoked"] else "not_enrolled" if not r["enrolled"]
+                         else "unknown" if item["lag"] is None else "in_sync" if item["lag"] == 0 else "behind")
+        out.append(item)
+    return out
+
+
+@bp.get("/")
+@staff_only
+def sites() -> Any:
+    rows = site_rows()
+    if request.args.get("format") == "json":
+        return jsonify(rows)
+    return render_template("center_sites.html", sites=rows)
+
+
+@bp.get("/alarms")
+@staff_only
+def alarms() -> Any:
+    rows = [dict(r) | {"detail": json.loads(r["detail"])} for r in _center().store.reader().execute(
+        "SELECT id, site, kind, detail, raised FROM alarms ORDER BY id DESC LIMIT 500")]
+    return render_template("center_alarms.html", alarms=rows)
+
+
+@bp.get("/sites/<site_id>")
+@staff_only
+def site(site_id: str) -> Any:
+    info = next((s for s in site_rows() if s["id"] == site_id), None)
+    if info is None:
+        abort(404)
+    conn = _center().store.reader()
+    sessions: dict[str, dict[str, Any]] = {}
+    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = ? AND kind = 'session.state' ORDER BY seq",
+                                  (site_id,)):
+        payload = json.loads(body)["payload"]
+        s = sessions.setdefault(payload["session"], {"id": payload["session"], "states": [], "segments": 0, "received": 0})
+        s["states"].append({"to": payload["to"], "ts": json.loads(body)["ts"], "seq": seq})
+    recordings = []
+    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = ? AND kind = 'recording.segment' ORDER BY seq DESC",
+                                  (site_id,)):
+        payload = json.loads(body)["payload"]
+        if not payload["sessions"]:
+            continue
+        held = conn.execute("SELECT sha256, received FROM media WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+        recordings.append({"seq": seq, **{k: payload[k] for k in ("camera", "room", "start", "end", "size", "sha256", "sessions")},
+                           "received": held["received"] if held else None})
+        for session_id in payload["sessions"]:
+            if session_id in sessions:
+                sessions[session_id]["segments"] += 1
+                sessions[session_id]["received"] += 1 if held else 0
+    site_alarms = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
+        "SELECT id, kind, detail, raised FROM alarms WHERE site = ? ORDER BY id DESC LIMIT 100", (site_id,))]
+    receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+    return render_template("center_site.html", site=info, sessions=list(sessions.values()), recordings=recordings[:200],
+                           recordings_total=len(recordings), alarms=site_alarms, receipt=receipt)
+
+
+@bp.get("/sites/<site_id>/proof")
+@staff_only
+def proof(site_id: str) -> Any:
+    from sync.center import CenterError
+
+    try:
+        seq = int(request.args.get("seq", ""))
+    except ValueError:
+        return render_template("center_proof.html", site_id=site_id, error=_("Give a record number.")), 400
+    try:
+        result = _center().prove(site_id, seq)
+    except CenterError as exc:
+        return render_template("center_proof.html", site_id=site_id, error=str(exc)), exc.status
+    except merkle.ProofError as exc:  # the stored records do not give the receipt's root: say so, loudly
+        return render_template("center_proof.html", site_id=site_id, error=f"proof does not verify: {exc}"), 500
+    if request.args.get("format") == "json":
+        response = jsonify(result)
+        response.headers["Content-Disposition"] = f'attachment; filename="{site_id}-record-{seq}-proof.json"'
+        return response
+    return render_template("center_proof.html", site_id=site_id, proof=result, checked=utc_timestamp(_center().clock.now()))

@@ -1,0 +1,196 @@
+"""The center's tus 1.0.0 endpoint for recordings (https://tus.io/protocols/resumable-upload).
+
+Core protocol plus the creation, checksum, termination and expiration extensions:
+
+* ``OPTIONS  …/uploads``       → 204, ``Tus-Version``, ``Tus-Extension``, ``Tus-Max-Size``,
+  ``Tus-Checksum-Algorithm``.
+* ``POST     …/uploads``       → 201 with ``Location`` and ``Upload-Expires`` (creation). The
+  ``Upload-Metadata`` must name the segment's sealing record (``seq``) and its ``sha256``; the
+  record must already be at the center and say the same hash and size (``Upload-Length``), so a
+  file the site never sealed is never accepted.
+* ``HEAD     …/uploads/<id>``  → 200 with ``Upload-Offset``, ``Upload-Length``,
+  ``Cache-Control: no-store``.
+* ``PATCH    …/uploads/<id>``  → 204 with the new ``Upload-Offset``; ``Content-Type`` must be
+  ``application/offset+octet-stream`` (else 415), ``Upload-Offset`` must equal the stored
+  offset (else 409); an ``Upload-Checksum`` (``sha1`` or ``sha256``, base64) that does not match
+  the body gives 460 and the chunk is discarded; an unsupported algorithm 400.
+* ``DELETE   …/uploads/<id>``  → 204 (termination); the upload is gone (404 afterwards).
+* Expired uploads answer 410 and their bytes are removed.
+* ``X-HTTP-Method-Override`` is honoured; every request but OPTIONS needs ``Tus-Resumable:
+  1.0.0`` (else 412 with ``Tus-Version``).
+
+When the last byte arrives, the center hashes the whole file; only if the SHA-256 equals the
+sealed journal record's does it keep the file and count the segment as received (the site then
+learns it through ``…/media/status`` and may free the segment). A mismatch is refused (the bytes
+are dropped) and raised as an alarm.
+
+Each chunk is appended and fsynced before the offset is committed; a crash between the two
+leaves extra bytes that are cut back to the committed offset on the next request, so the offset
+the center reports is always bytes it holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from flask import Flask, Response, request
+
+if TYPE_CHECKING:
+    from sync.center import Center
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = "creation,checksum,termination,expiration"
+MAX_SIZE = 8 << 30  # 8 GiB: far above a segment
+CHECKSUMS: dict[str, Callable[..., Any]] = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+EXPIRES_AFTER = timedelta(hours=24)
+
+
+def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"Tus-Resumable": TUS_VERSION, **(extra or {})}
+
+
+def _reply(status: int, extra: dict[str, str] | None = None, text: str = "") -> Response:
+    return Response(text, status=status, headers=_headers(extra), mimetype="text/plain")
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """``Upload-Metadata``: comma-separated ``key base64value`` pairs (value optional)."""
+    out = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, value = pair.partition(" ")
+        out[key] = base64.b64decode(value, validate=True).decode() if value else ""
+    return out
+
+
+def _http_date(when: datetime) -> str:
+    return format_datetime(when.astimezone(timezone.utc), usegmt=True)
+
+
+def register(app: Flask, center: "Center", authenticated: Callable[[str], None]) -> None:
+    uploads_dir = center.data / "uploads"
+    uploads_dir.mkdir(exist_ok=True)
+    base = "/center/v1/sites/<site_id>/media/uploads"
+    locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # one writer per upload (a duplicated PATCH waits)
+
+    def method() -> str:
+        return request.headers.get("X-HTTP-Method-Override", request.method).upper()
+
+    def part(upload_id: str) -> Path:
+        return uploads_dir / f"{upload_id}.part"
+
+    def row(site_id: str, upload_id: str) -> Any:
+        return center.store.reader().execute(
+            "SELECT id, site, seq, sha256, length, offset, expires FROM uploads WHERE id = ? AND site = ?",
+            (upload_id, site_id)).fetchone()
+
+    def expired(r: Any) -> bool:
+        return datetime.fromisoformat(r[6]) <= center.clock.now()
+
+    def drop(upload_id: str) -> None:
+        with center.store.transaction() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        part(upload_id).unlink(missing_ok=True)
+
+    @app.route(base, methods=["OPTIONS", "POST"])
+    def uploads(site_id: str) -> Response:
+        if method() == "OPTIONS":
+            return _reply(204, {"Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS, "Tus-Max-Size": str(MAX_SIZE),
+                                "Tus-Checksum-Algorithm": ",".join(CHECKSUMS)})
+        authenticated(site_id)
+        if request.headers.get("Tus-Resumable") != TUS_VERSION:
+            return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
+        if "Upload-Defer-Length" in request.headers:
+            return _reply(400, text="Upload-Defer-Length is not supported: send Upload-Length")
+        try:
+            length = int(request.headers["Upload-Length"])
+            meta = parse_metadata(request.headers.get("Upload-Metadata", ""))
+            seq, digest = int(meta["seq"]), meta["sha256"]
+        except (KeyError, ValueError) as exc:
+            return _reply(400, text=f"Upload-Length and Upload-Metadata with seq and sha256 are required ({exc})")
+        if not 0 <= length <= MAX_SIZE:
+            return _reply(413, text=f"Upload-Length above Tus-Max-Size {MAX_SIZE}")
+        sealed = center.sealed_segment(site_id, seq)
+        if sealed is None:
+            return _reply(409, text=f"record {seq} (the segment's seal) has not reached the center yet: send the journal first")
+        if sealed["sha256"] != digest or sealed["size"] != length:
+            return _reply(409, text=f"record {seq} seals another file (hash or size differ)")
+        center.sweep_uploads()
+        upload_id = secrets.token_hex(16)
+        expires = center.clock.now() + EXPIRES_AFTER
+        part(upload_id).touch()
+        with center.store.transaction() as conn:
+            conn.execute("INSERT INTO uploads (id, site, seq, sha256, length, offset, created, expires) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                         (upload_id, site_id, seq, digest, length, center.clock.now().isoformat(), expires.isoformat()))
+        if length == 0:
+            center.finish_upload(site_id, upload_id, part(upload_id))
+        return _reply(201, {"Location": f"{request.path}/{upload_id}", "Upload-Expires": _http_date(expires)})
+
+    @app.route(base + "/<upload_id>", methods=["HEAD", "PATCH", "DELETE", "POST"])
+    def upload(site_id: str, upload_id: str) -> Response:
+        verb = method()
+        authenticated(site_id)
+        if request.headers.get("Tus-Resumable") != TUS_VERSION:
+            return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
+        with locks[upload_id]:
+            return _upload(site_id, upload_id, verb)
+
+    def _upload(site_id: str, upload_id: str, verb: str) -> Response:
+        r = row(site_id, upload_id)
+        if r is None:
+            return _reply(404, {"Cache-Control": "no-store"}, "no such upload (finished, terminated or never created)")
+        if expired(r):
+            drop(upload_id)
+            return _reply(410, {"Cache-Control": "no-store"}, "the upload expired")
+        _, _, _, _, length, offset, expires = r
+        if verb == "HEAD":
+            return _reply(200, {"Upload-Offset": str(offset), "Upload-Length": str(length), "Cache-Control": "no-store"})
+        if verb == "DELETE":
+            drop(upload_id)
+            return _reply(204)
+        if verb != "PATCH":
+            return _reply(405, text="HEAD, PATCH or DELETE")
+        if request.mimetype != "application/offset+octet-stream":
+            return _reply(415, text="Content-Type: application/offset+octet-stream is required")
+        try:
+            claimed = int(request.headers["Upload-Offset"])
+        except (KeyError, ValueError):
+            return _reply(400, text="Upload-Offset is required")
+        if claimed != offset:
+            return _reply(409, {"Upload-Offset": str(offset)}, f"Upload-Offset {claimed} is not the upload's offset {offset}")
+        chunk = request.get_data(cache=False)
+        if offset + len(chunk) > length:
+            return _reply(400, text="the chunk runs past Upload-Length")
+        if "Upload-Checksum" in request.headers:
+            algorithm, _, value = request.headers["Upload-Checksum"].partition(" ")
+            if algorithm not in CHECKSUMS:
+                return _reply(400, text=f"checksum algorithm {algorithm!r} is not supported")
+            try:
+                wanted = base64.b64decode(value, validate=True)
+            except ValueError:
+                return _reply(400, text="Upload-Checksum: the value is not base64")
+            if CHECKSUMS[algorithm](chunk).digest() != wanted:
+                return Response("Checksum Mismatch: the chunk was discarded", status=460, headers=_headers())
+        path = part(upload_id)
+        with open(path, "r+b" if path.exists() else "w+b") as f:
+            f.truncate(offset)  # bytes past the committed offset are a crash's leftovers
+            f.seek(offset)
+            f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        new_offset = offset + len(chunk)
+        new_expires = center.clock.now() + EXPIRES_AFTER
+        with center.store.transaction() as conn:
+            conn.execute("UPDATE uploads SET offset = ?, expires = ? WHERE id = ? AND offset = ?",
+                         (new_offset, new_expires.isoformat(), upload_id, offset))
+        if new_offset == length:
+            center.finish_upload(site_id, upload_id, path)
+        return _reply(204, {"Upload-Offset": str(new_offset), "Upload-Expires": _http_date(new_expires)})
