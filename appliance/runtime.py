@@ -173,7 +173,7 @@ class Runtime:
             from sync.demo import DemoCenter
 
             self.demo_center = DemoCenter(self.site)
-            log.info("demo center on %s", self.demo_center.start())
+            log.info("demo center on %s (staff pages: /center/ui/, login demo / demo-center-2026)", self.demo_center.start())
         if "sync" in self.services:
             from sync.agent import SyncLoop
 

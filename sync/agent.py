@@ -24,6 +24,7 @@ import base64
 import json
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,11 @@ class Agent:
         self.clock_offset_s = round((center_now - local).total_seconds() + elapsed / 2)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._post_bytes(path, json.dumps(body, ensure_ascii=False).encode())
+
+    def _post_bytes(self, path: str, data: bytes) -> dict[str, Any]:
         try:
-            resp = self.http.post(f"{self.base}/{path}", timeout=TIMEOUT_S,
-                                  data=json.dumps(body, ensure_ascii=False).encode(), headers={"Content-Type": "application/json"})
+            resp = self.http.post(f"{self.base}/{path}", timeout=TIMEOUT_S, data=data, headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             raise SyncError(f"the center cannot be reached: {exc}") from exc
         if resp.status_code != 200:
@@ -172,6 +175,8 @@ class Agent:
         feed = self.pull_feed(deadline)
         journal = self.push_journal(int(center["size"]), deadline)
         media = self.push_media(deadline)
+        if media["confirmed"] and (deadline is None or time.monotonic() < deadline):
+            journal = self.push_journal(journal["acked"], deadline)  # the acknowledgements go up in the same round
         with self.site.store.transaction() as conn:
             _set_meta(self.site, conn, "sync_last_success", utc_timestamp(self.site.clock.now()))
             if self.clock_offset_s is not None:
@@ -245,24 +250,37 @@ class Agent:
         if acked < local:
             nodes = merkle.TreeNodes()
             nodes.extend(self.site.journal.leaf_hashes(local))
-            while acked < local and (deadline is None or time.monotonic() < deadline):
-                end = min(local, acked + BATCH)
+
+            def batch(start: int) -> tuple[int, bytes]:
+                end = min(local, start + BATCH)
                 rows = self.site.store.reader().execute(
-                    "SELECT seq, body, hash, sig FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq", (acked, end)).fetchall()
-                batch = {"records": [{"seq": r[0], "body": r[1], "hash": r[2], "sig": r[3]} for r in rows],
-                         "checkpoint": self._checkpoint(end, nodes.root(end)),
-                         "consistency": [base64.b64encode(h).decode() for h in nodes.consistency_proof(acked, end)]}
-                answer = self._post("journal", batch)
-                receipt = answer["receipt"]
-                try:
-                    verify_note(receipt, CENTER_NAME, self.center_key)
-                except NoteError as exc:
-                    raise SyncError(f"the center's receipt does not verify with the pinned key: {exc}", "bad_receipt") from exc
-                sent += answer["accepted"]
-                acked = int(answer["size"])
-                with self.site.store.transaction() as conn:
-                    _set_meta(self.site, conn, "sync_acked", str(acked))
-                    _set_meta(self.site, conn, "sync_receipt", receipt)
+                    "SELECT seq, body, hash, sig FROM journal WHERE seq > ? AND seq <= ? ORDER BY seq", (start, end)).fetchall()
+                return end, json.dumps({"records": [{"seq": r[0], "body": r[1], "hash": r[2], "sig": r[3]} for r in rows],
+                                        "checkpoint": self._checkpoint(end, nodes.root(end)),
+                                        "consistency": [base64.b64encode(h).decode() for h in nodes.consistency_proof(start, end)]},
+                                       ensure_ascii=False).encode()
+
+            # The next batch is prepared while the center verifies this one (its CPU and ours overlap).
+            with ThreadPoolExecutor(1, thread_name_prefix="sync-batch") as pool:
+                ahead = pool.submit(batch, acked)
+                while acked < local and (deadline is None or time.monotonic() < deadline):
+                    end, body = ahead.result()
+                    if end < local:
+                        ahead = pool.submit(batch, end)
+                    answer = self._post_bytes("journal", body)
+                    receipt = answer["receipt"]
+                    try:
+                        verify_note(receipt, CENTER_NAME, self.center_key)
+                    except NoteError as exc:
+                        raise SyncError(f"the center's receipt does not verify with the pinned key: {exc}", "bad_receipt") from exc
+                    sent += answer["accepted"]
+                    acked = int(answer["size"])
+                    with self.site.store.transaction() as conn:
+                        _set_meta(self.site, conn, "sync_acked", str(acked))
+                        _set_meta(self.site, conn, "sync_receipt", receipt)
+                    if acked != end and acked < local:  # the center holds another size than expected: go on from it
+                        ahead.cancel()
+                        ahead = pool.submit(batch, acked)
         with self.site.store.transaction() as conn:
             _set_meta(self.site, conn, "sync_acked", str(acked))
         return {"acked": acked, "sent": sent, "pending": self.site.journal.count() - acked}

@@ -16,6 +16,9 @@ from sync.agent import enroll
 from sync.center import Center, create_center_app
 
 
+DEMO_STAFF = ("demo", "demo-center-2026")
+
+
 class DemoCenter:
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -27,6 +30,8 @@ class DemoCenter:
         self.server = wsgi.Server(("127.0.0.1", 0), create_center_app(self.center), numthreads=4, server_name="demo-center")
         self.server.prepare()
         url = f"http://127.0.0.1:{self.server.bind_addr[1]}"
+        if not self.center.store.reader().execute("SELECT 1 FROM staff WHERE name = 'demo'").fetchone():
+            self.center.set_staff(*DEMO_STAFF)  # the demo's provincial staff login (docs/sync-protocol.md)
         self.thread = threading.Thread(target=self.server.serve, name="demo-center", daemon=True)
         self.thread.start()
         if self.site.store.get_meta("sync_center_url") is None:

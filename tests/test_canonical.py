@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.canonical import CanonicalError, canonical_bytes, is_canonical
+from appliance.canonical import CanonicalError, canonical_bytes, is_canonical, parse_canonical
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,20 @@ def test_non_canonical_bytes_are_recognised():
     assert not is_canonical(b'{"b":1, "a":2}')
     assert not is_canonical(b'{"b":1,"a":2}')
     assert not is_canonical(b'{"a":"\\u8bc4"}')  # escaped CJK is not the canonical spelling
+
+
+@given(json_values)
+def test_the_centers_parser_takes_every_canonical_text(value):
+    assert parse_canonical(canonical_bytes(value).decode()) == value
+
+
+RAW_SURROGATE = '{"s":"' + chr(0xD800) + '"}'
+
+
+@pytest.mark.parametrize("text", ['{"f":1.5}', '{"n":9007199254740992}', '{"键":1}', '{"b":1,"a":2}', '{"a": 1}',
+                                  '{"a":"\\u8bc4"}', '{"s":"\\ud800"}', RAW_SURROGATE, '{"a":1,"a":2}', "[1,2"],
+                         ids=["float", "big-int", "non-ascii-key", "unsorted", "space", "escaped-cjk", "escaped-surrogate",
+                              "raw-surrogate", "duplicate-key", "truncated"])
+def test_the_centers_parser_refuses_what_has_no_canonical_form(text):
+    with pytest.raises(ValueError):
+        parse_canonical(text)
