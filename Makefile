@@ -69,6 +69,7 @@ bench: system-deps install
 	$(BIN)/python -m bench.live_updates
 	$(BIN)/python -m bench.kiosk_paint
 	$(BIN)/python -m bench.recording
+	$(BIN)/python -m bench.sync
 
 # A longer property-based fuzz run of every device codec (the test suite runs a short one).
 fuzz: install

@@ -97,6 +97,8 @@ def _ascii_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _PARSER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int, object_pairs_hook=_ascii_keys)
+# An all-ASCII text (most records: gate decisions, segments) has ASCII keys: no per-object hook.
+_ASCII_PARSER = json.JSONDecoder(parse_float=_no_float, parse_int=_safe_int)
 
 
 def parse_canonical(text: str) -> Any:
@@ -108,7 +110,7 @@ def parse_canonical(text: str) -> Any:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate, written raw
         raise CanonicalError("string is not valid Unicode") from exc
-    value = _PARSER.decode(text)
+    value = (_ASCII_PARSER if text.isascii() else _PARSER).decode(text)
     if _ENCODER.encode(value) != text:
         raise CanonicalError("not in canonical form")
     return value

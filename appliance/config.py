@@ -277,6 +277,7 @@ class RecordingConfig(_Section):
 
 class SyncConfig(_Section):
     interval_s: float = Field(default=30.0, ge=1, le=3600, description="Seconds between two rounds of the sync worker with the center.")
+    max_backoff_s: float = Field(default=300.0, ge=1, le=3600, description="Longest wait between two attempts while the center cannot be reached (exponential backoff with full jitter up to this).")
     demo_center: bool = Field(default=False, description="Serve a reference center in this process on loopback and enrol with it (demo only; the province runs the real one).")
 
 

@@ -46,7 +46,6 @@ CENTER_NAME = "provincial-center"
 BATCH = 2000
 TIMEOUT_S = 30
 BASE_BACKOFF_S = 2.0
-MAX_BACKOFF_S = 300.0
 
 
 class SyncError(RuntimeError):
@@ -324,10 +323,11 @@ class Agent:
 class SyncLoop:
     """The sync worker's step: rounds bounded in time, and after a failure, exponential
     backoff with full jitter (so a province's sites do not all come back at once) up to
-    ``MAX_BACKOFF_S``; the state is in ``meta`` for the console."""
+    ``sync.max_backoff_s``; the state is in ``meta`` for the console."""
 
     def __init__(self, site: Site, round_s: float = 20.0) -> None:
         self.site, self.round_s = site, round_s
+        self.max_backoff_s = site.config.sync.max_backoff_s
         self.failures = 0
         self.next_try = 0.0
 
@@ -341,7 +341,7 @@ class SyncLoop:
             result = Agent(self.site).sync_once(max_seconds=self.round_s)
         except SyncError as exc:
             self.failures += 1
-            delay = random.uniform(0, min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2 ** self.failures))
+            delay = random.uniform(0, min(self.max_backoff_s, BASE_BACKOFF_S * 2 ** min(self.failures, 20)))
             self.next_try = time.monotonic() + delay
             state = "offline" if exc.code == "unreachable" else "refused"
             with self.site.store.transaction() as conn:

@@ -77,14 +77,14 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
     return predicate()
 
 
-def start_center(center_dir: Path, *args: str, timeout: float = 60):
+def start_center(center_dir: Path, *args: str, port: int = 0, timeout: float = 60):
     """``appliance center serve`` on a free loopback port; returns (process, url) once the center
     has printed its ready line (it binds before printing). A cold start on a fresh machine can
     take seconds, so this waits on the line rather than polling the port for a fixed time."""
     import select
     import time
 
-    proc = subprocess.Popen([APPLIANCE, "center", "serve", "--data", str(center_dir), "--port", "0", *args],
+    proc = subprocess.Popen([APPLIANCE, "center", "serve", "--data", str(center_dir), "--port", str(port), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + timeout
     seen = []

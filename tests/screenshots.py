@@ -16,6 +16,7 @@ from appliance.site import open_site
 from appliance.siteops.alarms import raise_alarm
 from appliance.siteops.registers import add_entry
 from appliance.siteops.scheduling import VENUE_TZ, add_booking, parse_requests, schedule_day
+from sync.demo import DEMO_STAFF
 from tests.browser import chromium, draw_signature, log_in
 from tests.test_runtime import PASSWORD, add_user, start, stop, wait_ready
 from tests.venue import ROOT, build_venue, card_of
@@ -52,6 +53,18 @@ def _a_morning(data: Path) -> str:
     return tomorrow.isoformat()
 
 
+def _center_url(data: Path) -> str:
+    """The demo center's address, once the sync worker has had the journal acknowledged."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with open_site(data) as site:
+            url, acked = site.store.get_meta("sync_center_url"), int(site.store.get_meta("sync_acked") or 0)
+        if url and acked:
+            return url
+        time.sleep(0.5)
+    raise RuntimeError("the demo center never acknowledged the journal")
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +72,8 @@ def main() -> None:
         for name, role in (("zhang.wei", "staff"), ("li.na", "supervisor"), ("admin", "admin")):
             add_user(venue.data, name, role)
         tomorrow = _a_morning(venue.data)
-        proc, port = start(venue.data, env={"APPLIANCE_SERVICES__HEARTBEAT_S": "5"})  # the default, as on site
+        proc, port = start(venue.data, env={"APPLIANCE_SERVICES__HEARTBEAT_S": "5",  # the default, as on site
+                                            "APPLIANCE_SYNC__DEMO_CENTER": "true", "APPLIANCE_SYNC__INTERVAL_S": "2"})
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(proc, port)
@@ -120,6 +134,21 @@ def main() -> None:
                 if not kiosk.locator("#locker-code").count():
                     raise RuntimeError(kiosk.url + " " + kiosk.locator("main").inner_text())
                 shot(kiosk, "kiosk-locker-code")
+
+                # The provincial center's pages (the demo center in the appliance's process).
+                center = _center_url(venue.data)
+                page = browser.new_page(**office)
+                page.goto(center + "/center/ui/login")
+                page.fill("input[name=name]", DEMO_STAFF[0])
+                page.fill("input[name=password]", DEMO_STAFF[1])
+                page.click("button[type=submit]:has-text('登录')")
+                page.wait_for_selector("table.sites")
+                shot(page, "center-sites")
+                page.goto(center + "/center/ui/sites/demo-county-01")
+                shot(page, "center-site")
+                page.goto(center + "/center/ui/sites/demo-county-01/proof?seq=3")
+                page.wait_for_selector("#verdict")
+                shot(page, "center-proof")
         finally:
             stop(proc)
             venue.stop()

@@ -167,3 +167,51 @@ def test_the_demo_center_acknowledges_the_journal_of_appliance_run(data_dir):
         acked = int(db.execute("SELECT value FROM meta WHERE key = 'sync_acked'").fetchone()[0])
         records = db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
     assert 0 < acked <= records
+
+
+def test_a_week_offline_drains_by_itself_when_the_center_returns(data_dir, tmp_path):
+    """`appliance run` with its sync worker: the center goes away, the venue goes on (a week's
+    backlog, scaled down), the console says offline; the center comes back on the same address
+    and the backlog drains with no operator action."""
+    import sqlite3
+
+    from appliance.site import open_site
+    from tests.helpers import start_center, wait_for
+    from tests.test_runtime import output, start, stop, wait_ready
+
+    center_dir = tmp_path / "center"
+    token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
+    port = free_port()
+    center, url = start_center(center_dir, port=port)
+    assert run_appliance("enroll", "--center", url, "--token", token, "--data", str(data_dir)).returncode == 0
+    center.terminate()
+    center.wait(10)
+
+    def meta(key):
+        with sqlite3.connect(data_dir / "appliance.db") as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    env = {"APPLIANCE_SYNC__INTERVAL_S": "1", "APPLIANCE_SYNC__MAX_BACKOFF_S": "2"}
+    proc, web_port = start(data_dir, env=env)
+    try:
+        wait_ready(proc, web_port)
+        with open_site(data_dir) as site:  # the venue's week, while the center is away
+            for day in range(7):
+                with site.store.transaction() as conn:
+                    site.journal.append_many(conn, [("staff.note", {"text": f"第 {day} 天 巡场 {i}", "author": "staff1"})
+                                                    for i in range(3000)])
+            total = site.journal.count()
+        assert wait_for(lambda: meta("sync_state") == "offline", 20), output(proc)
+        center, _ = start_center(center_dir, port=port)  # the center is back, same address
+        try:
+            assert wait_for(lambda: int(meta("sync_acked") or 0) >= total, 90), output(proc)
+            assert meta("sync_state") == "online"
+        finally:
+            center.terminate()
+            center.wait(10)
+    finally:
+        code, _ = stop(proc)
+    assert code == 0, output(proc)
+    held = Center(center_dir).head("test-county-01")["size"]
+    assert held >= total
