@@ -205,7 +205,9 @@ def site(site_id: str) -> Any:
     site_alarms = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
         "SELECT id, kind, detail, raised FROM alarms WHERE site = ? ORDER BY id DESC LIMIT 100", (site_id,))]
     receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
-    return render_template("center_site.html", site=info, sessions=list(sessions.values()), recordings=recordings[:200],
+    from kiosk_ui.operations import STATE_TEXT  # the same words as the venue's console
+
+    return render_template("center_site.html", state_text=STATE_TEXT, site=info, sessions=list(sessions.values()), recordings=recordings[:200],
                            recordings_total=len(recordings), alarms=site_alarms, receipt=receipt)
 
 
