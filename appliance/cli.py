@@ -547,6 +547,28 @@ def enroll(data_dir: Path, config_path: Path | None, center_url: str, token: str
     emit({"ok": True, **result})
 
 
+@main.group("eval")
+def eval_() -> None:
+    """Bid evaluation: the scoring engine (docs/scoring.md)."""
+
+
+@eval_.command("score")
+@click.argument("rule_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("bids_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def eval_score(rule_file: Path, bids_file: Path) -> None:
+    """Score BIDS.json under RULE.json; prints one JSON array, a row per bidder (bidder, valid,
+    baseline, deviation_pct, price_score, total, rank …). Exit 2 with the field named when the
+    rule or the bids cannot be scored."""
+    from appliance.evaluation.scoring import RuleError, parse_json, score
+
+    try:
+        results = score(parse_json(rule_file.read_text(encoding="utf-8")), parse_json(bids_file.read_text(encoding="utf-8")))
+    except RuleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps([r.as_json() for r in results], ensure_ascii=False))
+
+
 @main.group()
 def center() -> None:
     """The reference center receiver (docs/sync-protocol.md)."""

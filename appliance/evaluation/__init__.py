@@ -1,0 +1,1 @@
+"""Evaluation sessions (issue #8): the scoring engine first (scoring.py)."""
