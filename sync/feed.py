@@ -114,9 +114,17 @@ def apply_item(site: Site, conn: Any, item: dict[str, Any]) -> str:
                                                             "sha256": digest, "reason": _redacted(reason)})
         raise_alarm(site, conn, "feed_refused", seq=record.seq, detail={"kind": kind, "reason": _redacted(reason)})
         return f"refused: {_redacted(reason)}"
-    site.journal.append(conn, "feed.applied", {"lane": item["lane"], "seq": item["seq"], "kind": kind, "key_sha256":
-                                               hashlib.sha256(item["key"].encode()).hexdigest(), "sha256": digest,
-                                               "outcome": outcome})
+    about: dict[str, Any]
+    if kind in ("revocation", "blacklist"):
+        # Whom it is about, as the keyed token the site uses everywhere (a plain hash of an ID
+        # number could be brute-forced; the token cannot without the site's key).
+        from appliance.people import ID_PURPOSE
+
+        about = {"person_token": site.personal.token(ID_PURPOSE, str(body.get("id_number", "")).strip().upper())}
+    else:
+        about = {"key": item["key"]}
+    site.journal.append(conn, "feed.applied", {"lane": item["lane"], "seq": item["seq"], "kind": kind, **about,
+                                               "sha256": digest, "outcome": outcome})
     return outcome
 
 
