@@ -313,3 +313,28 @@ def m016_sync_feed_and_media(db: Database) -> None:
     # tuspy's URL store: the upload URL of each segment being sent, by fingerprint (its SHA-256),
     # so that an upload cut by a dropped link or a restart resumes where the center has it.
     db.execute("CREATE TABLE tus_uploads (fingerprint TEXT PRIMARY KEY, url TEXT NOT NULL, created TEXT NOT NULL)")
+
+
+@migrations()
+def m017_evaluations(db: Database) -> None:
+    # The committee's work (appliance/evaluation/committee.py); the journal holds every step.
+    db.execute("""CREATE TABLE evaluations (session TEXT PRIMARY KEY REFERENCES sessions(id), template TEXT NOT NULL,
+                   template_sha256 TEXT NOT NULL, state TEXT NOT NULL, chair INTEGER, vote_round INTEGER NOT NULL,
+                   started TEXT NOT NULL, finalized TEXT, results TEXT)""")
+    db.execute("""CREATE TABLE eval_members (session TEXT NOT NULL, person_id INTEGER NOT NULL, role TEXT NOT NULL,
+                   signed_in TEXT, read_confirmed TEXT, agreed TEXT, PRIMARY KEY (session, person_id))""")
+    db.execute("""CREATE TABLE eval_bidders (session TEXT NOT NULL, bidder TEXT NOT NULL, name TEXT NOT NULL, price TEXT NOT NULL,
+                   valid INTEGER NOT NULL, invalid_reason TEXT, PRIMARY KEY (session, bidder))""")
+    db.execute("""CREATE TABLE eval_votes (session TEXT NOT NULL, round INTEGER NOT NULL, voter INTEGER NOT NULL,
+                   candidate INTEGER NOT NULL, cast TEXT NOT NULL, PRIMARY KEY (session, round, voter))""")
+    db.execute("""CREATE TABLE eval_steps (session TEXT NOT NULL, step TEXT NOT NULL, position INTEGER NOT NULL, state TEXT NOT NULL,
+                   confirmed_by INTEGER, confirmed_at TEXT, outcome TEXT, PRIMARY KEY (session, step))""")
+    db.execute("""CREATE TABLE eval_step_submissions (session TEXT NOT NULL, step TEXT NOT NULL, person_id INTEGER NOT NULL,
+                   submitted TEXT NOT NULL, PRIMARY KEY (session, step, person_id))""")
+    db.execute("""CREATE TABLE eval_marks (session TEXT NOT NULL, step TEXT NOT NULL, person_id INTEGER NOT NULL, bidder TEXT NOT NULL,
+                   criterion TEXT NOT NULL, value TEXT NOT NULL, explanation TEXT NOT NULL DEFAULT '', updated TEXT NOT NULL,
+                   PRIMARY KEY (session, step, person_id, bidder, criterion))""")
+    db.execute("""CREATE TABLE eval_reopens (id INTEGER PRIMARY KEY, session TEXT NOT NULL, step TEXT NOT NULL,
+                   requested_by INTEGER NOT NULL, reason TEXT NOT NULL, requested TEXT NOT NULL, approved_by TEXT, approved TEXT)""")
+    db.execute("""CREATE TABLE eval_clarifications (id INTEGER PRIMARY KEY, session TEXT NOT NULL, bidder TEXT NOT NULL,
+                   question TEXT NOT NULL, asked_by INTEGER NOT NULL, asked TEXT NOT NULL, answer TEXT, answered TEXT)""")

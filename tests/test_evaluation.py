@@ -1,0 +1,180 @@
+"""A whole evaluation by a committee of five (four experts and the tenderer's representative)
+on the demo plan: sign-in and reading, a tied chair vote and its re-vote, pass/fail steps that
+put a bidder out, a score far from the others refused until explained, a reopened step (chair
+and supervisor), a clarification with its broadcast call, opinions with a revision, and the
+results from the scoring engine — every act journaled."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from appliance.clock import FixedClock
+from appliance.evaluation import committee as ev
+from appliance.site import open_site
+from appliance.siteops.plan import load_plan, parse_plan
+from appliance.siteops.sessions import change_state
+from tests.test_site_operations import NOW, plan_text
+from tests.venue import ROOT
+
+SESSION = "S-0922-02"
+TEMPLATE = json.loads((ROOT / "demo" / "evaluation" / "template.json").read_text(encoding="utf-8"))
+BIDS = [{"bidder": "B1", "price": "1000000"}, {"bidder": "B2", "price": "900000"}, {"bidder": "B3", "price": "950000"}]
+
+
+@pytest.fixture
+def site(data_dir):
+    site = open_site(data_dir, clock=FixedClock(NOW))
+    plan = json.loads(plan_text())
+    plan["sessions"][1]["bidders"].append({"id": "B3", "name": "某某路桥有限公司"})
+    load_plan(site, parse_plan(json.dumps(plan, ensure_ascii=False)))
+    change_state(site, SESSION, "admitting", by="staff1")
+    yield site
+    site.close()
+
+
+def people(site, *refs):
+    rows = dict(site.store.reader().execute("SELECT ref, person_id FROM person_refs").fetchall())
+    return [rows[r] for r in refs]
+
+
+def refused(code, fn, *args, **kwargs):
+    with pytest.raises(ev.EvaluationError) as exc:
+        fn(*args, **kwargs)
+    assert exc.value.code == code, str(exc.value)
+
+
+def mark_all(site, members, step, values, explanations=None):
+    """values: {bidder: {criterion: [one value per member]}}"""
+    for i, person in enumerate(members):
+        for bidder, criteria in values.items():
+            for criterion, per_member in criteria.items():
+                why = (explanations or {}).get((person, bidder, criterion), "")
+                ev.mark(site, SESSION, person, step, bidder, criterion, per_member[i], explanation=why)
+
+
+def test_a_whole_evaluation(site):
+    p01, p02, p03, p04, p06 = members = people(site, "P01", "P02", "P03", "P04", "P06")
+    ev.start(site, SESSION, TEMPLATE, BIDS, by="staff1")
+    refused("exists", ev.start, site, SESSION, TEMPLATE, BIDS, by="staff1")
+
+    # Sign-in at the room's terminal and the reading confirmation; the vote waits for all.
+    for person in members:
+        ev.sign_in(site, SESSION, person)
+    for person in members[:-1]:
+        ev.confirm_read(site, SESSION, person)
+    refused("wrong_state", ev.vote, site, SESSION, p01, p01)
+    ev.confirm_read(site, SESSION, p06)
+
+    # The chair: the tenderer's representative may not chair under this template; a 2–2–1
+    # round elects nobody; the re-vote elects P02 with 3 of 5.
+    refused("not_eligible", ev.vote, site, SESSION, p01, p06)
+    for voter, candidate in ((p01, p01), (p02, p01), (p03, p02), (p04, p02), (p06, p03)):
+        last = ev.vote(site, SESSION, voter, candidate)
+    assert last == {"round": 1, "complete": True, "chair": None, "next_round": 2}
+    for voter, candidate in ((p01, p02), (p02, p02), (p03, p02), (p04, p01), (p06, p01)):
+        last = ev.vote(site, SESSION, voter, candidate)
+        if voter == p01:
+            refused("voted", ev.vote, site, SESSION, p01, p03)  # one vote a round
+    assert last["chair"] == p02
+    chair = p02
+
+    # Qualification: three of five fail B3's licence (with reasons) — B3 is out.
+    ok = {"license": ["pass"] * 5, "manager": ["pass"] * 5, "credit": ["pass"] * 5}
+    mark_all(site, members, "qualification", {"B1": ok, "B2": ok,
+                                              "B3": {**ok, "license": ["fail", "fail", "fail", "pass", "pass"]}})
+    refused("reason_needed", ev.submit_step, site, SESSION, p01, "qualification")
+    for person in (p01, p02, p03):
+        ev.mark(site, SESSION, person, "qualification", "B3", "license", "fail", explanation="资质证书已过有效期")
+    for person in members[:-1]:
+        ev.submit_step(site, SESSION, person, "qualification")
+    refused("not_chair", ev.confirm_step, site, SESSION, p01, "qualification")
+    refused("waiting", ev.confirm_step, site, SESSION, chair, "qualification")
+    ev.submit_step(site, SESSION, p06, "qualification")
+    outcome = ev.confirm_step(site, SESSION, chair, "qualification")
+    assert outcome == {"failed": {"B1": [], "B2": [], "B3": ["license"]}}
+
+    # Compliance: all pass; B3 can no longer be marked.
+    ok = {"signature": ["pass"] * 5, "duration": ["pass"] * 5, "price_limit": ["pass"] * 5}
+    mark_all(site, members, "compliance", {"B1": ok, "B2": ok})
+    refused("bidder_out", ev.mark, site, SESSION, p01, "compliance", "B3", "signature", "pass")
+    for person in members:
+        ev.submit_step(site, SESSION, person, "compliance")
+    ev.confirm_step(site, SESSION, chair, "compliance")
+
+    # Technical scores. P06's 12 for B2's plan is far below the others: refused until explained.
+    refused("bad_value", ev.mark, site, SESSION, p01, "technical", "B1", "plan", "41")
+    mark_all(site, members, "technical", {
+        "B1": {"plan": ["36", "38", "35", "37", "36"], "schedule": ["25", "26", "24", "25", "25"]},
+        "B2": {"plan": ["30", "32", "31", "33", "12"], "schedule": ["27", "28", "27", "26", "27"]}})
+    for person in members[:-1]:
+        ev.submit_step(site, SESSION, person, "technical")
+    refused("explanation_needed", ev.submit_step, site, SESSION, p06, "technical")
+    ev.mark(site, SESSION, p06, "technical", "B2", "plan", "12", explanation="施工方案未针对本工程深基坑编制专项措施")
+    ev.submit_step(site, SESSION, p06, "technical")
+    ev.confirm_step(site, SESSION, chair, "technical")
+
+    # Reopening the confirmed technical step: the chair asks, a supervisor approves; the price
+    # step (opened meanwhile) goes back to pending, submissions are cleared, marks kept.
+    refused("not_chair", ev.request_reopen, site, SESSION, p01, "technical", "复核")
+    request = ev.request_reopen(site, SESSION, chair, "technical", "B1 工期保证措施评分需复核")
+    ev.approve_reopen(site, request, supervisor="li.na")
+    state = dict(site.store.reader().execute("SELECT step, state FROM eval_steps WHERE session = ?", (SESSION,)).fetchall())
+    assert state == {"qualification": "confirmed", "compliance": "confirmed", "technical": "open", "price": "pending"}
+    refused("waiting", ev.confirm_step, site, SESSION, chair, "technical")
+    for person in members:
+        ev.submit_step(site, SESSION, person, "technical")
+    ev.confirm_step(site, SESSION, chair, "technical")
+
+    # A clarification to B2: a broadcast call to the clarification room's zone, then the answer.
+    question = ev.ask_clarification(site, SESSION, chair, "B2", "请澄清深基坑支护方案的监测频率。", room="DY1")
+    call = site.store.reader().execute("SELECT kind, target, args FROM device_commands ORDER BY id DESC LIMIT 1").fetchone()
+    assert (call[0], call[1], json.loads(call[2])["text"]) == ("announce", "evaluation", "请某某工程有限公司代表到答疑室。")
+    ev.record_answer(site, question, "每日监测一次，变形超限时加密至每4小时一次。", by="zhang.wei")
+
+    price = ev.confirm_step(site, SESSION, chair, "price")
+    assert price == {"price_scores": {"B1": "27.00", "B2": "30.00"}}
+
+    # Opinions: P01 revises B1's plan 36 → 39 (with a reason); everyone agrees; the chair confirms.
+    refused("wrong_state", ev.revise, site, SESSION, p01, "technical", "B1", "plan", "39", "复核")
+    ev.ask_opinions(site, SESSION, chair)
+    refused("reason_needed", ev.revise, site, SESSION, p01, "technical", "B1", "plan", "39", "")
+    ev.revise(site, SESSION, p01, "technical", "B1", "plan", "39", "复核后认为方案针对性强")
+    for person in members[:-1]:
+        ev.agree(site, SESSION, person)
+    refused("waiting", ev.finalize, site, SESSION, chair)
+    ev.agree(site, SESSION, p06)
+    results = {r["bidder"]: r for r in ev.finalize(site, SESSION, chair)}
+
+    # Trimmed means (5 members: highest and lowest dropped) per criterion:
+    # B1 plan 39 38 35 37 36 → 37.00, schedule 25 26 24 25 25 → 25.00: technical 62.00, price 27.00
+    # B2 plan 30 32 31 33 12 → 31.00, schedule 27 28 27 26 27 → 27.00: technical 58.00, price 30.00
+    assert (results["B1"]["total"], results["B1"]["rank"]) == (89.0, 1)
+    assert (results["B2"]["total"], results["B2"]["rank"]) == (88.0, 2)
+    assert results["B3"]["valid"] is False and results["B3"]["rank"] is None
+
+    kinds = [r.kind for r in site.journal.records() if r.kind.startswith("evaluation.")]
+    for kind in ("evaluation.started", "evaluation.signed_in", "evaluation.read_confirmed", "evaluation.vote_round",
+                 "evaluation.step_confirmed", "evaluation.reopen_requested", "evaluation.reopen_approved",
+                 "evaluation.clarification_asked", "evaluation.clarification_answered", "evaluation.revised",
+                 "evaluation.agreed", "evaluation.results"):
+        assert kind in kinds, kind
+    rounds = [r.payload for r in site.journal.records(kind="evaluation.vote_round")]
+    assert [r["chair"] for r in rounds] == [None, p02]
+    final = site.journal.records(kind="evaluation.results")[-1].payload
+    assert [(r["bidder"], r["total"], r["rank"]) for r in final["results"]] == [("B1", "89.0", 1), ("B2", "88.0", 2),
+                                                                              ("B3", None, None)]
+    revised = site.journal.records(kind="evaluation.revised")[-1].payload
+    assert (revised["from"], revised["to"]) == ("36.00", "39.00")
+
+
+def test_a_template_that_cannot_work_is_refused_with_the_field_named():
+    bad = json.loads(json.dumps(TEMPLATE))
+    bad["rule"]["factors"] = ["commercial"]
+    with pytest.raises(ev.EvaluationError, match="rule.factors"):
+        ev.check_template(bad)
+    bad = json.loads(json.dumps(TEMPLATE))
+    bad["steps"][2]["criteria"][0].pop("max")
+    with pytest.raises(ev.EvaluationError, match="max"):
+        ev.check_template(bad)
+    assert Decimal(str(TEMPLATE["rule"]["price"]["points"])) == 30
