@@ -338,3 +338,18 @@ def m017_evaluations(db: Database) -> None:
                    requested_by INTEGER NOT NULL, reason TEXT NOT NULL, requested TEXT NOT NULL, approved_by TEXT, approved TEXT)""")
     db.execute("""CREATE TABLE eval_clarifications (id INTEGER PRIMARY KEY, session TEXT NOT NULL, bidder TEXT NOT NULL,
                    question TEXT NOT NULL, asked_by INTEGER NOT NULL, asked TEXT NOT NULL, answer TEXT, answered TEXT)""")
+
+
+@migrations()
+def m018_openings(db: Database) -> None:
+    # The opening record of an opening session, and each bidder's answer to it.
+    db.execute("""CREATE TABLE openings (session TEXT PRIMARY KEY REFERENCES sessions(id), record TEXT NOT NULL,
+                   record_sha256 TEXT NOT NULL, state TEXT NOT NULL, opened TEXT NOT NULL, opened_by TEXT NOT NULL,
+                   signed_off_by TEXT, signed_off TEXT)""")
+    db.execute("""CREATE TABLE opening_bidders (session TEXT NOT NULL, bidder TEXT NOT NULL, attendance TEXT NOT NULL,
+                   answered TEXT, agrees INTEGER, reason TEXT, answered_by TEXT, PRIMARY KEY (session, bidder))""")
+    # The report: each member's signature (sealed) and dissent, and the issued files' hashes.
+    for column in ("report_signed TEXT", "report_agrees INTEGER", "report_dissent TEXT", "report_signature_sealed BLOB"):
+        db.execute(f"ALTER TABLE eval_members ADD COLUMN {column}")
+    db.execute("""CREATE TABLE eval_reports (session TEXT PRIMARY KEY, html_sha256 TEXT NOT NULL, pdf_sha256 TEXT NOT NULL,
+                   issued TEXT NOT NULL)""")

@@ -49,7 +49,8 @@ def alarm_labels() -> dict[str, str]:
             "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open"),
             "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"), "disk_warning": _("The recordings disk is filling up"),
             "disk_critical": _("The recordings disk is nearly full"),
-            "feed_refused": _("An item from the provincial center could not be applied")}
+            "feed_refused": _("An item from the provincial center could not be applied"),
+            "collusion_signal": _("Bid files share identifying data (a signal to look into)")}
 
 
 def decision_labels() -> dict[str, str]:

@@ -4,6 +4,7 @@ put a bidder out, a score far from the others refused until explained, a reopene
 and supervisor), a clarification with its broadcast call, opinions with a revision, and the
 results from the scoring engine — every act journaled."""
 
+import hashlib
 import json
 from decimal import Decimal
 
@@ -11,10 +12,12 @@ import pytest
 
 from appliance.clock import FixedClock
 from appliance.evaluation import committee as ev
+from appliance.evaluation import opening, report
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
-from tests.test_site_operations import NOW, plan_text
+from tests.helpers import png_bytes
+from tests.test_site_operations import NOW, PLAN, plan_text
 from tests.venue import ROOT
 
 SESSION = "S-0922-02"
@@ -26,7 +29,8 @@ BIDS = [{"bidder": "B1", "price": "1000000"}, {"bidder": "B2", "price": "900000"
 def site(data_dir):
     site = open_site(data_dir, clock=FixedClock(NOW))
     plan = json.loads(plan_text())
-    plan["sessions"][1]["bidders"].append({"id": "B3", "name": "某某路桥有限公司"})
+    for s in plan["sessions"]:  # the opening and the evaluation of the same section
+        s["bidders"].append({"id": "B3", "name": "某某路桥有限公司"})
     load_plan(site, parse_plan(json.dumps(plan, ensure_ascii=False)))
     change_state(site, SESSION, "admitting", by="staff1")
     yield site
@@ -55,7 +59,29 @@ def mark_all(site, members, step, values, explanations=None):
 
 def test_a_whole_evaluation(site):
     p01, p02, p03, p04, p06 = members = people(site, "P01", "P02", "P03", "P04", "P06")
-    ev.start(site, SESSION, TEMPLATE, BIDS, by="staff1")
+
+    # The opening: attendance, decryption, the record table, collusion signals, confirmations.
+    lock = {"lock_number": "JSJ-2026-88817", "ip": "10.2.3.4"}
+    opened = opening.open_bids(site, "S-0922-01", [
+        {"bidder": "B1", "price": "1000000", "fields": {"工期（日历天）": "300", "项目经理": "王某"}, "metadata": lock},
+        {"bidder": "B2", "price": "900000", "attendance": "remote", "fields": {"工期（日历天）": "280", "项目经理": "李某"},
+         "metadata": {"lock_number": "jsj-2026-00001", "ip": "10.2.3.4"}},
+        {"bidder": "B3", "price": "950000", "fields": {"工期（日历天）": "310", "项目经理": "赵某"},
+         "metadata": {**lock, "ip": "192.0.2.7"}}], by="staff1")
+    assert [(s["field"], s["bidders"]) for s in opened["signals"]] == [("lock_number", ["B1", "B3"]), ("ip", ["B1", "B2"])]
+    assert [a["kind"] for a in site.store.reader().execute("SELECT kind FROM alarms")] == ["collusion_signal"] * 2
+    opening.confirm(site, "S-0922-01", "B1", agrees=True, by="B1 代表")
+    with pytest.raises(opening.OpeningError, match="not answered: B2, B3"):
+        opening.sign_off(site, "S-0922-01", supervisor="li.na")
+    opening.confirm(site, "S-0922-01", "B2", agrees=True, by="B2 代表（远程）")
+    with pytest.raises(opening.OpeningError, match="say why"):
+        opening.confirm(site, "S-0922-01", "B3", agrees=False, by="B3 代表")
+    opening.confirm(site, "S-0922-01", "B3", agrees=False, by="B3 代表", reason="工期应为300日历天")
+    opening.sign_off(site, "S-0922-01", supervisor="li.na")
+    bids = opening.bids_for_evaluation(site, "JL2026-GC-0117-01")
+    assert [(b["bidder"], b["price"]) for b in bids] == [(b["bidder"], b["price"]) for b in BIDS]
+
+    ev.start(site, SESSION, TEMPLATE, bids, by="staff1")
     refused("exists", ev.start, site, SESSION, TEMPLATE, BIDS, by="staff1")
 
     # Sign-in at the room's terminal and the reading confirmation; the vote waits for all.
@@ -166,6 +192,40 @@ def test_a_whole_evaluation(site):
                                                                               ("B3", None, None)]
     revised = site.journal.records(kind="evaluation.revised")[-1].payload
     assert (revised["from"], revised["to"]) == ("36.00", "39.00")
+
+    # The report: every member signs (P04 dissents, with reasons); then HTML and PDF, sealed.
+    refused("wrong_state", ev.revise, site, SESSION, p01, "technical", "B1", "plan", "38", "再议")
+    refused("reason_needed", report.sign, site, SESSION, p04, agrees=False, signature_png=png_bytes())
+    for person in members:
+        report.sign(site, SESSION, person, agrees=person != p04, signature_png=png_bytes(),
+                    dissent="B2技术方案评分偏低" if person == p04 else "")
+        if person == p01:
+            refused("unsigned", report.issue, site, SESSION)
+    issued = report.issue(site, SESSION)
+    pdf = report.read(site, SESSION, "pdf")
+    assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == issued["pdf_sha256"]
+    html = report.read(site, SESSION, "html").decode()
+    for heading in ("一、基本情况和数据表", "二、评标委员会成员名单", "三、开标记录", "四、符合要求的投标一览表",
+                    "五、否决投标的情况说明", "六、评标标准、评标方法或者评标因素一览表", "七、经评审的价格或者评分比较一览表",
+                    "八、经评审的投标人排序", "九、推荐的中标候选人名单与签订合同前要处理的事宜", "十、澄清、说明、补正事项纪要"):
+        assert heading in html, heading
+    assert "资质证书已过有效期" in html and "不同意：B2技术方案评分偏低" in html and "每日监测一次" in html
+    name = next(p["name"] for p in PLAN["people"] if p["id"] == "P01")
+    assert name in html  # the report names the committee …
+    on_disk = b"".join(f.read_bytes() for f in (site.data_dir / "reports").iterdir())
+    assert name.encode() not in on_disk and b"%PDF" not in on_disk  # … so its files are sealed
+    journaled = site.journal.records(kind="evaluation.report")[-1].payload
+    assert journaled["pdf_sha256"] == issued["pdf_sha256"] and journaled["dissents"] == 1
+    assert [(r["BID_SECTION_CODE"], r["bidder"], r["WIN_CANDIDATE_ORDER"], r["BID_PRICE"]) for r in journaled["results"]] == [
+        ("JL2026-GC-0117-01", "B1", 1, "1000000"), ("JL2026-GC-0117-01", "B2", 2, "900000"),
+        ("JL2026-GC-0117-01", "B3", None, "950000")]
+    # A changed byte in the stored report is detected.
+    sealed = site.data_dir / "reports" / f"{SESSION}.pdf.sealed"
+    data = bytearray(sealed.read_bytes())
+    data[-5] ^= 1
+    sealed.write_bytes(bytes(data))
+    with pytest.raises(Exception):
+        report.read(site, SESSION, "pdf")
 
 
 def test_a_template_that_cannot_work_is_refused_with_the_field_named():

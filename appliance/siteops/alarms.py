@@ -26,7 +26,7 @@ from appliance.personal import redact_id_numbers
 from appliance.site import Site
 
 KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "camera_picture",
-         "disk_warning", "disk_critical", "feed_refused")
+         "disk_warning", "disk_critical", "feed_refused", "collusion_signal")
 
 
 class AlarmError(ValueError):
