@@ -353,3 +353,6 @@ def m018_openings(db: Database) -> None:
         db.execute(f"ALTER TABLE eval_members ADD COLUMN {column}")
     db.execute("""CREATE TABLE eval_reports (session TEXT PRIMARY KEY, html_sha256 TEXT NOT NULL, pdf_sha256 TEXT NOT NULL,
                    issued TEXT NOT NULL)""")
+    # Dark-bid review: the sealed seed of the experts' orders, the chapter hashes, the commitment.
+    db.execute("""CREATE TABLE dark_reviews (session TEXT NOT NULL, step TEXT NOT NULL, seed_sealed BLOB NOT NULL, chapters TEXT NOT NULL,
+                   commitment TEXT NOT NULL, revealed TEXT, PRIMARY KEY (session, step))""")
