@@ -569,6 +569,27 @@ def eval_score(rule_file: Path, bids_file: Path) -> None:
     click.echo(json.dumps([r.as_json() for r in results], ensure_ascii=False))
 
 
+@eval_.command("report")
+@data_option
+@config_option
+@click.argument("session")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Where to write the PDF (or .html).")
+def eval_report(data_dir: Path, config_path: Path | None, session: str, out: Path) -> None:
+    """Write the issued evaluation report of SESSION (opened and checked against its journaled hash)."""
+    from appliance.evaluation.committee import EvaluationError
+    from appliance.evaluation.report import read
+    from appliance.site import open_site
+
+    try:
+        with open_site(data_dir, config_path=config_path) as site:
+            data = read(site, session, "html" if out.suffix == ".html" else "pdf")
+    except EvaluationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    out.write_bytes(data)
+    emit({"ok": True, "session": session, "out": str(out), "bytes": len(data)})
+
+
 @main.group()
 def center() -> None:
     """The reference center receiver (docs/sync-protocol.md)."""

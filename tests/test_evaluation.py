@@ -224,7 +224,7 @@ def test_a_whole_evaluation(site):
     data = bytearray(sealed.read_bytes())
     data[-5] ^= 1
     sealed.write_bytes(bytes(data))
-    with pytest.raises(Exception):
+    with pytest.raises(ev.EvaluationError, match="altered"):
         report.read(site, SESSION, "pdf")
 
 

@@ -19,7 +19,8 @@ def test_a_simulated_day(data_dir):
     assert summary["sessions"] == 3 and summary["people"] >= 30
     assert summary["decisions"]["role_not_allowed"] == 2  # the bidder and the agency staff at the evaluation gate
     assert summary["decisions"]["not_on_roster"] == 1  # a representative of the opening at the evaluation gate
-    assert summary["decisions"]["exit_during_evaluation"] == 1 and summary["alarms_open"] == 1
+    # the unapproved exit, and the collusion signal of the opening (two bids made with one lock)
+    assert summary["decisions"]["exit_during_evaluation"] == 1 and summary["alarms_open"] == 2
     assert summary["decisions"]["exit_approved"] == 1 and summary["exit_approvals"] == 1
     assert summary["checkins"] == {"signed": 4, "conflict": 1}
     assert summary["assisted_checks"] == {"commitment_missing": 1, "allowed": 1}  # before and after the kiosk
@@ -30,6 +31,8 @@ def test_a_simulated_day(data_dir):
     assert summary["replacement_draws"] == 2  # the recusal and the no-show
     assert summary["registers"] == 3 and not summary["interrupted"]
     assert summary["bookings_scheduled"] == 3 and summary["fee_sheets"] == 1
+    # the opening record signed off, and the committee's evaluation through to its signed report
+    assert summary["openings_signed_off"] == 1 and summary["collusion_signals"] == 1 and summary["evaluation_reports"] == 1
     # Played again the same day (make run restarted): new sessions, the day runs again.
     again = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100", "--seed", "8"],
                            capture_output=True, text=True, timeout=120)

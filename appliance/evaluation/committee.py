@@ -142,8 +142,17 @@ def start(site: Site, session: str, template: dict[str, Any], bids: list[dict[st
             raise EvaluationError("not_evaluation", f"{session} is not an evaluation session of the plan")
         if conn.execute("SELECT 1 FROM evaluations WHERE session = ?", (session,)).fetchone():
             raise EvaluationError("exists", f"the evaluation of {session} has begun already")
+        # The committee: the roster's experts and tenderer's representative, less those who
+        # declared a conflict (recused) and those flagged as no-shows (their replacements come
+        # through a newer plan), revoked or blacklisted.
         roster = conn.execute(
-            f"SELECT person_id, role FROM roster WHERE session = ? AND role IN ({','.join('?' * len(MEMBER_ROLES))})",
+            f"""SELECT r.person_id, r.role FROM roster r JOIN people p ON p.id = r.person_id
+                WHERE r.session = ? AND r.role IN ({','.join('?' * len(MEMBER_ROLES))})
+                  AND p.revoked = 0 AND p.blacklisted = 0
+                  AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.session = r.session AND c.person_id = r.person_id
+                                  AND c.conflict_declared = 1)
+                  AND NOT EXISTS (SELECT 1 FROM no_shows n WHERE n.session = r.session AND n.person_id = r.person_id)
+                  AND NOT EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.lifted IS NULL)""",
             (session, *MEMBER_ROLES)).fetchall()
         if len(roster) < 3:
             raise EvaluationError("too_few", "a committee needs at least three members on the roster")

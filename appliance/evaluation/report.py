@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from cryptography.exceptions import InvalidTag
 
 from appliance.clock import utc_timestamp
 from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
@@ -55,6 +56,9 @@ def sign(site: Site, session: str, person_id: int, *, agrees: bool, signature_pn
                      "WHERE session = ? AND person_id = ?",
                      (utc_timestamp(site.clock.now()), int(agrees), dissent.strip()[:2000],
                       site.personal.seal("person.signature", signature_png), session, person_id))
+        # Signing the report is the member's report submission: where the paid time ends (fees).
+        conn.execute("UPDATE checkins SET report_submitted = ? WHERE session = ? AND person_id = ? AND report_submitted IS NULL",
+                     (utc_timestamp(site.clock.now()), session, person_id))
         site.journal.append(conn, "evaluation.report_signed", {"session": session, "person_id": person_id, "agrees": agrees,
                                                                "dissent": dissent.strip()[:2000],
                                                                "signature_sha256": hashlib.sha256(signature_png).hexdigest()})
@@ -187,7 +191,10 @@ def read(site: Site, session: str, kind: str = "pdf") -> bytes:
     row = site.store.reader().execute("SELECT html_sha256, pdf_sha256 FROM eval_reports WHERE session = ?", (session,)).fetchone()
     if row is None:
         raise EvaluationError("no_report", "no report issued for this session")
-    data = site.personal.open("evaluation.report", (site.data_dir / "reports" / f"{session}.{kind}.sealed").read_bytes())
+    try:
+        data = site.personal.open("evaluation.report", (site.data_dir / "reports" / f"{session}.{kind}.sealed").read_bytes())
+    except (OSError, ValueError, InvalidTag) as exc:
+        raise EvaluationError("altered", f"the stored report cannot be opened ({type(exc).__name__}): altered or missing") from exc
     if hashlib.sha256(data).hexdigest() != (row[1] if kind == "pdf" else row[0]):
         raise EvaluationError("altered", "the stored report does not match its journaled hash")
     return data

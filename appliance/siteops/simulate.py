@@ -197,6 +197,86 @@ class DaySimulation:
         result = schedule_day(self.site, tomorrow.isoformat(), by="sim-staff")
         self.notes["bookings_scheduled"] += len(result["scheduled"])
 
+    def opening(self) -> None:
+        """The morning opening's record: every bidder's price and duration, two bid files made
+        with the same pricing-software lock (a collusion signal), confirmations, sign-off."""
+        from appliance.evaluation import opening
+
+        session = self.sid("S-0922-01")
+        bidders = [r[0] for r in self.site.store.reader().execute(
+            "SELECT bidder FROM session_bidders WHERE session = ? ORDER BY bidder", (session,))]
+        bids = []
+        for i, bidder in enumerate(bidders):
+            lock = "JSJ-2026-55031" if bidder in ("B4", "B6") else f"JSJ-2026-{10000 + 7 * i}"
+            bids.append({"bidder": bidder, "price": str(9_860_000 - 137_000 * i + 23_000 * (i % 3)),
+                         "attendance": "remote" if i == 2 else "onsite",
+                         "fields": {"工期（日历天）": str(300 - 5 * (i % 4)), "质量标准": "合格"},
+                         "metadata": {"lock_number": lock, "ip": f"10.20.{i}.8"}})
+        opening.open_bids(self.site, session, bids, by="sim-staff")
+        self.pause(3)
+        for b in bids:
+            opening.confirm(self.site, session, b["bidder"], agrees=True, by=f"{b['bidder']} 代表")
+        opening.sign_off(self.site, session, supervisor=SUPERVISOR[0])
+
+    def committee(self) -> None:
+        """The evaluation from sign-in to the signed report, by the members present (the recused
+        and the no-show are not on the committee): a tied first vote, pass/fail steps, scores, a
+        clarification, opinions with a revision, results, every member's signature, the PDF."""
+        from appliance.evaluation import committee as ev
+        from appliance.evaluation import opening, report
+
+        session = self.sid("S-0922-02")
+        template = json.loads((DEMO / "evaluation" / "template.json").read_text(encoding="utf-8"))
+        section = self.site.store.reader().execute("SELECT section_code FROM sessions WHERE id = ?", (session,)).fetchone()[0]
+        ours = {r[0] for r in self.site.store.reader().execute("SELECT bidder FROM session_bidders WHERE session = ?", (session,))}
+        bids = [b for b in opening.bids_for_evaluation(self.site, section) if b["bidder"] in ours]
+        ev.start(self.site, session, template, bids, by="sim-staff")
+        members = [r[0] for r in self.site.store.reader().execute(
+            "SELECT person_id FROM eval_members WHERE session = ? ORDER BY person_id", (session,))]
+        experts = [m for m in members if self.site.store.reader().execute(
+            "SELECT role FROM eval_members WHERE session = ? AND person_id = ?", (session, m)).fetchone()[0] == "expert"]
+        for m in members:
+            ev.sign_in(self.site, session, m)
+            ev.confirm_read(self.site, session, m)
+        self.pause(3)
+        first, second = experts[0], experts[1]
+        for i, m in enumerate(members):  # round 1 splits; round 2 elects the second expert
+            ev.vote(self.site, session, m, first if i % 2 == 0 else second)
+        if self.site.store.reader().execute("SELECT chair FROM evaluations WHERE session = ?", (session,)).fetchone()[0] is None:
+            for m in members:
+                ev.vote(self.site, session, m, second)
+        chair = self.site.store.reader().execute("SELECT chair FROM evaluations WHERE session = ?", (session,)).fetchone()[0]
+        bidders = sorted(b["bidder"] for b in bids if b["valid"])
+        for step in template["steps"]:
+            if step["kind"] == "price":
+                continue
+            for k, m in enumerate(members):
+                for j, bidder in enumerate(bidders):
+                    for c in step["criteria"]:
+                        value = "pass" if step["kind"] == "pass_fail" else str(int(c["max"]) * (80 + (3 * k + 5 * j) % 12) // 100)
+                        ev.mark(self.site, session, m, step["id"], bidder, c["id"], value)
+                ev.submit_step(self.site, session, m, step["id"])
+            self.pause(2)
+            ev.confirm_step(self.site, session, chair, step["id"])
+            if step["id"] == "compliance":
+                question = ev.ask_clarification(self.site, session, chair, bidders[-1], "请澄清投标报价中暂列金额的计取依据。",
+                                                room="DY1")
+                visit = add_entry(self.site, "clarification", {"session": session, "bidder": bidders[-1], "people": "1"},
+                                  by="simulation")
+                self.pause(5)
+                ev.record_answer(self.site, question, "暂列金额按招标文件规定的10%计取。", by="sim-staff")
+                close_entry(self.site, visit, by="simulation")
+        ev.confirm_step(self.site, session, chair, "price")
+        ev.ask_opinions(self.site, session, chair)
+        ev.revise(self.site, session, members[0], "technical", bidders[0], "plan", "34", "复核后上调一分")
+        for m in members:
+            ev.agree(self.site, session, m)
+        ev.finalize(self.site, session, chair)
+        for i, m in enumerate(members):
+            report.sign(self.site, session, m, agrees=True, signature_png=_signature_png(1000 + i))
+        report.issue(self.site, session)
+        self.notes["evaluations_finalized"] += 1
+
     # -- the day ---------------------------------------------------------------------------
 
     def make_plan(self, version: int) -> dict[str, Any]:
@@ -227,6 +307,7 @@ class DaySimulation:
         try:
             change_state(site, self.sid("S-0922-01"), "admitting", by="simulation")
             change_state(site, self.sid("S-0922-01"), "in_progress", by="simulation")
+            self.opening()
             change_state(site, self.sid("S-0922-02"), "admitting", by="simulation")
             self.book_tomorrow()
             self.pause(3)
@@ -253,11 +334,6 @@ class DaySimulation:
             request_replacement(site, self.sid("S-0922-02"), no_show, by="simulation")
             change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation")
             self.pause(4)
-            queue_command(site, "announce", "evaluation", {"text": "请某某工程有限公司代表到答疑室。", "priority": "call"},
-                          requested_by="simulation")
-            visit = add_entry(site, "clarification", {"session": self.sid("S-0922-02"), "bidder": "B2", "people": "1"}, by="simulation")
-            self.pause(6)
-            close_entry(site, visit, by="simulation")
             add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="simulation")
             # A sample inspection: the expert leaves with approval and comes back.
             approve_exit(site, self.sid("S-0922-02"), self.person_id("P01"), minutes=20, reason="样品查验", by="sim-staff")
@@ -271,6 +347,7 @@ class DaySimulation:
                           requested_by="simulation")
             self.pause(5)
             change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation", reason="故障已排除", confirmed_by=SUPERVISOR[0])
+            self.committee()
             self.tap("P02", reader="gate-1-exit-reader")  # leaving during the evaluation: an alarm
             self.pause(5)
             change_state(site, self.sid("S-0922-02"), "completed", by="simulation")
@@ -298,6 +375,9 @@ class DaySimulation:
             "replacement_draws": len(self.site.journal.records(kind="replacement_draw")),
             "assisted_checks": {k.split(":", 1)[1]: v for k, v in self.notes.items() if k.startswith("assisted:")},
             "exit_approvals": len(self.site.journal.records(kind="exit.approved")),
+            "openings_signed_off": len(self.site.journal.records(kind="opening.signed_off")),
+            "collusion_signals": len(self.site.journal.records(kind="opening.collusion_signal")),
+            "evaluation_reports": len(self.site.journal.records(kind="evaluation.report")),
             "alarms_open": self.site.store.reader().execute("SELECT COUNT(*) FROM alarms WHERE acknowledged IS NULL").fetchone()[0],
             "bookings_scheduled": self.notes["bookings_scheduled"],
             "fee_sheets": len(self.site.journal.records(kind="fees.sheet")),
