@@ -69,3 +69,40 @@ def running_appliance(data: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def fork_call(fn: Any, *args: Any, **kwargs: Any) -> int:
+    """``fn(*args)`` in a forked child (the real code paths without Python's start-up each
+    time); returns the child's pid. The child exits 0 when ``fn`` returns, 1 when it raises."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            fn(*args, **kwargs)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def wait_for_port(port: int, pid: int | None = None, timeout: float = 20.0) -> None:
+    """Until something accepts connections on the loopback port (or ``pid`` has exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if pid is not None and os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def kill_now(pid: int) -> None:
+    """SIGKILL, wherever the process is, and reap it."""
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)

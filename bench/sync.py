@@ -21,11 +21,9 @@ JSON object.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
-import signal
 import socket
 import tempfile
 import time
@@ -34,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench.common import fork_call, kill_now, wait_for_port
 
 PAYLOAD = {"gate": "gate-1", "direction": "in", "person_id": 1234, "id_masked": "220102********1002", "session": "S-0922-02",
            "allow": True, "reason": "allowed", "via": "card", "zone": "evaluation"}
@@ -50,28 +50,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(app_factory: Any, port: int) -> None:
+    from cheroot import wsgi
+
+    wsgi.Server(("127.0.0.1", port), app_factory(), numthreads=8).safe_start()
+
+
 def _fork_server(app_factory: Any, port: int) -> int:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            from cheroot import wsgi
-
-            wsgi.Server(("127.0.0.1", port), app_factory(), numthreads=8).safe_start()
-        finally:
-            os._exit(0)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return pid
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("server did not start")
-
-
-def _stop(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    pid = fork_call(_serve, app_factory, port)
+    wait_for_port(port, pid)
+    return pid
 
 
 def ed25519_verify_rate(n: int = 20000) -> float:
@@ -133,7 +121,7 @@ def drain(tmp: Path, records: int) -> dict[str, Any]:
         elapsed = time.monotonic() - t0
         center_cpu = _cpu_seconds(center) - cpu0
     finally:
-        _stop(center)
+        kill_now(center)
         site.close()
     sent = result["sent"]
     return {"records": sent, "fill_s": round(fill_s, 1), "drain_s": round(elapsed, 1), "records_per_s": round(sent / elapsed),
@@ -227,8 +215,8 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
         held = agent._post("media/status", {"seqs": [segment["seq"]]})["held"]
         assert held.get(str(segment["seq"])) == segment["sha256"], "the center does not hold the upload"
     finally:
-        _stop(center)
-        _stop(plain)
+        kill_now(center)
+        kill_now(plain)
         site.close()
     tus_best, put_best, hashed_best = min(tus_s), min(put_s), min(put_hashed_s)
     return {"mib": mib, "chunk_mib": media_mod.CHUNK >> 20, "tus_s": [round(x, 3) for x in tus_s], "put_s": [round(x, 3) for x in put_s],

@@ -18,13 +18,13 @@ agent and the center has no threads of its own.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import socket
 import struct
 import threading
 import time
+
+from bench.common import fork_call, kill_now, wait_for_port
 
 FAULTS = ("pass", "drop", "delay", "duplicate", "truncate", "cut", "reset")
 
@@ -108,22 +108,10 @@ def serve(port: int, upstream: tuple[str, int], *, seed: int, fault_rate: float)
 
 def start(port: int, upstream: tuple[str, int], *, seed: int, fault_rate: float) -> int:
     """The proxy in a forked process; returns its pid (stop it with `stop`)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            serve(port, upstream, seed=seed, fault_rate=fault_rate)
-        finally:
-            os._exit(0)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return pid
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("the fault proxy did not start")
+    pid = fork_call(serve, port, upstream, seed=seed, fault_rate=fault_rate)
+    wait_for_port(port, pid)
+    return pid
 
 
 def stop(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    kill_now(pid)

@@ -13,8 +13,6 @@ import hashlib
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -27,6 +25,7 @@ from appliance.recording import recordings_dir, seal_segment
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
+from bench.common import fork_call, kill_now, wait_for_port
 from tests import faultproxy
 from tests.helpers import free_port
 from tests.test_site_operations import NOW, plan_text
@@ -34,26 +33,6 @@ from tests.test_sync_media import CAMERA
 
 CYCLES = int(os.environ.get("SYNC_FAULT_CYCLES", "200"))
 SITE = "test-county-01"
-
-
-def fork(fn, *args):
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            fn(*args)
-        except BaseException:
-            code = 1
-        os._exit(code)
-    return pid
-
-
-def kill(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os.waitpid(pid, 0)
 
 
 def serve_center(center_dir, port):
@@ -66,15 +45,9 @@ def serve_center(center_dir, port):
 
 
 def start_center(center_dir, port):
-    pid = fork(serve_center, center_dir, port)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return pid
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError("the center did not start")
+    pid = fork_call(serve_center, center_dir, port)
+    wait_for_port(port, pid)
+    return pid
 
 
 def agent_round(data_dir):
@@ -149,16 +122,16 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
                     segments += 1
             if cycle % 25 == 5:
                 add_items(center_dir, [("day_plan", json.loads(plan_text(version=2 + cycle)))])
-            agent = fork(agent_round, data_dir)
+            agent = fork_call(agent_round, data_dir)
             when = rng.uniform(0.0, 0.6)
             if rng.random() < 0.15:  # the center dies too, at its own random moment
                 time.sleep(when * rng.random())
-                kill(center)
+                kill_now(center)
                 center_kills += 1
                 center = start_center(center_dir, center_port)
             time.sleep(when)
             if cycle % 10 != 9:
-                kill(agent)  # SIGKILL wherever it is
+                kill_now(agent)  # SIGKILL wherever it is
             else:
                 os.waitpid(agent, 0)  # some rounds run to their end (through the faults)
     finally:
@@ -186,7 +159,7 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
             cursors = {lane: int(site.store.get_meta(f"feed_cursor_{lane}") or 0) for lane in ("urgent", "plans", "bulk")}
     finally:
         faultproxy.stop(proxy)
-        kill(center)
+        kill_now(center)
     c = Center(center_dir)
     held = c.store.reader().execute("SELECT seq, hash FROM records WHERE site = ? ORDER BY seq", (SITE,)).fetchall()
     head = c.head(SITE)
