@@ -51,11 +51,14 @@ run: system-deps install
 	  done && \
 	  cat demo/devices.toml >> $(DATA)/appliance.toml && \
 	  $(BIN)/appliance kiosk add gate-1-kiosk --reader gate-1-reader --data $(DATA) \
-	    | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["code"])' > $(DATA)/demo-kiosk-code; \
+	    | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["code"])' > $(DATA)/demo-kiosk-code && \
+	  $(BIN)/appliance kiosk add PB1-1 --purpose evaluation --reader pb1-desk-1 --room PB1 --data $(DATA) \
+	    | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["code"])' > $(DATA)/demo-terminal-code; \
 	fi
 	@echo "Site appliance on http://127.0.0.1:8080/  (Ctrl-C stops it)"
 	@echo "Demo logins: admin, staff, supervisor — password: $$(cat $(DATA)/demo-password 2>/dev/null)"
 	@echo "Gate kiosk: open http://127.0.0.1:8080/kiosk/enrol and enter $$(cat $(DATA)/demo-kiosk-code 2>/dev/null) (valid 24 h)"
+	@echo "Evaluation terminal PB1-1: in another browser profile open http://127.0.0.1:8080/kiosk/enrol and enter $$(cat $(DATA)/demo-terminal-code 2>/dev/null) (valid 24 h)"
 	@echo "A simulated venue day plays out: experts check in, a bidder is refused, a staff-assisted check, a clarification call, an alarm, a suspension."
 	exec $(BIN)/appliance run --data $(DATA) --simulate-day
 

@@ -62,7 +62,8 @@ class Kiosk:
     name: str
     purpose: str
     lang: str | None
-    reader: str | None = None  # the ID card reader whose taps this kiosk shows (its gate)
+    reader: str | None = None  # the ID card reader whose taps this kiosk shows (its gate, or its desk)
+    room: str | None = None  # evaluation terminals: the room it stands in
 
 
 def _token_hash(token: str) -> str:
@@ -333,22 +334,30 @@ class Accounts:
 
     # -- kiosks ------------------------------------------------------------------------------
 
-    def add_kiosk(self, name: str, purpose: str = "gate", *, reader: str | None = None, by: str = "cli") -> str:
-        """Register a kiosk device; returns a one-time enrolment code valid for 24 hours."""
+    def add_kiosk(self, name: str, purpose: str = "gate", *, reader: str | None = None, room: str | None = None,
+                  by: str = "cli") -> str:
+        """Register a kiosk device; returns a one-time enrolment code valid for 24 hours. An
+        evaluation terminal names its room (a room of the day plan) and, for sign-in by card, its
+        desk reader."""
         if purpose not in KIOSK_PURPOSES:
             raise AccountError(f"purpose must be one of {', '.join(KIOSK_PURPOSES)}")
         if not name or len(name) > 64:
             raise AccountError("kiosk name: 1–64 characters")
+        if room is not None and purpose != "evaluation":
+            raise AccountError("only an evaluation terminal stands in a room")
         code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
         now = self.site.clock.now()
         with self.site.store.transaction() as conn:
             if conn.execute("SELECT 1 FROM kiosks WHERE name = ?", (name,)).fetchone():
                 raise AccountError(f"kiosk {name!r} already exists")
+            if reader is not None and conn.execute("SELECT 1 FROM kiosks WHERE reader = ?", (reader,)).fetchone():
+                raise AccountError(f"reader {reader!r} already belongs to another kiosk")
             cur = conn.execute(
-                "INSERT INTO kiosks (name, purpose, reader, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, purpose, reader, _token_hash(code), utc_timestamp(now + timedelta(hours=24)), utc_timestamp(now)),
+                "INSERT INTO kiosks (name, purpose, reader, room, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, purpose, reader, room, _token_hash(code), utc_timestamp(now + timedelta(hours=24)), utc_timestamp(now)),
             )
-            self.site.journal.append(conn, "kiosk.registered", {"kiosk_id": cur.lastrowid, "name": name, "purpose": purpose, "by": by})
+            self.site.journal.append(conn, "kiosk.registered", {"kiosk_id": cur.lastrowid, "name": name, "purpose": purpose,
+                                                                "reader": reader, "room": room, "by": by})
         return code
 
     def enroll_kiosk(self, code: str, remote: str = "") -> tuple[Kiosk, str] | None:
@@ -375,13 +384,13 @@ class Accounts:
 
     def kiosk_for(self, token: str) -> Kiosk | None:
         row = self.site.store.reader().execute(
-            "SELECT id, name, purpose, lang, reader FROM kiosks WHERE token_hash = ? AND disabled = 0", (_token_hash(token),)
+            "SELECT id, name, purpose, lang, reader, room FROM kiosks WHERE token_hash = ? AND disabled = 0", (_token_hash(token),)
         ).fetchone()
-        return Kiosk(row[0], row[1], row[2], row[3], row[4]) if row else None
+        return Kiosk(row[0], row[1], row[2], row[3], row[4], row[5]) if row else None
 
     def kiosks(self) -> list[dict[str, Any]]:
         rows = self.site.store.reader().execute(
-            "SELECT id, name, purpose, lang, disabled, created, enrolled FROM kiosks ORDER BY name"
+            "SELECT id, name, purpose, reader, room, lang, disabled, created, enrolled FROM kiosks ORDER BY name"
         )
         return [dict(r) for r in rows]
 

@@ -349,16 +349,18 @@ def kiosk() -> None:
 @config_option
 @click.argument("name")
 @click.option("--purpose", type=click.Choice(["gate", "evaluation"]), default="gate", show_default=True)
-@click.option("--reader", default=None, help="Gate kiosks: the ID card reader whose taps it shows (devices.idcard[].name).")
+@click.option("--reader", default=None, help="The ID card reader whose taps it shows (devices.idcard[].name): a gate "
+                                            "kiosk's gate reader, an evaluation terminal's desk reader for sign-in.")
+@click.option("--room", default=None, help="Evaluation terminals: the room of the day plan it stands in (e.g. PB1).")
 @friendly_errors
-def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str, reader: str | None) -> None:
+def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str, reader: str | None, room: str | None) -> None:
     """Register a kiosk; prints the one-time code to enter at /kiosk/enrol on the device."""
     from appliance.accounts import Accounts
     from appliance.site import open_site
 
     with open_site(data_dir, config_path=config_path) as site:
-        code = Accounts(site).add_kiosk(name, purpose, reader=reader)
-    emit({"ok": True, "name": name, "purpose": purpose, "code": code})
+        code = Accounts(site).add_kiosk(name, purpose, reader=reader, room=room)
+    emit({"ok": True, "name": name, "purpose": purpose, "reader": reader, "room": room, "code": code})
 
 
 @main.group()
@@ -588,6 +590,28 @@ def eval_report(data_dir: Path, config_path: Path | None, session: str, out: Pat
         sys.exit(2)
     out.write_bytes(data)
     emit({"ok": True, "session": session, "out": str(out), "bytes": len(data)})
+
+
+@eval_.command("template")
+@data_option
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def eval_template(data_dir: Path, config_path: Path | None, file: Path) -> None:
+    """Load an evaluation template from FILE.json (when the center cannot send it): checked, kept
+    beside the center's templates, journaled with its hash. Exit 2 naming the field at fault."""
+    from decimal import Decimal
+
+    from appliance.evaluation.committee import EvaluationError, load_template
+    from appliance.site import open_site
+
+    try:
+        template = json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
+        with open_site(data_dir, config_path=config_path) as site:
+            template_id = load_template(site, template, by="cli")
+    except (EvaluationError, ValueError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, "template": template_id})
 
 
 @main.group()

@@ -21,6 +21,7 @@ from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
+from appliance.evaluation.terminal import card_sign_in, terminal_for_reader
 from appliance.siteops.checkin import VENUE_TZ, gate_by_id, gate_for_reader, gate_tap
 from appliance.siteops.kiosk_checkin import open_prompt
 from appliance.siteops.noshow import flag_no_shows
@@ -251,8 +252,10 @@ class DeviceService:
 
     def _card_read(self, reader: str, event: CardEvent) -> None:
         """A card on a gate's reader is a gate tap: decide (journaled first), then open. A card
-        on any other reader is journaled as read."""
+        on an evaluation terminal's desk reader signs the member in at that terminal. A card on
+        any other reader is journaled as read."""
         card = event.card
+        today = self.site.clock.now().astimezone(VENUE_TZ).date()
         gate = gate_for_reader(self.site, reader)
         if gate is not None:
             tapped: list[int | None] = []
@@ -264,8 +267,7 @@ class DeviceService:
                     open_prompt(self.site, conn, reader=reader, gate=gate.id, person_id=person_id, session=decision.session)
 
             decision = gate_tap(self.site, gate, id_number=card.id_number, card_kind=card.kind,
-                                card_valid=card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()),
-                                then=prompt_first_entry)
+                                card_valid=card.valid_on(today), then=prompt_first_entry)
             self.last_tap = (event.last_byte_at, decision)
             if decision.allow and gate.gate_device in self.gates:
                 person_id = tapped[0] if tapped else None
@@ -284,11 +286,15 @@ class DeviceService:
                 timeout = next((g.passage_timeout_s for g in self.cfg.gate if g.name == gate.gate_device), 10.0)
                 threading.Thread(target=self._watch_tap_passage, args=(gate, person_id, driver, timeout), daemon=True).start()
             return
+        terminal = terminal_for_reader(self.site, reader)
+        if terminal is not None:
+            card_sign_in(self.site, terminal, id_number=card.id_number, card_valid=card.valid_on(today))
+            return
         self.site.journal.record("card.read", {
             "reader": reader, "card_kind": card.kind,
             "id_token": self.site.personal.token("person.id_number", card.id_number.upper()),
             "id_masked": mask_id_number(card.id_number), "name_masked": mask_name(card.name),
-            "valid_today": card.valid_on(self.site.clock.now().astimezone(VENUE_TZ).date()),
+            "valid_today": card.valid_on(today),
             "read_us": int(event.read_ms * 1000)})
 
     # -- health ----------------------------------------------------------------------------

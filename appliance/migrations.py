@@ -356,3 +356,16 @@ def m018_openings(db: Database) -> None:
     # Dark-bid review: the sealed seed of the experts' orders, the chapter hashes, the commitment.
     db.execute("""CREATE TABLE dark_reviews (session TEXT NOT NULL, step TEXT NOT NULL, seed_sealed BLOB NOT NULL, chapters TEXT NOT NULL,
                    commitment TEXT NOT NULL, revealed TEXT, PRIMARY KEY (session, step))""")
+
+
+@migrations()
+def m019_evaluation_terminals(db: Database) -> None:
+    # An evaluation terminal stands in one room; a member signs in at it by tapping the ID card
+    # on its desk reader, and the terminal acts for that member until sign-out (one terminal per
+    # member, one member per terminal). The last tap's outcome is what the idle screen shows.
+    db.execute("ALTER TABLE kiosks ADD COLUMN room TEXT")
+    db.execute("""CREATE TABLE eval_terminals (kiosk_id INTEGER PRIMARY KEY REFERENCES kiosks(id), session TEXT, person_id INTEGER,
+                   since TEXT, last_outcome TEXT, last_seq INTEGER)""")
+    db.execute("CREATE UNIQUE INDEX eval_terminals_member ON eval_terminals (session, person_id) WHERE person_id IS NOT NULL")
+    # A clarification's visit to the clarification room: its entry in the clarification register.
+    db.execute("ALTER TABLE eval_clarifications ADD COLUMN visit INTEGER")

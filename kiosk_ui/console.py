@@ -83,10 +83,15 @@ def enable_user(user_id: int) -> Any:
 @allow("admin")
 def kiosks() -> Any:
     form = KioskForm()
+    site = current_app.extensions["site"]
+    form.reader.choices = [("", _("None"))] + [(r.name, r.name) for r in site.config.devices.idcard]
+    form.room.choices = [("", _("None"))] + [(r[0], f"{r[1]} ({r[0]})") for r in site.store.reader().execute(
+        "SELECT id, name FROM rooms WHERE kind IN ('evaluation', 'remote_evaluation') ORDER BY id")]
     code = error = None
     if form.validate_on_submit():
         try:
-            code = accounts().add_kiosk(form.name.data, form.purpose.data, by=g.user.username)
+            code = accounts().add_kiosk(form.name.data, form.purpose.data, reader=form.reader.data or None,
+                                        room=form.room.data or None, by=g.user.username)
         except AccountError as exc:
             error = str(exc)
     return render_template("admin_kiosks.html", form=form, kiosks=accounts().kiosks(), code=code, error=error)

@@ -1,18 +1,277 @@
-"""Experts' and the chair's evaluation terminals (评标终端). The screens arrive with the
-evaluation issue; a registered terminal shows that it is ready and connected."""
+"""The evaluation terminal (评标终端) at a desk of the evaluation room: a registered device, no
+personal login. A committee member signs in by tapping the ID card on the desk reader
+(appliance.evaluation.terminal); from then on every action on this screen is that member's,
+checked by the committee's own rules (appliance.evaluation.committee, report, darkbid).
+
+The screen follows the evaluation: project information and the reading confirmation, the chair
+vote, the open step (pass/fail or scores, or labels in a dark review), the chair's confirmations,
+reopening requests and clarification questions, opinions and revisions, the results, and the
+report's signature. It reloads itself when the evaluation moves on (`/evaluation/state`, polled on
+the live-update wake-up) unless the member has unsaved marks.
+"""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
+from appliance.evaluation import committee, darkbid, report, terminal
+from appliance.evaluation.committee import EvaluationError
 from kiosk_ui.access import allow
+from kiosk_ui.forms import ActionForm
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
+
+
+def tap_texts() -> dict[str, str]:
+    """What the idle terminal says after a card tap (appliance.evaluation.terminal.REFUSALS)."""
+    return {
+        "signed_in": _("Signed in"), "card_invalid": _("The card is not valid"),
+        "unknown_person": _("You are not registered for today"),
+        "no_evaluation": _("No evaluation has begun in this room: please wait for the staff"),
+        "not_member": _("You are not a member of this evaluation committee"),
+        "not_inside": _("Please pass the evaluation-area gate first"),
+        "session_suspended": _("The session is suspended"), "session_terminated": _("The session is terminated"),
+    }
+
+
+def error_texts() -> dict[str, str]:
+    """Screen words for the committee's refusals (EvaluationError codes)."""
+    return {
+        "not_chair": _("Only the chair may do this."), "wrong_state": _("This cannot be done at this stage of the evaluation."),
+        "waiting": _("Not every member has finished yet."), "explanation_needed":
+            _("A score far from the other members' needs a written explanation before you submit."),
+        "reason_needed": _("Please give the reason."), "incomplete": _("Please mark every bidder on every criterion first."),
+        "voted": _("You have voted in this round."), "not_eligible": _("Under this template the tenderer's representative may not chair."),
+        "not_signed_in": _("Please sign in first."), "step_not_open": _("This step is not open."),
+        "bad_value": _("A score is outside the criterion's range (at most two decimals)."),
+        "submitted": _("You have submitted this step; the chair must reopen it for changes."),
+        "bidder_out": _("This bidder is no longer under evaluation."), "agreed": _("You have agreed; the chair must ask again."),
+        "no_mark": _("There is no such score to revise."), "empty": _("Please write the text."),
+        "signature_needed": _("Please sign first."), "unsigned": _("Not every member has signed the report yet."),
+        "session_suspended": _("The session is suspended: the evaluation is paused."),
+        "session_terminated": _("The session is terminated."), "bad_label": _("Unknown label."),
+        "not_confirmed": _("Only a confirmed step can be reopened."), "not_scoring": _("Only scores can be revised."),
+        "no_chromium": _("The report cannot be printed on this appliance (chromium is missing)."),
+    }
+
+
+def _refused(exc: EvaluationError) -> None:
+    flash(error_texts().get(exc.code, str(exc)))
+
+
+def _terminal() -> Any:
+    kiosk = g.kiosk
+    if kiosk is None or kiosk.purpose != "evaluation":
+        abort(404)
+    return kiosk
+
+
+def _site() -> Any:
+    return current_app.extensions["site"]
+
+
+def _seat() -> tuple[str, int]:
+    """The member this terminal acts for; a terminal nobody is signed in at acts for no one."""
+    seated = terminal.seat(_site(), _terminal().id)
+    if seated is None:  # signed out meanwhile (or moved to another terminal): back to the idle screen
+        flash(_("Nobody is signed in at this terminal."))
+        abort(redirect(url_for("evaluation.home")))
+    return seated
+
+
+def _act(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """A state-changing button: CSRF checked, the committee's refusal shown, back to the screen."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        fn(*args, **kwargs)
+    except EvaluationError as exc:
+        _refused(exc)
+    return redirect(url_for("evaluation.home"))
 
 
 @bp.get("/")
 @allow("kiosk")
 def home() -> Any:
-    return render_template("evaluation_home.html")
+    kiosk = _terminal()
+    site = _site()
+    seated = terminal.seat(site, kiosk.id)
+    if seated is None:
+        conn = site.store.reader()
+        room = conn.execute("SELECT name FROM rooms WHERE id = ?", (kiosk.room,)).fetchone() if kiosk.room else None
+        session = terminal.current_session(conn, kiosk.room)
+        section = conn.execute("SELECT section_name FROM sessions WHERE id = ?", (session,)).fetchone() if session else None
+        return render_template("evaluation_home.html", room=room[0] if room else None, section=section[0] if section else None,
+                               tap=terminal.last_tap(site, kiosk.id), taps=tap_texts(),
+                               fingerprint=terminal.fingerprint(site, kiosk.id))
+    session, me = seated
+    return render_template("evaluation_terminal.html", s=terminal.screen(site, session, me), form=ActionForm(),
+                           fingerprint=terminal.fingerprint(site, kiosk.id))
+
+
+@bp.get("/state")
+@allow("kiosk")
+def state() -> Any:
+    """A short fingerprint of what this terminal shows: the screen reloads when it changes."""
+    return jsonify(fingerprint=terminal.fingerprint(_site(), _terminal().id))
+
+
+@bp.post("/signout")
+@allow("kiosk")
+def signout() -> Any:
+    kiosk = _terminal()
+    return _act(terminal.sign_out, _site(), kiosk.id, kiosk.name)
+
+
+@bp.post("/read")
+@allow("kiosk")
+def read() -> Any:
+    session, me = _seat()
+    return _act(committee.confirm_read, _site(), session, me)
+
+
+@bp.post("/vote")
+@allow("kiosk")
+def vote() -> Any:
+    session, me = _seat()
+    try:
+        candidate = int(request.form.get("candidate", ""))
+    except ValueError:
+        flash(_("Choose a candidate."))
+        return redirect(url_for("evaluation.home"))
+    return _act(committee.vote, _site(), session, me, candidate)
+
+
+def _save_marks(session: str, me: int, step_id: str) -> list[str]:
+    """Every mark on the form (``m|bidder|criterion`` with ``x|bidder|criterion`` its reason or
+    explanation; in a dark review ``d|criterion|label`` and ``dx|…``). Each valid one is kept;
+    the refusals are returned, one per field, so nothing typed is lost silently."""
+    site = _site()
+    problems = []
+    for key, value in request.form.items():
+        value = value.strip()
+        parts = key.split("|")
+        if not value or parts[0] not in ("m", "d") or len(parts) != 3:
+            continue
+        why = request.form.get(f"{'x' if parts[0] == 'm' else 'dx'}|{parts[1]}|{parts[2]}", "")
+        try:
+            if parts[0] == "m":
+                committee.mark(site, session, me, step_id, parts[1], parts[2], value, explanation=why)
+            else:
+                darkbid.mark(site, session, me, step_id, parts[1], parts[2], value, explanation=why)
+        except EvaluationError as exc:
+            if exc.code in ("step_not_open", "submitted", "wrong_state", "session_suspended", "session_terminated"):
+                return [error_texts()[exc.code]]
+            problems.append(f"{parts[1]} · {parts[2]}: {error_texts().get(exc.code, str(exc))}")
+    return problems
+
+
+@bp.post("/steps/<step>/marks")
+@allow("kiosk")
+def marks(step: str) -> Any:
+    session, me = _seat()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    problems = _save_marks(session, me, step)
+    for problem in problems:
+        flash(problem)
+    if not problems and request.form.get("action") == "submit":
+        try:
+            committee.submit_step(_site(), session, me, step)
+        except EvaluationError as exc:
+            flash(error_texts().get(exc.code, str(exc)) + (f" ({exc})" if exc.code in ("incomplete", "explanation_needed",
+                                                                                     "reason_needed") else ""))
+    elif not problems:
+        flash(_("Saved."))
+    return redirect(url_for("evaluation.home"))
+
+
+@bp.post("/steps/<step>/confirm")
+@allow("kiosk")
+def confirm(step: str) -> Any:
+    session, me = _seat()
+
+    def confirm_and_reveal() -> None:
+        site = _site()
+        committee.confirm_step(site, session, me, step)
+        # A dark review is revealed once its step is confirmed (004 §九: 评审结束后解密).
+        if site.store.reader().execute("SELECT 1 FROM dark_reviews WHERE session = ? AND step = ? AND revealed IS NULL",
+                                       (session, step)).fetchone():
+            darkbid.reveal(site, session, step)
+
+    return _act(confirm_and_reveal)
+
+
+@bp.post("/steps/<step>/reopen")
+@allow("kiosk")
+def reopen(step: str) -> Any:
+    session, me = _seat()
+    return _act(committee.request_reopen, _site(), session, me, step, request.form.get("reason", ""))
+
+
+@bp.post("/clarify")
+@allow("kiosk")
+def clarify() -> Any:
+    session, me = _seat()
+    return _act(committee.ask_clarification, _site(), session, me, request.form.get("bidder", ""),
+                request.form.get("question", ""), room=request.form.get("room", ""))
+
+
+@bp.post("/opinions")
+@allow("kiosk")
+def opinions() -> Any:
+    session, me = _seat()
+    return _act(committee.ask_opinions, _site(), session, me)
+
+
+@bp.post("/revise")
+@allow("kiosk")
+def revise() -> Any:
+    session, me = _seat()
+    f = request.form
+    return _act(committee.revise, _site(), session, me, f.get("step", ""), f.get("bidder", ""), f.get("criterion", ""),
+                f.get("value", ""), f.get("reason", ""))
+
+
+@bp.post("/agree")
+@allow("kiosk")
+def agree() -> Any:
+    session, me = _seat()
+    return _act(committee.agree, _site(), session, me)
+
+
+@bp.post("/finalize")
+@allow("kiosk")
+def finalize() -> Any:
+    session, me = _seat()
+    return _act(committee.finalize, _site(), session, me)
+
+
+@bp.post("/sign")
+@allow("kiosk")
+def sign() -> Any:
+    session, me = _seat()
+    value = request.form.get("signature", "")
+    prefix = "data:image/png;base64,"
+    try:
+        png = base64.b64decode(value[len(prefix):], validate=True) if value.startswith(prefix) else b""
+    except ValueError:
+        png = b""
+    agrees = request.form.get("opinion") != "dissent"
+    return _act(report.sign, _site(), session, me, agrees=agrees, signature_png=png, dissent=request.form.get("dissent", ""))
+
+
+@bp.post("/issue")
+@allow("kiosk")
+def issue() -> Any:
+    session, me = _seat()
+
+    def chair_issues() -> None:
+        committee._chair(_site().store.reader(), session, me)
+        report.issue(_site(), session)
+
+    return _act(chair_issues)

@@ -33,6 +33,9 @@ class KioskForm(FlaskForm):
         _l("Purpose"),
         choices=[SelectChoice("gate", _l("Gate kiosk")), SelectChoice("evaluation", _l("Evaluation terminal"))],
     )
+    # Choices are the configured ID card readers and the plan's evaluation rooms (set by the view).
+    reader = SelectField(_l("ID card reader (the gate's, or the terminal's desk reader)"), choices=[], validate_choice=True)
+    room = SelectField(_l("Room (evaluation terminals)"), choices=[], validate_choice=True)
 
 
 class EnrolForm(FlaskForm):

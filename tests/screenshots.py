@@ -53,6 +53,51 @@ def _a_morning(data: Path) -> str:
     return tomorrow.isoformat()
 
 
+def _an_evaluation(data: Path) -> None:
+    """The evaluation of S-0922-02 under way: the opening signed off, the committee seated, the
+    chair elected, the pass/fail steps done, the technical scores half typed by the chair."""
+    import json
+
+    from appliance.evaluation import committee as ev
+    from appliance.evaluation import opening
+    from tests.venue import enter_evaluation_area
+
+    template = json.loads((ROOT / "demo" / "evaluation" / "template.json").read_text(encoding="utf-8"))
+    with open_site(data) as site:
+        ref = dict(site.store.reader().execute("SELECT ref, person_id FROM person_refs").fetchall())
+        members = [ref[r] for r in ("P01", "P02", "P03", "P04", "P06")]
+        enter_evaluation_area(site, "P02")  # the chair, who signs in at the desk below
+        opening.open_bids(site, "S-0922-01", [{"bidder": "B1", "price": "1000000"}, {"bidder": "B2", "price": "900000"}],
+                          by="zhang.wei")
+        for bidder in ("B1", "B2"):
+            opening.confirm(site, "S-0922-01", bidder, agrees=True, by=f"{bidder} 代表")
+        opening.sign_off(site, "S-0922-01", supervisor="li.na")
+        ev.load_template(site, template, by="zhang.wei")
+        ev.start(site, "S-0922-02", ev.template_by_id(site, template["id"]), opening.bids_for_evaluation(site, "JL2026-GC-0117-01"),
+                 by="zhang.wei")
+        for m in members:
+            ev.sign_in(site, "S-0922-02", m)
+            ev.confirm_read(site, "S-0922-02", m)
+        for m, candidate in zip(members, (members[0], members[0], members[1], members[1], members[2]), strict=True):
+            ev.vote(site, "S-0922-02", m, candidate)  # 2–2–1: nobody elected, a re-vote
+        for m in members:
+            ev.vote(site, "S-0922-02", m, ref["P02"])
+        for step in ("qualification", "compliance"):
+            for m in members:
+                for c in next(s for s in template["steps"] if s["id"] == step)["criteria"]:
+                    for bidder in ("B1", "B2"):
+                        ev.mark(site, "S-0922-02", m, step, bidder, c["id"], "pass")
+                ev.submit_step(site, "S-0922-02", m, step)
+            ev.confirm_step(site, "S-0922-02", ref["P02"], step)
+        for m, (a, b) in zip(members[2:], (("36", "25"), ("35", "24"), ("37", "26")), strict=True):
+            for bidder in ("B1", "B2"):
+                ev.mark(site, "S-0922-02", m, "technical", bidder, "plan", a)
+                ev.mark(site, "S-0922-02", m, "technical", bidder, "schedule", b)
+            ev.submit_step(site, "S-0922-02", m, "technical")
+        ev.mark(site, "S-0922-02", ref["P02"], "technical", "B1", "plan", "38")
+        ev.ask_clarification(site, "S-0922-02", ref["P02"], "B2", "请澄清深基坑支护方案的监测频率。", room="DY1")
+
+
 def _center_url(data: Path) -> str:
     """The demo center's address, once the sync worker has had the journal acknowledged."""
     deadline = time.monotonic() + 60
@@ -68,10 +113,11 @@ def _center_url(data: Path) -> str:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        venue = build_venue(Path(tmp), site_id="demo-county-01")
+        venue = build_venue(Path(tmp), site_id="demo-county-01", desks=1)
         for name, role in (("zhang.wei", "staff"), ("li.na", "supervisor"), ("admin", "admin")):
             add_user(venue.data, name, role)
         tomorrow = _a_morning(venue.data)
+        _an_evaluation(venue.data)
         proc, port = start(venue.data, env={"APPLIANCE_SERVICES__HEARTBEAT_S": "5",  # the default, as on site
                                             "APPLIANCE_SYNC__DEMO_CENTER": "true", "APPLIANCE_SYNC__INTERVAL_S": "2"})
         base = f"http://127.0.0.1:{port}"
@@ -112,6 +158,20 @@ def main() -> None:
                 page.wait_for_url(base + "/review/")
                 page.click("#verify")
                 shot(page, "review")
+                page.goto(base + "/committee/S-0922-02")
+                shot(page, "committee")
+
+                # The chair's evaluation terminal in room PB1, signed in by a card on its desk reader.
+                desk = browser.new_context(**office).new_page()
+                desk.goto(base + "/kiosk/enrol")
+                desk.fill("input[name=code]", venue.desk_codes[0])
+                desk.click("#enrol-submit")
+                desk.wait_for_url(base + "/evaluation/")
+                shot(desk, "terminal-idle")
+                venue.desks[0].place(card_of("P02"))
+                desk.wait_for_selector("#member-name")
+                venue.desks[0].remove()
+                shot(desk, "terminal-scoring")
 
                 kiosk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
                 kiosk.goto(base + "/kiosk/enrol")
@@ -124,7 +184,7 @@ def main() -> None:
                 shot(kiosk, "kiosk-refused")
                 venue.reader.remove()
                 time.sleep(1.2)
-                venue.reader.place(card_of("P02"))  # an expert's first entry
+                venue.reader.place(card_of("P04"))  # an expert's first entry
                 kiosk.wait_for_url("**/kiosk/checkin/*")
                 venue.reader.remove()
                 draw_signature(kiosk)

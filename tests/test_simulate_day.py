@@ -1,6 +1,7 @@
 """`appliance simulate day`: a venue day against the simulators, through the real drivers, the
 access policy and the journal; the journal verifies afterwards."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,8 @@ DEMO_DEVICES = (Path(__file__).parent.parent / "demo" / "devices.toml").read_tex
 def test_a_simulated_day(data_dir):
     config = data_dir / "appliance.toml"
     config.write_text(config.read_text() + DEMO_DEVICES, encoding="utf-8")
+    assert run_appliance("kiosk", "add", "PB1-1", "--purpose", "evaluation", "--reader", "pb1-desk-1", "--room", "PB1",
+                         "--data", str(data_dir)).returncode == 0  # the demo's evaluation terminal, as make run adds it
     proc = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100", "--seed", "7"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -33,12 +36,18 @@ def test_a_simulated_day(data_dir):
     assert summary["bookings_scheduled"] == 3 and summary["fee_sheets"] == 1
     # the opening record signed off, and the committee's evaluation through to its signed report
     assert summary["openings_signed_off"] == 1 and summary["collusion_signals"] == 1 and summary["evaluation_reports"] == 1
+    assert summary["terminal_sign_ins"] == 1  # the chair-to-be, by card at the terminal's desk reader
     # Played again the same day (make run restarted): new sessions, the day runs again.
     again = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100", "--seed", "8"],
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     second = json_line(again.stdout)
     assert not second["interrupted"] and second["fee_sheets"] == 2 and second["checkins"]["signed"] >= 3
+    assert second["terminal_sign_ins"] == 1
+    # The seed draws the experts' scores: another seed, other results.
+    results = [json.loads(line)["payload"]["results"] for line in run_appliance(
+        "journal", "show", "--kind", "evaluation.results", "--data", str(data_dir)).stdout.splitlines()]
+    assert len(results) == 2 and results[0] != results[1]
     verify = run_appliance("journal", "verify", "--data", str(data_dir))
     assert verify.returncode == 0 and json_line(verify.stdout)["ok"]
 

@@ -44,20 +44,29 @@ class Venue:
     gate: GateSimulator
     lockers: LockerBoardSim
     kiosk_code: str
+    desks: list[SamSimulator]  # the evaluation room PB1's desk readers, one per terminal
+    desk_codes: list[str]  # the enrolment codes of those terminals (PB1-1, PB1-2, …)
 
     def stop(self) -> None:
-        for sim in (self.reader, self.gate, self.lockers):
+        for sim in (self.reader, self.gate, self.lockers, *self.desks):
             sim.stop()
 
 
-def build_venue(tmp: Path, site_id: str = "test-county-01") -> Venue:
+def build_venue(tmp: Path, site_id: str = "test-county-01", *, desks: int = 0) -> Venue:
+    """The demo venue; ``desks``: evaluation terminals in room PB1, each with a desk reader."""
     data = tmp / "site"
     init_site(data, site_id, "测试县公共资源交易中心")
     reader = SamSimulator.on_pty(tmp / "ttyREADER").start()
     gate = GateSimulator(walk_time_s=0.3).start()
     lockers = LockerBoardSim("8a", boards=(1,)).start()
+    desk_sims = [SamSimulator.on_pty(tmp / f"ttyDESK{i}").start() for i in range(1, desks + 1)]
     config = data / "appliance.toml"
-    config.write_text(config.read_text() + f"""
+    config.write_text(config.read_text() + "".join(f"""
+[[devices.idcard]]
+name = "pb1-desk-{i}"
+port = "{sim.url}"
+debounce_s = 0.5
+""" for i, sim in enumerate(desk_sims, start=1)) + f"""
 [[devices.idcard]]
 name = "gate-1-reader"
 port = "{reader.url}"
@@ -77,4 +86,31 @@ locks = 24
         load_plan(site, parse_plan(json.dumps(todays_plan(site_id), ensure_ascii=False)))
         change_state(site, "S-0922-02", "admitting", by="setup")
         code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
-    return Venue(data, reader, gate, lockers, code)
+        desk_codes = [Accounts(site).add_kiosk(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1")
+                      for i in range(1, desks + 1)]
+    return Venue(data, reader, gate, lockers, code, desk_sims, desk_codes)
+
+
+def enter_evaluation_area(site: Any, ref: str, *, reader: str = "gate-1-reader", gate_id: str = "G-IN") -> None:
+    """A member through the evaluation-area gate as the kiosk would take them (tap, commitment
+    signed, locker assigned, tap again), by the domain functions: for tests whose subject is
+    what happens inside (the gate itself is tested through the real devices and browser)."""
+    from appliance.siteops.checkin import gate_by_id, gate_tap
+    from appliance.siteops.kiosk_checkin import complete, current_prompt, open_prompt
+    from tests.helpers import png_bytes
+
+    gate = gate_by_id(site, gate_id)
+    card = card_of(ref)
+
+    def prompt(conn: Any, decision: Any, person_id: int | None) -> None:
+        if decision.reason == "commitment_missing":
+            open_prompt(site, conn, reader=reader, gate=gate.id, person_id=person_id, session=decision.session)
+
+    def tap() -> Any:
+        return gate_tap(site, gate, id_number=card.id_number, card_valid=True, card_kind=card.kind, then=prompt)
+
+    decision = tap()
+    if decision.reason == "commitment_missing":
+        complete(site, current_prompt(site, reader).id, reader=reader, signature_png=png_bytes(), conflicts=[])
+        decision = tap()
+    assert decision.allow, (ref, decision.reason)

@@ -106,6 +106,10 @@ def _need(conn: Any, session: str, *states: str) -> None:
     state, _ = _state(conn, session)
     if state not in states:
         raise EvaluationError("wrong_state", f"the evaluation is {state}, not {' or '.join(states)}")
+    # A suspended session (中止) pauses the committee's work; a terminated one ends it.
+    held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
+    if held:
+        raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
 
 
 def _member(conn: Any, session: str, person_id: int) -> Any:
@@ -179,14 +183,16 @@ def start(site: Site, session: str, template: dict[str, Any], bids: list[dict[st
                                                        "valid": b.get("valid", True) is not False} for b in bids], "by": by})
 
 
-def sign_in(site: Site, session: str, person_id: int) -> None:
-    """At the room's terminal, by card tap (the kiosk resolves the card to the person)."""
-    with site.store.transaction() as conn:
-        _need(conn, session, "signing_in", "electing", "evaluating", "submitted", "opinions")
+def sign_in(site: Site, session: str, person_id: int, conn: Any = None, *, terminal: str | None = None) -> None:
+    """At the room's terminal, by card tap (appliance.evaluation.terminal resolves the card to
+    the person and passes its transaction). The first sign-in is journaled."""
+    with site.store.within(conn) as conn:
+        _need(conn, session, "signing_in", "electing", "evaluating", "submitted", "opinions", "finalized")
         if _member(conn, session, person_id)[1]:
             return
         conn.execute("UPDATE eval_members SET signed_in = ? WHERE session = ? AND person_id = ?", (_now(site), session, person_id))
-        site.journal.append(conn, "evaluation.signed_in", {"session": session, "person_id": person_id})
+        site.journal.append(conn, "evaluation.signed_in", {"session": session, "person_id": person_id,
+                                                           **({"terminal": terminal} if terminal else {})})
 
 
 def confirm_read(site: Site, session: str, person_id: int) -> None:
@@ -568,9 +574,32 @@ def ask_clarification(site: Site, session: str, chair: int, bidder: str, questio
         return int(cur.lastrowid or 0)
 
 
-def record_answer(site: Site, clarification: int, answer: str, *, by: str) -> None:
+def clarification_visit(site: Site, clarification: int, people: int, *, by: str) -> int:
+    """The bidder's representatives arrived in the clarification room: their visit is entered in
+    the clarification register (at most two people in the room at once, 001 annex 3)."""
+    from appliance.siteops.registers import RegisterError, add_entry
+
+    row = site.store.reader().execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?",
+                                      (clarification,)).fetchone()
+    if row is None or row[2]:
+        raise EvaluationError("no_question", "no such open question")
+    if row[3]:
+        raise EvaluationError("visit_registered", "the visit is registered already")
+    try:
+        entry = add_entry(site, "clarification", {"session": row[0], "bidder": row[1], "people": people}, by=by)
+    except RegisterError as exc:
+        raise EvaluationError("room_full" if "at most" in str(exc) else "bad_visit", str(exc)) from exc
     with site.store.transaction() as conn:
-        row = conn.execute("SELECT session, bidder, answered FROM eval_clarifications WHERE id = ?", (clarification,)).fetchone()
+        conn.execute("UPDATE eval_clarifications SET visit = ? WHERE id = ?", (entry, clarification))
+    return entry
+
+
+def record_answer(site: Site, clarification: int, answer: str, *, by: str) -> None:
+    """The bidder's answer, recorded by staff; the clarification-room visit (if registered) ends."""
+    from appliance.siteops.registers import close_entry
+
+    with site.store.transaction() as conn:
+        row = conn.execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?", (clarification,)).fetchone()
         if row is None or row[2]:
             raise EvaluationError("no_question", "no such open question")
         if not answer.strip():
@@ -578,3 +607,51 @@ def record_answer(site: Site, clarification: int, answer: str, *, by: str) -> No
         conn.execute("UPDATE eval_clarifications SET answer = ?, answered = ? WHERE id = ?", (answer.strip()[:4000], _now(site), clarification))
         site.journal.append(conn, "evaluation.clarification_answered", {"session": row[0], "bidder": row[1], "clarification": clarification,
                                                                         "answer": answer.strip()[:4000], "recorded_by": by})
+        visit = row[3] if row[3] and conn.execute("SELECT 1 FROM register_entries WHERE id = ? AND closed IS NULL",
+                                                  (row[3],)).fetchone() else None
+    if visit:
+        close_entry(site, visit, by=by)
+
+
+def templates(site: Site) -> list[dict[str, Any]]:
+    """The evaluation templates the site holds (from the center's feed, or loaded from a file),
+    each checked: {"id", "name", "sha256", "problem"} (problem: why it cannot be used)."""
+    out = []
+    for name, body, sha in site.store.reader().execute(
+            "SELECT name, body, sha256 FROM center_documents WHERE kind = 'evaluation_template' ORDER BY name"):
+        template = _loads(body)
+        try:
+            check_template(template)
+            problem = None
+        except EvaluationError as exc:
+            problem = str(exc)
+        out.append({"id": name, "name": template.get("name", name) if isinstance(template, dict) else name, "sha256": sha,
+                    "problem": problem})
+    return out
+
+
+def template_by_id(site: Site, template_id: str) -> dict[str, Any]:
+    row = site.store.reader().execute("SELECT body FROM center_documents WHERE kind = 'evaluation_template' AND name = ?",
+                                      (template_id,)).fetchone()
+    if row is None:
+        raise EvaluationError("no_template", f"no evaluation template {template_id!r}")
+    return check_template(_loads(row[0]))
+
+
+def load_template(site: Site, template: Any, *, by: str) -> str:
+    """A template from a file (when the center cannot send it): checked, kept like the center's
+    and journaled with its hash. A later one from the center with the same id replaces it."""
+    from appliance.canonical import canonical_bytes
+
+    check_template(template)
+    template_id = str(template.get("id") or "")
+    if not template_id:
+        raise EvaluationError("bad_template", "id: a template names itself")
+    body = json.loads(json.dumps(template, default=str))
+    sha = hashlib.sha256(canonical_bytes(body)).hexdigest()
+    with site.store.transaction() as conn:
+        conn.execute("""INSERT INTO center_documents (kind, name, body, sha256, received) VALUES ('evaluation_template', ?, ?, ?, ?)
+                        ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body, sha256 = excluded.sha256,
+                        received = excluded.received""", (template_id, json.dumps(body, ensure_ascii=False), sha, _now(site)))
+        site.journal.append(conn, "evaluation.template_loaded", {"template": template_id, "sha256": sha, "by": by})
+    return template_id

@@ -173,6 +173,31 @@ class DaySimulation:
                 self.assisted(ref)
         return result
 
+    DESK = "pb1-desk-1"
+
+    def has_desk(self) -> bool:
+        from appliance.evaluation.terminal import terminal_for_reader
+
+        return any(r.name == self.DESK for r in self.site.config.devices.idcard) and terminal_for_reader(self.site, self.DESK) is not None
+
+    def desk_sign_in(self, ref: str) -> bool:
+        """A card on the demo terminal's desk reader; True once the member is seated there."""
+        before = self.site.journal.count()
+        sim = self.reader(self.DESK)
+        sim.place(self.card(ref))
+        deadline = time.monotonic() + 5
+        outcome = None
+        while outcome is None and time.monotonic() < deadline:
+            taps = self.site.journal.records(since=before, kind="evaluation.terminal_tap")
+            outcome = taps[-1].payload["outcome"] if taps else None
+            time.sleep(0.02)
+        sim.remove()
+        self.notes[f"desk:{outcome}"] += 1
+        return outcome == "signed_in"
+
+    def ref_of(self, person_id: int) -> str:
+        return self.site.store.reader().execute("SELECT ref FROM person_refs WHERE person_id = ?", (person_id,)).fetchone()[0]
+
     def assisted(self, ref: str) -> str:
         """The card will not read: staff check the person against a temporary ID card."""
         person = next(p for p in self.plan["people"] if p["id"] == ref)
@@ -235,11 +260,16 @@ class DaySimulation:
             "SELECT person_id FROM eval_members WHERE session = ? ORDER BY person_id", (session,))]
         experts = [m for m in members if self.site.store.reader().execute(
             "SELECT role FROM eval_members WHERE session = ? AND person_id = ?", (session, m)).fetchone()[0] == "expert"]
+        first, second = experts[0], experts[1]
+        # The member who will chair signs in at the demo terminal's desk reader, so a terminal
+        # enrolled there follows the evaluation; the others sign in at terminals of their own.
+        desk = self.desk_sign_in(self.ref_of(second)) if self.has_desk() else False
         for m in members:
-            ev.sign_in(self.site, session, m)
+            if not (desk and m == second):
+                ev.sign_in(self.site, session, m)
+            self.pause(1)
             ev.confirm_read(self.site, session, m)
         self.pause(3)
-        first, second = experts[0], experts[1]
         for i, m in enumerate(members):  # round 1 splits; round 2 elects the second expert
             ev.vote(self.site, session, m, first if i % 2 == 0 else second)
         if self.site.store.reader().execute("SELECT chair FROM evaluations WHERE session = ?", (session,)).fetchone()[0] is None:
@@ -253,7 +283,8 @@ class DaySimulation:
             for k, m in enumerate(members):
                 for j, bidder in enumerate(bidders):
                     for c in step["criteria"]:
-                        value = "pass" if step["kind"] == "pass_fail" else str(int(c["max"]) * (80 + (3 * k + 5 * j) % 12) // 100)
+                        # Scores between 78 % and 92 % of the maximum, drawn from the day's seed.
+                        value = "pass" if step["kind"] == "pass_fail" else str(int(c["max"]) * self.random.randint(78, 92) // 100)
                         ev.mark(self.site, session, m, step["id"], bidder, c["id"], value)
                 ev.submit_step(self.site, session, m, step["id"])
             self.pause(2)
@@ -378,6 +409,7 @@ class DaySimulation:
             "openings_signed_off": len(self.site.journal.records(kind="opening.signed_off")),
             "collusion_signals": len(self.site.journal.records(kind="opening.collusion_signal")),
             "evaluation_reports": len(self.site.journal.records(kind="evaluation.report")),
+            "terminal_sign_ins": self.notes["desk:signed_in"],
             "alarms_open": self.site.store.reader().execute("SELECT COUNT(*) FROM alarms WHERE acknowledged IS NULL").fetchone()[0],
             "bookings_scheduled": self.notes["bookings_scheduled"],
             "fee_sheets": len(self.site.journal.records(kind="fees.sheet")),

@@ -1,4 +1,5 @@
-// Gate kiosk: follow check-in prompts, the signature pad, and the result screen's cue.
+// Gate kiosk: follow check-in prompts, the signature pad (also the evaluation terminal's), and
+// the result screen's cue.
 (function () {
   "use strict";
   var idle = document.querySelector("#kiosk-state[data-state=idle]");
@@ -64,9 +65,12 @@
     document.getElementById("signature-clear").addEventListener("click", function () {
       ctx.fillRect(0, 0, pad.width, pad.height); strokes = 0;
     });
-    document.getElementById("checkin-form").addEventListener("submit", function (e) {
+    // The form around the pad (the gate kiosk's commitment, the terminal's report) carries the
+    // drawing as a PNG data URL in its "signature" field.
+    var form = pad.closest("form");
+    form.addEventListener("submit", function (e) {
       if (strokes < 3) { e.preventDefault(); pad.classList.add("missing"); return; }
-      document.getElementById("signature").value = pad.toDataURL("image/png");
+      form.querySelector("input[name=signature]").value = pad.toDataURL("image/png");
     });
   }
 
