@@ -1,5 +1,6 @@
-"""The gate kiosk (闸机人证核验终端): a registered device, no personal login. The card-tap flow
-arrives with site operations; for now the idle screen and device enrolment."""
+"""The gate kiosk (闸机人证核验终端): a registered device, no personal login. The idle screen shows
+each decision at its gate; an expert's first entry opens the commitment, signature and conflict
+declaration (appliance.siteops.kiosk_checkin); `/kiosk/enrol` enrols any kiosk device."""
 
 from __future__ import annotations
 

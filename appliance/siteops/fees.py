@@ -1,8 +1,8 @@
 """Experts' fees (评标专家劳务报酬) and the fee sheet per session.
 
 The time paid runs from the expert's sign-in (the commitment signed at the gate kiosk) to the
-submission of their evaluation report — until the evaluation screens record submissions (issue
-#8), to the end of the session (completed or terminated). Time while a session is suspended is
+submission of their evaluation report (their signature on it, appliance.evaluation.report) — for
+an expert who signs none, to the end of the session (completed or terminated). Time while a session is suspended is
 paid: the experts are held on site.
 
 The rule (``siteops.fees``, amounts in whole yuan, percentages as integers; money is computed in
