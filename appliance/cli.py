@@ -627,13 +627,18 @@ center_data = click.option("--data", "center_dir", required=True, type=click.Pat
 @center_data
 @click.argument("action", type=click.Choice(["add", "revoke"]))
 @click.argument("site_id")
-def center_site(center_dir: Path, action: str, site_id: str) -> None:
+@click.option("--replace-key", is_flag=True, help="add: the site is enrolled already and gets a new key (a replaced box).")
+def center_site(center_dir: Path, action: str, site_id: str, replace_key: bool) -> None:
     """`add SITE`: a one-time enrolment token for the site; `revoke SITE`: refuse its key from now on."""
-    from sync.center import Center
+    from sync.center import Center, CenterError
 
     c = Center(center_dir)
     if action == "add":
-        emit({"ok": True, "site": site_id, "token": c.add_site(site_id)})
+        try:
+            emit({"ok": True, "site": site_id, "token": c.add_site(site_id, replace_key=replace_key)})
+        except CenterError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     else:
         c.revoke(site_id)
         emit({"ok": True, "site": site_id, "revoked": True})

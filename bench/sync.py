@@ -212,7 +212,7 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
                                     headers={"Content-Length": str(len(content))})
             assert resp.text == sent
             put_hashed_s.append(time.perf_counter() - t0)
-        held = agent._post("media/status", {"seqs": [segment["seq"]]})["held"]
+        held = agent.media_held([segment["seq"]])
         assert held.get(str(segment["seq"])) == segment["sha256"], "the center does not hold the upload"
     finally:
         kill_now(center)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
@@ -41,8 +42,10 @@ from appliance.signednote import Checkpoint, NoteError, sign_checkpoint, verify_
 from appliance.site import Site
 from sync import feed
 from sync.feed import LANES
+from sync.statements import StatementError, open_media_held
 
 CENTER_NAME = "provincial-center"
+CLOCK_SKEW_S = 4  # the center's signature check allows a request created at most 5 s in its future
 BATCH = 2000
 TIMEOUT_S = 30
 BASE_BACKOFF_S = 2.0
@@ -126,7 +129,7 @@ class Agent:
         self.http.verify = _verify(site)
         self.http.auth = HTTPSignatureAuth(signature_algorithm=algorithms.ED25519, key=pem, key_id=site.config.site.id,
                                            covered_component_ids=("@method", "@authority", "@target-uri", "content-digest"),
-                                           use_nonce=True)
+                                           label="sig1", use_nonce=True)
         self.http.hooks["response"].append(self._clock)
         self.clock_offset_s: int | None = None
 
@@ -159,6 +162,20 @@ class Agent:
             return resp.json()
         except ValueError as exc:  # a cut or garbled answer: the round ends, nothing was applied
             raise SyncError(f"the center's answer is not JSON ({len(resp.content)} bytes)") from exc
+
+    def _receipt_size(self, receipt: Any, nodes: merkle.TreeNodes, local: int) -> int:
+        """What the center acknowledges, from its cosigned receipt, not from the answer's plain
+        fields: the receipt verifies with the pinned center key, is this site's checkpoint, and
+        its root is this site's own root at that size."""
+        try:
+            text = verify_note(str(receipt), CENTER_NAME, self.center_key)
+            origin, size_text, root_b64 = text.split("\n")[:3]
+            size, root = int(size_text), base64.b64decode(root_b64, validate=True)
+        except (NoteError, ValueError) as exc:
+            raise SyncError(f"the center's receipt does not verify with the pinned key: {exc}", "bad_receipt") from exc
+        if origin != self.site.config.site.id or not 0 < size <= local or root != nodes.root(size):
+            raise SyncError(f"the center's receipt (size {size}) is not a checkpoint of this site's journal", "bad_receipt")
+        return size
 
     def _checkpoint(self, size: int, root: bytes) -> str:
         cp = Checkpoint(origin=self.site.config.site.id, size=size, root=root)
@@ -268,12 +285,8 @@ class Agent:
                         ahead = pool.submit(batch, end)
                     answer = self._post_bytes("journal", body)
                     receipt = answer["receipt"]
-                    try:
-                        verify_note(receipt, CENTER_NAME, self.center_key)
-                    except NoteError as exc:
-                        raise SyncError(f"the center's receipt does not verify with the pinned key: {exc}", "bad_receipt") from exc
+                    acked = self._receipt_size(receipt, nodes, local)
                     sent += answer["accepted"]
-                    acked = int(answer["size"])
                     with self.site.store.transaction() as conn:
                         _set_meta(self.site, conn, "sync_acked", str(acked))
                         _set_meta(self.site, conn, "sync_receipt", receipt)
@@ -285,6 +298,17 @@ class Agent:
         return {"acked": acked, "sent": sent, "pending": self.site.journal.count() - acked}
 
     # -- recordings up ------------------------------------------------------------------------
+
+    def media_held(self, seqs: list[int]) -> dict[str, str]:
+        """Which of these segments (by sealing record) the center holds whole, as the center's
+        signed statement answering a fresh challenge says (sync/statements.py): the site frees
+        footage on it, so an unsigned or replayed answer is refused."""
+        challenge = secrets.token_hex(16)
+        answer = self._post("media/status", {"seqs": seqs, "challenge": challenge})
+        try:
+            return open_media_held(self.center_key, answer, site_id=self.site.config.site.id, challenge=challenge)
+        except StatementError as exc:
+            raise SyncError(str(exc), "bad_statement") from exc
 
     def push_media(self, deadline: float | None = None) -> dict[str, int]:
         """Session footage the center has not confirmed, oldest first, by tus; a segment is
@@ -300,14 +324,14 @@ class Agent:
         out = {"uploaded": 0, "confirmed": 0, "pending": len(rows)}
         if not rows:
             return out
-        held = self._post("media/status", {"seqs": [r["seq"] for r in rows[:5000]]})["held"]
+        held = self.media_held([r["seq"] for r in rows[:5000]])
         for r in rows:
             if held.get(str(r["seq"])) != r["sha256"]:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 upload_segment(self, r)
                 out["uploaded"] += 1
-                if self._post("media/status", {"seqs": [r["seq"]]})["held"].get(str(r["seq"])) != r["sha256"]:
+                if self.media_held([r["seq"]]).get(str(r["seq"])) != r["sha256"]:
                     raise SyncError(f"segment {r['id']}: uploaded, but the center does not hold it with the sealed hash",
                                     "media_not_held")
             with self.site.store.transaction() as conn:
@@ -337,16 +361,25 @@ class SyncLoop:
         now = time.monotonic()
         if now < self.next_try:
             return f"waiting {self.next_try - now:.0f} s before trying the center again"
+        agent = None
         try:
-            result = Agent(self.site).sync_once(max_seconds=self.round_s)
+            agent = Agent(self.site)
+            result = agent.sync_once(max_seconds=self.round_s)
         except SyncError as exc:
             self.failures += 1
             delay = random.uniform(0, min(self.max_backoff_s, BASE_BACKOFF_S * 2 ** min(self.failures, 20)))
             self.next_try = time.monotonic() + delay
             state = "offline" if exc.code == "unreachable" else "refused"
+            offset = agent.clock_offset_s if agent is not None else None
+            message = str(exc)
+            if offset is not None and abs(offset) > CLOCK_SKEW_S and exc.code == "bad_signature":
+                # The center refuses signatures created in its future: say why, the console shows it.
+                message = f"this box's clock is {-offset:+d} s off the center's; fix the time (NTP). {message}"
             with self.site.store.transaction() as conn:
                 _set_meta(self.site, conn, "sync_state", state)
-                _set_meta(self.site, conn, "sync_last_error", str(exc)[:300])
+                _set_meta(self.site, conn, "sync_last_error", message[:300])
+                if offset is not None:  # known from the refusal's Date header too
+                    _set_meta(self.site, conn, "sync_clock_offset_s", str(offset))
             return f"center {'not reached' if state == 'offline' else 'refused'}: {exc}; next try in {delay:.0f} s"[:300]
         self.failures, self.next_try = 0, 0.0
         with self.site.store.transaction() as conn:

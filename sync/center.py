@@ -4,8 +4,10 @@ going up, verified record by record. Protocol: docs/sync-protocol.md.
 The center keeps, per enrolled site, every record it accepted, the compact Merkle range of the
 site's tree, and the receipts it gave: each accepted batch is answered with the site's signed
 checkpoint cosigned by the center (a C2SP signed note with both signatures). Nothing that does
-not verify is stored; a fork (the same sequence number with another hash), a shrink, or a
-request signed by an unknown or revoked key is refused and raised as an alarm.
+not verify is stored; a fork (the same sequence number with another hash, or an old checkpoint
+that is not the tree held) or a request signed by an unknown or revoked key is refused and
+raised as an alarm. A re-sent batch the center holds already is answered with its head; a site
+reporting fewer records than the center holds (restored from an old image) is alarmed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +40,7 @@ from appliance.signednote import NoteError, open_checkpoint, sign_note
 from appliance.store import Store
 from sync import tus
 from sync.requestbody import raw_body
+from sync.statements import sign_media_held
 from sync.feed import FORMAT as FEED_FORMAT
 from sync.feed import KIND_LANES, LANES, PAGE_BYTES, PAGE_ITEMS, item_key, sign_item
 
@@ -89,6 +93,14 @@ def c002_feed_media_ui(db: Database) -> None:
     db.execute("CREATE TABLE staff (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created TEXT NOT NULL)")
 
 
+@schema()
+def c003_uploads_kept(db: Database) -> None:
+    # A finished upload stays known (HEAD answers its full offset, as tus requires) until it
+    # expires; its Upload-Metadata is kept to be returned on HEAD.
+    db.execute("ALTER TABLE uploads ADD COLUMN metadata TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE uploads ADD COLUMN finished TEXT")
+
+
 class CenterError(ValueError):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -109,14 +121,23 @@ class Center:
         assert isinstance(key, Ed25519PrivateKey)
         self.key = key
         self._pruned: Any = None
+        self._swept = -1e9
         self.public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
     # -- enrolment --------------------------------------------------------------------------
 
-    def add_site(self, site_id: str) -> str:
-        """A one-time enrolment token for the site (shown once; only its hash is kept)."""
+    def add_site(self, site_id: str, *, replace_key: bool = False) -> str:
+        """A one-time enrolment token for the site (shown once; only its hash is kept). A site
+        enrolled already keeps its key unless ``replace_key`` (the box was replaced, or its key
+        revoked): then the token lets a new key in, and that is raised as an alarm."""
         token = secrets.token_urlsafe(24)
         with self.store.transaction() as conn:
+            row = conn.execute("SELECT public_key, revoked FROM sites WHERE id = ?", (site_id,)).fetchone()
+            if row and row[0] and not replace_key:
+                raise CenterError(409, "enrolled", f"site {site_id!r} is enrolled already: a new token would replace its "
+                                  "key (say so with replace_key / --replace-key)")
+            if row and row[0]:
+                self._alarm(conn, site_id, "key_replacement_issued", {"revoked": bool(row[1])})
             conn.execute("""INSERT INTO sites (id, token_sha256) VALUES (?, ?)
                             ON CONFLICT(id) DO UPDATE SET token_sha256 = excluded.token_sha256""",
                          (site_id, hashlib.sha256(token.encode()).hexdigest()))
@@ -134,8 +155,11 @@ class Center:
             row = conn.execute("SELECT token_sha256, public_key FROM sites WHERE id = ?", (site_id,)).fetchone()
             refused = row is None or row[0] is None or not secrets.compare_digest(row[0], digest)
             if not refused:
-                conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = ?, enrolled = ? WHERE id = ?",
+                # A replacement key starts clean: the revocation was of the old key.
+                conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = ?, enrolled = ?, revoked = NULL WHERE id = ?",
                              (public_pem, utc_timestamp(self.clock.now()), site_id))
+                if row[1]:
+                    self._alarm(conn, site_id, "key_replaced", {"old_key_sha256": hashlib.sha256(row[1].encode()).hexdigest()})
         if refused:
             self.alarm(site_id, "enrolment_refused", {"reason": "unknown site or token"})
             raise CenterError(403, "bad_token", "unknown site or enrolment token (tokens work once)")
@@ -160,8 +184,14 @@ class Center:
     def head(self, site_id: str, reported_size: Any = None) -> dict[str, Any]:
         if isinstance(reported_size, int) and reported_size >= 0:
             with self.store.transaction() as conn:
+                before = conn.execute("SELECT size, reported_size FROM sites WHERE id = ?", (site_id,)).fetchone()
                 conn.execute("UPDATE sites SET reported_size = ?, reported_at = ?, last_seen = ? WHERE id = ?",
                              (reported_size, utc_timestamp(self.clock.now()), utc_timestamp(self.clock.now()), site_id))
+                # A site that has fewer records than the center holds was restored from an old
+                # image (or lost its disk): it must not go on writing a journal that forks this
+                # one. Raised once per such report, not at every round.
+                if before and reported_size < before[0] and before[1] != reported_size:
+                    self._alarm(conn, site_id, "site_behind_center", {"center_size": before[0], "site_size": reported_size})
         row = self.store.reader().execute("SELECT size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
         receipt = self.store.reader().execute(
             "SELECT note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
@@ -191,8 +221,7 @@ class Center:
         with self.store.transaction() as conn:
             size, head, tree_json = conn.execute("SELECT size, head, tree FROM sites WHERE id = ?", (site_id,)).fetchone()
             if cp.size < size:
-                alarms.append(("shrink", {"center_size": size, "checkpoint_size": cp.size}))
-                raise CenterError(409, "shrink", f"checkpoint of size {cp.size} is behind the center's {size}")
+                return self._resent(conn, site_id, key, cp, records, size, head, alarms)
             tree = merkle.CompactRange.from_json(tree_json)
             prev, new = head, []
             for item in records:
@@ -232,6 +261,36 @@ class Center:
             conn.execute("INSERT OR REPLACE INTO receipts (site, size, note, issued) VALUES (?, ?, ?, ?)",
                          (site_id, new_size, receipt, now))
         return {"site": site_id, "size": new_size, "head": prev, "accepted": len(new), "receipt": receipt}
+
+    def _resent(self, conn: Any, site_id: str, key: Ed25519PublicKey, cp: Any, records: list[Any], size: int, head: str,
+                alarms: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        """A batch ending below the center's size: a re-send (its answer was lost, or a round
+        prepared it before the center moved on). Harmless when its records are the ones held and
+        its checkpoint's root is the center's root at that size: answered with the center's
+        head, nothing stored. Anything else is a fork of what the center holds."""
+        for item in records:
+            seq, digest, _, _ = self._check_record(site_id, key, item)
+            have = conn.execute("SELECT hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+            if have is None or seq > cp.size:
+                raise CenterError(400, "bad_checkpoint", f"record {seq} is not within the checkpoint's size {cp.size}")
+            if have[0] != digest.hex():
+                alarms.append(("fork", {"seq": seq, "center_hash": have[0], "site_hash": digest.hex()}))
+                raise CenterError(409, "fork", f"record {seq} differs from the one the center holds")
+        if self._root_at(conn, site_id, cp.size) != cp.root:
+            alarms.append(("fork", {"checkpoint_size": cp.size, "center_size": size}))
+            raise CenterError(409, "fork", f"the site's checkpoint of size {cp.size} is not the tree the center holds")
+        receipt = conn.execute("SELECT note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+        return {"site": site_id, "size": size, "head": head, "accepted": 0, "receipt": receipt[0] if receipt else None}
+
+    def _root_at(self, conn: Any, site_id: str, size: int) -> bytes:
+        """The root of the site's tree at ``size``: from the receipt the center gave at that size
+        (every accepted batch has one), else recomputed from the records held."""
+        row = conn.execute("SELECT note FROM receipts WHERE site = ? AND size = ?", (site_id, size)).fetchone()
+        if row:
+            return base64.b64decode(row[0].split("\n")[2])
+        leaves = [merkle.leaf_hash(bytes.fromhex(h)) for (h,) in conn.execute(
+            "SELECT hash FROM records WHERE site = ? AND seq <= ? ORDER BY seq", (site_id, size))]
+        return merkle.root(leaves)
 
     def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str, dict[str, Any]]:
         try:
@@ -396,9 +455,12 @@ class Center:
 
     def finish_upload(self, site_id: str, upload_id: str, path: Path) -> bool:
         """All bytes are in: keep the file only if its SHA-256 is the sealed record's."""
-        row = self.store.reader().execute("SELECT seq, sha256, length, offset FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        row = self.store.reader().execute("SELECT seq, sha256, length, offset, finished FROM uploads WHERE id = ?",
+                                          (upload_id,)).fetchone()
         if row is None or row[3] != row[2]:
             return False
+        if row[4]:
+            return True
         seq, wanted, length = row[0], row[1], row[2]
         digest = hashlib.sha256()
         with open(path, "rb") as f:
@@ -416,12 +478,14 @@ class Center:
         with self.store.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO media (site, seq, sha256, size, path, received) VALUES (?, ?, ?, ?, ?, ?)",
                          (site_id, seq, wanted, length, str(final.relative_to(self.data)), utc_timestamp(self.clock.now())))
-            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            conn.execute("UPDATE uploads SET finished = ? WHERE id = ?", (utc_timestamp(self.clock.now()), upload_id))
         return True
 
     def sweep_uploads(self) -> int:
-        """Remove expired uploads and their bytes (tus expiration)."""
+        """Remove expired uploads and their bytes (tus expiration); at most once a minute unless
+        forced by a new upload. A finished upload's file has moved to the media folder already."""
         now = self.clock.now().isoformat()
+        self._swept = self.clock.monotonic()
         rows = self.store.reader().execute("SELECT id FROM uploads WHERE expires <= ?", (now,)).fetchall()
         with self.store.transaction() as conn:
             conn.executemany("DELETE FROM uploads WHERE id = ?", [(r[0],) for r in rows])
@@ -434,8 +498,10 @@ class Center:
         An upload whose last byte was committed but not yet checked (the center was killed in
         between) is checked here."""
         for upload_id, in self.store.reader().execute(
-                "SELECT id FROM uploads WHERE site = ? AND offset = length", (site_id,)).fetchall():
+                "SELECT id FROM uploads WHERE site = ? AND offset = length AND finished IS NULL", (site_id,)).fetchall():
             self.finish_upload(site_id, upload_id, self.data / "uploads" / f"{upload_id}.part")
+        if self.clock.monotonic() - self._swept > 60:  # every site's round asks: expired uploads go soon enough
+            self.sweep_uploads()
         out = {}
         for chunk in range(0, len(seqs), 500):
             part = seqs[chunk:chunk + 500]
@@ -467,6 +533,15 @@ class Center:
                 "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
 
 
+def signed_sha256(header: str) -> bytes:
+    """The sha-256 member of a Content-Digest field (RFC 9530: a structured dictionary of
+    byte sequences, ``sha-256=:<base64>:``); refused when there is none."""
+    match = re.search(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]*={0,2}):", header)
+    if not match:
+        raise CenterError(401, "bad_signature", "a Content-Digest with sha-256 is required")
+    return base64.b64decode(match.group(1))
+
+
 class _SiteKeys(HTTPSignatureKeyResolver):
     def __init__(self, center: Center) -> None:
         self.center = center
@@ -487,9 +562,11 @@ def create_center_app(center: Center) -> Flask:
     init_ui(app, center)
     verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
 
-    def authenticated(site_id: str) -> None:
+    def authenticated(site_id: str, *, streamed_body: bool = False) -> None:
         """RFC 9421: the request is signed by the site's key (keyid = site id), covering the
-        method, authority, target URI, content digest and a nonce, created within 5 minutes."""
+        method, authority, target URI, content digest and a nonce, created within 5 minutes.
+        ``streamed_body``: the caller reads the body itself (a tus PATCH of any length) and
+        checks it against the signed Content-Digest (``g.signed_sha256``) as it goes."""
         try:
             center.site_key(site_id)  # unknown or revoked: refused and alarmed before anything else
         except CenterError as exc:
@@ -498,11 +575,12 @@ def create_center_app(center: Center) -> Flask:
         try:
             results = verifier.verify(request, max_age=SIGNATURE_MAX_AGE,
                                       require_components=("@method", "@authority", "@target-uri", "content-digest"),
-                                      body=raw_body())
+                                      body=None if streamed_body else raw_body())
         except (HTTPMessageSignaturesException, InvalidSignature, KeyError, ValueError) as exc:
             raise CenterError(401, "bad_signature", f"request signature: {exc}") from exc
         params = results[0].parameters
-        g.verified_digest = request.headers.get("Content-Digest") if "content-digest" in results[0].covered_components else None
+        if streamed_body:
+            g.signed_sha256 = signed_sha256(request.headers.get("Content-Digest", ""))
         if params.get("keyid") != site_id:
             raise CenterError(401, "bad_signature", "signed by another site's key")
         nonce = params.get("nonce")
@@ -552,10 +630,15 @@ def create_center_app(center: Center) -> Flask:
     @app.post("/center/v1/sites/<site_id>/media/status")
     def media_status(site_id: str) -> Any:
         authenticated(site_id)
-        seqs = body().get("seqs")
+        data = body()
+        seqs, challenge = data.get("seqs"), data.get("challenge")
         if not isinstance(seqs, list) or len(seqs) > 5000 or not all(isinstance(s, int) for s in seqs):
             raise CenterError(400, "bad_request", "seqs: a list of at most 5000 record numbers")
-        return jsonify({"held": center.media_status(site_id, seqs)})
+        if not isinstance(challenge, str) or not 16 <= len(challenge) <= 128:
+            raise CenterError(400, "bad_request", "challenge: the site's random string (16 to 128 characters)")
+        held = center.media_status(site_id, seqs)
+        # Signed: the site frees footage on this answer (sync/statements.py).
+        return jsonify({"held": held, **sign_media_held(center.key, site_id, challenge, held, utc_timestamp(center.clock.now()))})
 
     tus.register(app, center, authenticated)
 

@@ -141,8 +141,8 @@ def language() -> Any:
     return response
 
 
-def site_rows() -> list[dict[str, Any]]:
-    conn = _center().store.reader()
+def site_rows(center: Any = None) -> list[dict[str, Any]]:
+    conn = (center or _center()).store.reader()
     rows = conn.execute(
         """SELECT s.id, s.enrolled, s.revoked, s.size, s.head, s.last_seen, s.reported_size, s.reported_at,
                   (SELECT COUNT(*) FROM alarms a WHERE a.site = s.id) AS alarms,
@@ -153,8 +153,10 @@ def site_rows() -> list[dict[str, Any]]:
     for r in rows:
         item = dict(r)
         item["lag"] = None if r["reported_size"] is None else max(0, r["reported_size"] - r["size"])
+        # diverged: the site says it has fewer records than the center holds (an old image)
         item["state"] = ("revoked" if r["revoked"] else "not_enrolled" if not r["enrolled"]
-                         else "unknown" if item["lag"] is None else "in_sync" if item["lag"] == 0 else "behind")
+                         else "unknown" if item["lag"] is None else "diverged" if r["reported_size"] < r["size"]
+                         else "in_sync" if item["lag"] == 0 else "behind")
         out.append(item)
     return out
 

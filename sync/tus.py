@@ -2,22 +2,27 @@
 
 Core protocol plus the creation, checksum, termination and expiration extensions:
 
-* ``OPTIONS  …/uploads``       → 204, ``Tus-Version``, ``Tus-Extension``, ``Tus-Max-Size``,
-  ``Tus-Checksum-Algorithm``.
+* ``OPTIONS  …/uploads`` (and ``…/uploads/<id>``) → 204, ``Tus-Version``, ``Tus-Extension``,
+  ``Tus-Max-Size``, ``Tus-Checksum-Algorithm``; no authentication, as the spec allows.
 * ``POST     …/uploads``       → 201 with ``Location`` and ``Upload-Expires`` (creation). The
   ``Upload-Metadata`` must name the segment's sealing record (``seq``) and its ``sha256``; the
   record must already be at the center and say the same hash and size (``Upload-Length``), so a
   file the site never sealed is never accepted.
-* ``HEAD     …/uploads/<id>``  → 200 with ``Upload-Offset``, ``Upload-Length``,
-  ``Cache-Control: no-store``.
+* ``HEAD     …/uploads/<id>``  → 200 with ``Upload-Offset``, ``Upload-Length``, the
+  ``Upload-Metadata`` given at creation, ``Cache-Control: no-store`` — a finished upload too
+  (its offset is its length) until it expires.
 * ``PATCH    …/uploads/<id>``  → 204 with the new ``Upload-Offset``; ``Content-Type`` must be
   ``application/offset+octet-stream`` (else 415), ``Upload-Offset`` must equal the stored
   offset (else 409); an ``Upload-Checksum`` (``sha1`` or ``sha256``, base64) that does not match
-  the body gives 460 and the chunk is discarded; an unsupported algorithm 400.
+  the body gives 460 and the chunk is discarded; an unsupported algorithm 400. The body may be
+  of any length up to the upload's end, with a Content-Length or chunked: it is streamed to
+  disk in 1 MiB blocks, hashed on the way, and checked against the signed ``Content-Digest``
+  (a mismatch is discarded like a bad checksum, 400).
 * ``DELETE   …/uploads/<id>``  → 204 (termination); the upload is gone (404 afterwards).
 * Expired uploads answer 410 and their bytes are removed.
 * ``X-HTTP-Method-Override`` is honoured; every request but OPTIONS needs ``Tus-Resumable:
-  1.0.0`` (else 412 with ``Tus-Version``).
+  1.0.0`` (else 412 with ``Tus-Version``); every answer carries ``Tus-Resumable``, refusals by
+  the signature check (401) included.
 
 When the last byte arrives, the center hashes the whole file; only if the SHA-256 equals the
 sealed journal record's does it keep the file and count the segment as received (the site then
@@ -44,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Flask, Response, g, request
 
-from sync.requestbody import raw_body
+from sync.requestbody import body_blocks
 
 if TYPE_CHECKING:
     from sync.center import Center
@@ -77,16 +82,7 @@ def _http_date(when: datetime) -> str:
     return format_datetime(when.astimezone(timezone.utc), usegmt=True)
 
 
-def _digest_matches(algorithm: str, wanted: bytes, chunk: bytes) -> bool:
-    """The chunk's checksum; a sha256 equal to the Content-Digest the request signature covered
-    (and the verifier already checked against these bytes) is not computed twice."""
-    verified = g.get("verified_digest") or ""
-    if algorithm == "sha256" and verified == f"sha-256=:{base64.b64encode(wanted).decode()}:":
-        return True
-    return CHECKSUMS[algorithm](chunk).digest() == wanted
-
-
-def register(app: Flask, center: "Center", authenticated: Callable[[str], None]) -> None:
+def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -> None:
     uploads_dir = center.data / "uploads"
     uploads_dir.mkdir(exist_ok=True)
     base = "/center/v1/sites/<site_id>/media/uploads"
@@ -100,7 +96,7 @@ def register(app: Flask, center: "Center", authenticated: Callable[[str], None])
 
     def row(site_id: str, upload_id: str) -> Any:
         return center.store.reader().execute(
-            "SELECT id, site, seq, sha256, length, offset, expires FROM uploads WHERE id = ? AND site = ?",
+            "SELECT id, site, seq, sha256, length, offset, expires, metadata, finished FROM uploads WHERE id = ? AND site = ?",
             (upload_id, site_id)).fetchone()
 
     def expired(r: Any) -> bool:
@@ -111,11 +107,22 @@ def register(app: Flask, center: "Center", authenticated: Callable[[str], None])
             conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
         part(upload_id).unlink(missing_ok=True)
 
+    def options() -> Response:
+        return _reply(204, {"Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS, "Tus-Max-Size": str(MAX_SIZE),
+                            "Tus-Checksum-Algorithm": ",".join(CHECKSUMS)})
+
+    @app.after_request
+    def every_answer_is_tus(response: Response) -> Response:
+        # Refusals made before the tus code runs (the signature check, 404, 413) are tus
+        # answers too: a client looks for this header on all of them.
+        if "/media/uploads" in request.path:
+            response.headers.setdefault("Tus-Resumable", TUS_VERSION)
+        return response
+
     @app.route(base, methods=["OPTIONS", "POST"])
     def uploads(site_id: str) -> Response:
         if method() == "OPTIONS":
-            return _reply(204, {"Tus-Version": TUS_VERSION, "Tus-Extension": EXTENSIONS, "Tus-Max-Size": str(MAX_SIZE),
-                                "Tus-Checksum-Algorithm": ",".join(CHECKSUMS)})
+            return options()
         authenticated(site_id)
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
@@ -139,16 +146,21 @@ def register(app: Flask, center: "Center", authenticated: Callable[[str], None])
         expires = center.clock.now() + EXPIRES_AFTER
         part(upload_id).touch()
         with center.store.transaction() as conn:
-            conn.execute("INSERT INTO uploads (id, site, seq, sha256, length, offset, created, expires) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                         (upload_id, site_id, seq, digest, length, center.clock.now().isoformat(), expires.isoformat()))
+            conn.execute("INSERT INTO uploads (id, site, seq, sha256, length, offset, created, expires, metadata) "
+                         "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)", (upload_id, site_id, seq, digest, length, center.clock.now().isoformat(),
+                                                               expires.isoformat(), request.headers.get("Upload-Metadata", "")))
         if length == 0:
             center.finish_upload(site_id, upload_id, part(upload_id))
         return _reply(201, {"Location": f"{request.path}/{upload_id}", "Upload-Expires": _http_date(expires)})
 
-    @app.route(base + "/<upload_id>", methods=["HEAD", "PATCH", "DELETE", "POST"])
+    @app.route(base + "/<upload_id>", methods=["OPTIONS", "HEAD", "PATCH", "DELETE", "POST"])
     def upload(site_id: str, upload_id: str) -> Response:
         verb = method()
-        authenticated(site_id)
+        if verb == "OPTIONS":
+            return options()
+        # A PATCH body is streamed to disk, not read whole: any length up to the upload's end.
+        request.max_content_length = MAX_SIZE + (1 << 20)
+        authenticated(site_id, streamed_body=verb == "PATCH")
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
         with locks[upload_id]:
@@ -161,11 +173,16 @@ def register(app: Flask, center: "Center", authenticated: Callable[[str], None])
         if expired(r):
             drop(upload_id)
             return _reply(410, {"Cache-Control": "no-store"}, "the upload expired")
-        _, _, _, _, length, offset, expires = r
+        _, _, _, _, length, offset, expires, metadata, finished = r
         if verb == "HEAD":
-            return _reply(200, {"Upload-Offset": str(offset), "Upload-Length": str(length), "Cache-Control": "no-store"})
+            return _reply(200, {"Upload-Offset": str(offset), "Upload-Length": str(length), "Cache-Control": "no-store",
+                                **({"Upload-Metadata": metadata} if metadata else {})})
         if verb == "DELETE":
-            drop(upload_id)
+            if finished:  # the segment is held: terminating the upload forgets the upload, not the file
+                with center.store.transaction() as conn:
+                    conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            else:
+                drop(upload_id)
             return _reply(204)
         if verb != "PATCH":
             return _reply(405, text="HEAD, PATCH or DELETE")
@@ -177,27 +194,41 @@ def register(app: Flask, center: "Center", authenticated: Callable[[str], None])
             return _reply(400, text="Upload-Offset is required")
         if claimed != offset:
             return _reply(409, {"Upload-Offset": str(offset)}, f"Upload-Offset {claimed} is not the upload's offset {offset}")
-        chunk = raw_body()
-        if offset + len(chunk) > length:
+        if request.content_length is not None and offset + request.content_length > length:
             return _reply(400, text="the chunk runs past Upload-Length")
+        checksum = None
         if "Upload-Checksum" in request.headers:
             algorithm, _, value = request.headers["Upload-Checksum"].partition(" ")
             if algorithm not in CHECKSUMS:
                 return _reply(400, text=f"checksum algorithm {algorithm!r} is not supported")
-            try:
-                wanted = base64.b64decode(value, validate=True)
+            try:  # sha256: the content hash below serves both
+                checksum = (None if algorithm == "sha256" else CHECKSUMS[algorithm](), base64.b64decode(value, validate=True))
             except ValueError:
                 return _reply(400, text="Upload-Checksum: the value is not base64")
-            if not _digest_matches(algorithm, wanted, chunk):
-                return Response("Checksum Mismatch: the chunk was discarded", status=460, headers=_headers())
         path = part(upload_id)
+        content = hashlib.sha256()  # against the signed Content-Digest
+        written = 0
         with open(path, "r+b" if path.exists() else "w+b") as f:
-            f.truncate(offset)  # bytes past the committed offset are a crash's leftovers
+            f.truncate(offset)  # bytes past the committed offset are a crash's (or a refused chunk's) leftovers
             f.seek(offset)
-            f.write(chunk)
+            for block in body_blocks():
+                written += len(block)
+                if offset + written > length:
+                    f.truncate(offset)
+                    return _reply(400, text="the chunk runs past Upload-Length")
+                content.update(block)
+                if checksum and checksum[0]:
+                    checksum[0].update(block)
+                f.write(block)
+            if content.digest() != g.signed_sha256:
+                f.truncate(offset)
+                return _reply(400, text="the body does not match its signed Content-Digest: discarded")
+            if checksum and (checksum[0] or content).digest() != checksum[1]:
+                f.truncate(offset)
+                return Response("Checksum Mismatch: the chunk was discarded", status=460, headers=_headers())
             f.flush()
             os.fsync(f.fileno())
-        new_offset = offset + len(chunk)
+        new_offset = offset + written
         new_expires = center.clock.now() + EXPIRES_AFTER
         with center.store.transaction() as conn:
             conn.execute("UPDATE uploads SET offset = ?, expires = ? WHERE id = ? AND offset = ?",

@@ -101,9 +101,28 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
         agent._post("journal", signed_batch(site, [forged], len(records)))
     alarms = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
     assert "fork" in alarms
-    # A shrink: a checkpoint behind the center's head.
-    with pytest.raises(SyncError, match="shrink"):
-        agent._post("journal", signed_batch(site, [], 3))
+    # A re-sent old batch (its answer was lost): harmless — answered with the center's head and
+    # latest receipt, nothing stored, no alarm.
+    alarms_before = len(alarms)
+    again = agent._post("journal", signed_batch(site, records[:3], 3))
+    assert (again["accepted"], again["size"]) == (0, len(records)) and again["receipt"] == site.store.get_meta("sync_receipt")
+    assert c.store.reader().execute("SELECT COUNT(*) FROM alarms").fetchone()[0] == alarms_before
+    # An old checkpoint that is not the tree the center holds: a fork, alarmed.
+    from appliance.signednote import Checkpoint, sign_checkpoint
+
+    forged_cp = sign_checkpoint(Checkpoint(site.config.site.id, 3, b"\x07" * 32), site.config.site.id, key)
+    with pytest.raises(SyncError, match="fork"):
+        agent._post("journal", {"records": [], "checkpoint": forged_cp})
+    # A site saying it has fewer records than the center holds (restored from an old image):
+    # alarmed once, shown as diverged on the center's pages.
+    for _ in range(2):
+        agent._post("head", {"local_size": 3})
+    assert [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")].count("site_behind_center") == 1
+    from sync.center_ui import site_rows
+
+    assert [r["state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["diverged"]
+    agent._post("head", {"local_size": len(records)})
+    assert [r["state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["in_sync"]
     # An unsigned request, a site nobody enrolled, a revoked site.
     plain = requests.post(f"{url}/center/v1/sites/{site.config.site.id}/head", json={}, timeout=10)
     assert plain.status_code == 401 and plain.json()["error"] == "bad_signature"
@@ -111,6 +130,15 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
     with pytest.raises(SyncError, match="revoked_key"):
         agent.sync_once()
     assert "revoked_key" in [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    # A new token for an enrolled site would replace its key: only when said so, and alarmed.
+    from sync.center import CenterError
+
+    with pytest.raises(CenterError, match="enrolled already"):
+        c.add_site(site.config.site.id)
+    enroll(site, url, c.add_site(site.config.site.id, replace_key=True))
+    assert Agent(site).sync_once()["pending"] == 0  # the revocation was of the old key
+    kinds = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    assert "key_replacement_issued" in kinds and "key_replaced" in kinds
 
 
 def test_a_replayed_request_is_refused(site, center):

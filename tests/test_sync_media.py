@@ -17,7 +17,7 @@ from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
 from sync import media
-from sync.agent import Agent, SyncError, enroll
+from sync.agent import Agent, SyncError, _set_meta, enroll
 from tests.test_site_operations import NOW, plan_text
 from tests.test_sync import center  # noqa: F401  (a fixture)
 
@@ -145,10 +145,32 @@ def test_the_tus_endpoint_speaks_the_protocol(recorded, center):  # noqa: F811
     assert done.status_code == 204 and done.headers["Upload-Offset"] == "1000"
     head = http.head(where, headers=tus, timeout=10)
     assert head.status_code == 200 and head.headers["Upload-Offset"] == "1000" and head.headers["Upload-Length"] == str(size)
-    assert head.headers["Cache-Control"] == "no-store"
+    assert head.headers["Cache-Control"] == "no-store" and head.headers["Upload-Metadata"] == meta(seq=seg.seq, sha256=seg.sha256)
+    assert http.options(where, timeout=10).headers["Tus-Version"] == "1.0.0"  # OPTIONS on an upload URL too
+    # A body that is not the one its signature's Content-Digest names (altered on the way): discarded.
+    import requests
+
+    altered = http.prepare_request(requests.Request("PATCH", where, data=seg.path.read_bytes()[1000:2000],
+                                                    headers={**octets, "Upload-Offset": "1000"}))
+    altered.body = bytes(b ^ 1 for b in altered.body)
+    assert http.send(altered, timeout=10).status_code == 400
+    assert http.head(where, headers=tus, timeout=10).headers["Upload-Offset"] == "1000"
     # A duplicated PATCH (same offset, already applied) is refused, not appended twice.
     assert http.patch(where, data=chunk, headers={**octets, "Upload-Offset": "0"}, timeout=10).status_code == 409
-    # Termination, and what is left of it.
+    # The rest of the file in one PATCH, sent chunked (no Content-Length), as tus clients may.
+    rest = seg.path.read_bytes()[1000:]
+    whole = http.prepare_request(requests.Request("PATCH", where, data=rest, headers={**octets, "Upload-Offset": "1000"}))
+    whole.body = (rest[i:i + 300_000] for i in range(0, len(rest), 300_000))
+    del whole.headers["Content-Length"]
+    done = http.send(whole, timeout=30)
+    assert done.status_code == 204 and done.headers["Upload-Offset"] == str(size)
+    # Finished: HEAD still answers, with the full offset; the center holds the sealed file.
+    finished = http.head(where, headers=tus, timeout=10)
+    assert finished.status_code == 200 and finished.headers["Upload-Offset"] == str(size)
+    assert agent.media_held([seg.seq]) == {str(seg.seq): seg.sha256}
+    # Termination of an upload under way, and what is left of it.
+    where = url + http.post(base, headers={**tus, "Upload-Length": str(size), "Upload-Metadata": meta(seq=seg.seq, sha256=seg.sha256)},
+                            timeout=10).headers["Location"]
     assert http.delete(where, headers=tus, timeout=10).status_code == 204
     assert http.head(where, headers=tus, timeout=10).status_code == 404
     # Expiration: an upload untouched past Upload-Expires is gone (410) and its bytes removed.
@@ -157,6 +179,61 @@ def test_the_tus_endpoint_speaks_the_protocol(recorded, center):  # noqa: F811
     c.clock = FixedClock(c.clock.now() + timedelta(days=2))
     assert http.head(again, headers=tus, timeout=10).status_code == 410
     assert not list((c.data / "uploads").glob("*.part"))
-    # Unsigned requests get nothing.
+    # Unsigned requests get nothing — in a tus answer.
+    unsigned = requests.head(again, headers=tus, timeout=10)
+    assert unsigned.status_code == 401 and unsigned.headers["Tus-Resumable"] == "1.0.0"
+
+
+def test_footage_is_freed_only_on_the_centers_signed_word(recorded, center):  # noqa: F811
+    """A man in the middle (or a broken proxy) answering "held" for everything, unsigned or
+    with an old statement, frees nothing."""
+    import json
+    import threading
+
     import requests
-    assert requests.head(again, headers=tus, timeout=10).status_code == 401
+    from cheroot import wsgi
+
+    from tests.helpers import free_port
+
+    site, sealed = recorded
+    c, url = center
+    enroll(site, url, c.add_site(SITE))
+    agent = Agent(site)
+    agent.push_journal(0)
+    replayed = {}
+
+    def liar(environ, start_response):
+        """Passes everything to the center, but answers media/status itself."""
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ["PATH_INFO"].endswith("/media/status"):
+            held = {str(s.seq): s.sha256 for s in sealed}
+            answer = replayed.get("old") or {"held": held}
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(answer).encode()]
+        headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        headers["Content-Type"] = environ.get("CONTENT_TYPE", "")
+        resp = requests.request(environ["REQUEST_METHOD"], url + environ["PATH_INFO"], data=body, headers=headers, timeout=30)
+        start_response(f"{resp.status_code} X", [(k, v) for k, v in resp.headers.items()
+                                                 if k.lower() not in ("transfer-encoding", "connection", "content-length")])
+        return [resp.content]
+
+    port = free_port()
+    server = wsgi.Server(("127.0.0.1", port), liar, numthreads=4)
+    server.prepare()
+    threading.Thread(target=server.serve, daemon=True).start()
+    def center_at(where):
+        with site.store.transaction() as conn:
+            _set_meta(site, conn, "sync_center_url", where)
+
+    try:
+        center_at(f"http://127.0.0.1:{port}")
+        with pytest.raises(SyncError, match="does not verify"):
+            Agent(site).push_media()
+        # A statement the center really signed, for another challenge: replayed, refused.
+        replayed["old"] = agent._post("media/status", {"seqs": [s.seq for s in sealed], "challenge": "0" * 32})
+        with pytest.raises(SyncError, match="not the answer to this request"):
+            Agent(site).push_media()
+    finally:
+        server.stop()
+        center_at(url)
+    assert acked(site) == [None, None]  # nothing confirmed, nothing may be freed
