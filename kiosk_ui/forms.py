@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, SelectField, SelectMultipleField,
                      StringField, TimeField, widgets)
 from wtforms.fields.choices import SelectChoice
@@ -103,6 +104,12 @@ class PinForm(FlaskForm):
     room = SelectField(_l("Room"), choices=[], validate_choice=True)
     start = TimeField(_l("Start"), validators=[DataRequired()])
     reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+
+
+class PlanUploadForm(FlaskForm):
+    """A day plan file (docs/day-plan.schema.json), as the center sends it or staff prepare it."""
+
+    file = FileField(_l("Day plan (JSON)"), validators=[FileRequired(), FileAllowed(["json"], _l("A .json file"))])
 
 
 class BankCardForm(FlaskForm):

@@ -11,7 +11,7 @@ import base64
 from flask_babel import gettext as _
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from appliance.siteops.kiosk_checkin import DEFAULT_COMMITMENT, CheckinError, complete, current_prompt, last_decision
+from appliance.siteops.kiosk_checkin import CheckinError, commitment_text, complete, current_prompt, last_decision
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, accounts, allow
 from kiosk_ui.forms import CheckinForm, EnrolForm
 
@@ -75,7 +75,7 @@ def checkin(prompt_id: int) -> Any:
         except CheckinError as exc:
             error = str(exc)
     return render_template("kiosk_checkin.html", prompt=found, form=form, error=error,
-                           commitment=DEFAULT_COMMITMENT)
+                           commitment=commitment_text(site))
 
 
 def _png_from_data_url(value: str | None) -> bytes:

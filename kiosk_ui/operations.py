@@ -20,7 +20,7 @@ from appliance.siteops.noshow import open_no_shows, request_replacement
 from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, entries
 from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
 from kiosk_ui.access import accounts, allow
-from kiosk_ui.forms import AcknowledgeForm, ActionForm, AssistedCheckForm, ExitApprovalForm
+from kiosk_ui.forms import AcknowledgeForm, ActionForm, AssistedCheckForm, ExitApprovalForm, PlanUploadForm
 
 bp = Blueprint("operations", __name__, url_prefix="/console")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -249,3 +249,29 @@ def acknowledge_alarm(alarm_id: int) -> Any:
     except AlarmError:
         abort(404)
     return redirect(url_for("operations.gates"))
+
+
+@bp.route("/plan", methods=["GET", "POST"])
+@allow("staff", "admin")
+def plan() -> Any:
+    """Load a day plan file on the console (what `appliance plan load` does): checked whole, the
+    problem named by its field, ID numbers sealed on load, journaled with the staff member."""
+    from appliance.siteops.plan import PlanError, load_plan, parse_plan
+
+    form = PlanUploadForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            text = form.file.data.read().decode("utf-8")
+            day_plan = parse_plan(text)
+            counts = load_plan(_site(), day_plan, by=g.user.username)
+            flash(_("Plan version %(version)s for %(day)s loaded: %(sessions)s sessions, %(people)s people.",
+                    version=day_plan.version, day=day_plan.date.isoformat(), sessions=counts["sessions"], people=counts["people"]))
+            return redirect(url_for("operations.plan"))
+        except UnicodeDecodeError:
+            error = _("The file is not UTF-8 text.")
+        except PlanError as exc:
+            error = str(exc)
+    loaded = [dict(r) for r in _site().store.reader().execute(
+        "SELECT day, version, sha256, loaded FROM plans ORDER BY loaded DESC LIMIT 20")]
+    return render_template("plan.html", form=form, error=error, loaded=loaded)

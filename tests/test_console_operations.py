@@ -245,3 +245,31 @@ def test_fee_sheet_on_the_console(ops):
     assert "已由 staff1 确认" in html
     assert site.journal.records(kind="fees.sheet")[0].payload["total_fen"] == 80000
     assert staff.get("/console/fees/NO-SUCH").status_code == 404
+
+
+def test_staff_load_the_day_plan_on_the_console(web_site, login):
+    import io
+
+    client = login("staff")
+    assert 'href="/console/plan"' in client.get("/console/sessions").get_data(as_text=True)
+    plan = todays_plan(web_site.config.site.id)
+
+    def upload(text, name="plan.json"):
+        token = csrf_token(client.get("/console/plan"))
+        return client.post("/console/plan", data={"csrf_token": token, "file": (io.BytesIO(text.encode()), name)},
+                           content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
+
+    # A mistyped ID number: refused whole, the person named; nothing loaded.
+    bad = json.loads(json.dumps(plan))
+    bad["people"][0]["id_number"] = bad["people"][0]["id_number"][:-1] + ("0" if bad["people"][0]["id_number"][-1] != "0" else "1")
+    page = upload(json.dumps(bad, ensure_ascii=False))
+    assert 'id="plan-error"' in page and "P01" in page
+    assert web_site.store.reader().execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 0
+    assert 'id="plan-error"' not in upload("{}", "plan.txt")  # not a .json file: the form says so
+    page = upload(json.dumps(plan, ensure_ascii=False))
+    assert "2 个场次" in page
+    loaded = web_site.journal.records(kind="plan.loaded")[-1].payload
+    assert (loaded["version"], loaded["by"]) == (plan["version"], "staff1")
+    assert plan["people"][0]["id_number"] not in page  # the ID numbers went in sealed, never shown
+    assert "某县第一中学" in client.get("/console/sessions").get_data(as_text=True)
+    assert "is not newer than the loaded" in upload(json.dumps(plan, ensure_ascii=False))  # the same version again

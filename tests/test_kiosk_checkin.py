@@ -134,3 +134,32 @@ def test_a_signature_is_required(venue):
     resp = kiosk.post(f"/kiosk/checkin/{prompt}", data={"csrf_token": csrf_token(page), "signature": "data:image/png;base64,AAAA"})
     assert "a signature is required" in resp.get_data(as_text=True)
     assert not site.journal.records(kind="checkin.commitment_signed")
+
+
+def test_the_venues_own_commitment_text_is_shown_and_its_hash_journaled(data_dir):
+    import hashlib
+
+    text = "本人承诺：遵守本中心评标纪律（本中心提供的承诺书文本）。"
+    path = data_dir / "appliance.toml"
+    path.write_text(path.read_text() + f'[siteops]\ncommitment_text = "{text}"\n' + DEVICES + LOCKERS, encoding="utf-8")
+    site = open_site(data_dir, clock=FixedClock(NOW))
+    load_plan(site, parse_plan(plan_text()))
+    change_state(site, "S-0922-02", "admitting", by="staff1")
+    code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
+    service = DeviceService(site)
+    service.start()
+    app = create_app(site)
+    try:
+        kiosk = app.test_client()
+        kiosk.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(kiosk.get("/kiosk/enrol"))})
+        prompt = tap_and_wait_for_prompt(site, service, kiosk, "P02")
+        page = kiosk.get(f"/kiosk/checkin/{prompt}").get_data(as_text=True)
+        assert text in page and "不私下接触投标人" not in page  # the venue's text, not the built-in one
+        kiosk.post(f"/kiosk/checkin/{prompt}", data={"csrf_token": csrf_token(kiosk.get(f"/kiosk/checkin/{prompt}")),
+                                                     "signature": "data:image/png;base64," + base64.b64encode(png_bytes()).decode()})
+        signed = site.journal.records(kind="checkin.commitment_signed")[-1].payload
+        assert signed["commitment_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    finally:
+        app.extensions["live"].stop()
+        service.stop()
+        site.close()

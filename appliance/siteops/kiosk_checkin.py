@@ -37,6 +37,12 @@ DEFAULT_COMMITMENT = (
 )
 
 
+def commitment_text(site: Site) -> str:
+    """The commitment experts sign: the venue's own (``siteops.commitment_text``, the text the
+    center provides, 003 第四十三条) or the built-in one."""
+    return site.config.siteops.commitment_text.strip() or DEFAULT_COMMITMENT
+
+
 class CheckinError(ValueError):
     pass
 
@@ -153,7 +159,7 @@ def complete(site: Site, prompt_id: int, *, reader: str, signature_png: bytes, c
         conn.execute("UPDATE checkin_prompts SET state = 'completed' WHERE id = ?", (prompt_id,))
         site.journal.append(conn, "checkin.commitment_signed", {"prompt": prompt_id, "session": session, "person_id": person_id,
                                                                  "signature_sha256": signature_hash,
-                                                                 "commitment_sha256": hashlib.sha256(DEFAULT_COMMITMENT.encode()).hexdigest()})
+                                                                 "commitment_sha256": hashlib.sha256(commitment_text(site).encode()).hexdigest()})
         site.journal.append(conn, "locker.assigned", {"session": session, "person_id": person_id, "bank": lock[0], "lock": lock[1],
                                                        "gate": gate_id})
     queue_command(site, "locker.open", lock[0], {"lock": lock[1]}, requested_by=f"kiosk:{reader}")

@@ -164,9 +164,10 @@ def parse_plan(text: str) -> DayPlan:
         raise PlanError("; ".join(problems[:20])) from exc
 
 
-def load_plan(site: Site, plan: DayPlan, *, conn: Any = None) -> dict[str, int]:
-    """Store the plan (replacing an earlier version of the same day) and journal it; in the
-    caller's transaction when given one (the feed applies a plan and its cursor together)."""
+def load_plan(site: Site, plan: DayPlan, *, conn: Any = None, by: str | None = None) -> dict[str, int]:
+    """Store the plan (replacing an earlier version of the same day) and journal it (``by``: who
+    loaded it, when a person did); in the caller's transaction when given one (the feed applies
+    a plan and its cursor together)."""
     if plan.site_id != site.config.site.id:
         raise PlanError(f"site_id: the plan is for {plan.site_id!r}, this site is {site.config.site.id!r}")
     current = (conn or site.store.reader()).execute(
@@ -177,10 +178,10 @@ def load_plan(site: Site, plan: DayPlan, *, conn: Any = None) -> dict[str, int]:
     if bad:
         raise PlanError(f"people: the ID number of {', '.join(bad)} fails the GB 11643 check (a typing error?)")
     with site.store.within(conn) as conn:
-        return _store_plan(site, conn, plan)
+        return _store_plan(site, conn, plan, by)
 
 
-def _store_plan(site: Site, conn: Any, plan: DayPlan) -> dict[str, int]:
+def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[str, int]:
     person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name, conn=conn).person_id for p in plan.people}
     # The plan's fingerprint, without personal data: the canonical plan with ID numbers replaced by person rows.
     redacted = plan.model_dump(mode="json")
@@ -225,5 +226,6 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan) -> dict[str, int]:
                  (day, plan.version, digest, utc_timestamp(site.clock.now())))
     counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
               "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
-    site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts})
+    site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts,
+                                              **({"by": by} if by else {})})
     return counts
