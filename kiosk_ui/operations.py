@@ -17,7 +17,7 @@ from appliance.siteops.alarms import AlarmError, acknowledge, open_alarms
 from appliance.siteops.assisted import AssistedError, assisted_check
 from appliance.siteops.exits import ExitError, approve_exit, people_inside
 from appliance.siteops.noshow import open_no_shows, request_replacement
-from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, entries
+from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, complete_entry, entries
 from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
 from kiosk_ui.access import accounts, allow
 from kiosk_ui.forms import AcknowledgeForm, ActionForm, AssistedCheckForm, ExitApprovalForm, PlanUploadForm
@@ -166,6 +166,19 @@ def register(name: str) -> Any:
     return render_template("register.html", name=name, title=REGISTER_TEXT[name], fields=REGISTERS[name][1],
                            field_text=FIELD_TEXT, entries=entries(_site(), name), sessions=_today_sessions(),
                            registers=REGISTER_TEXT, action=form, error=error)
+
+
+@bp.post("/registers/entry/<int:entry_id>/complete")
+@allow("staff", "admin")
+def complete(entry_id: int) -> Any:
+    """A field filled in later (a return time, a follow-up, a response)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        complete_entry(_site(), entry_id, request.form.get("field", ""), request.form.get("value", ""), by=g.user.username)
+    except RegisterError as exc:
+        flash(str(exc))
+    return redirect(request.referrer or url_for("operations.register", name="patrol"))
 
 
 @bp.post("/registers/entry/<int:entry_id>/close")

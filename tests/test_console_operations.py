@@ -7,7 +7,7 @@ import pytest
 
 from appliance.device_commands import command
 from appliance.siteops.plan import load_plan, parse_plan
-from appliance.siteops.registers import RegisterError, add_entry, close_entry
+from appliance.siteops.registers import RegisterError, add_entry, close_entry, complete_entry
 from tests.conftest import PASSWORDS
 from tests.helpers import csrf_token
 from tests.venue import ROOT, todays_plan
@@ -273,3 +273,27 @@ def test_staff_load_the_day_plan_on_the_console(web_site, login):
     assert plan["people"][0]["id_number"] not in page  # the ID numbers went in sealed, never shown
     assert "某县第一中学" in client.get("/console/sessions").get_data(as_text=True)
     assert "is not newer than the loaded" in upload(json.dumps(plan, ensure_ascii=False))  # the same version again
+
+
+def test_an_entry_is_completed_later_once_and_journaled(ops):
+    site, staff = ops
+    with pytest.raises(RegisterError, match="HH:MM"):
+        add_entry(site, "sample_inspection", {"session": "S-0922-02", "reason": "查验样品", "escort": "张工", "out_time": "半小时前"},
+                  by="staff1")
+    entry = add_entry(site, "sample_inspection", {"session": "S-0922-02", "reason": "查验样品", "escort": "张工", "out_time": "9:05"},
+                      by="staff1")
+    page = staff.get("/console/registers/sample_inspection").get_data(as_text=True)
+    assert "09:05" in page and 'name="field" value="in_time"' in page  # the return time waits to be filled in
+    token = csrf_token(staff.get("/console/registers/sample_inspection"))
+    staff.post(f"/console/registers/entry/{entry}/complete", data={"field": "in_time", "value": "25:00", "csrf_token": token})
+    assert not site.journal.records(kind="register.sample_inspection_completed")  # not a time: refused
+    staff.post(f"/console/registers/entry/{entry}/complete", data={"field": "in_time", "value": "9:40", "csrf_token": token})
+    done = site.journal.records(kind="register.sample_inspection_completed")[-1].payload
+    assert (done["entry"], done["in_time"], done["by"]) == (entry, "09:40", "staff1")
+    with pytest.raises(RegisterError, match="filled in already"):
+        complete_entry(site, entry, "in_time", "10:00", by="staff1")
+    with pytest.raises(RegisterError, match="not a field to fill in later"):
+        complete_entry(site, entry, "reason", "改写", by="staff1")  # what was written first stays
+    patrol = add_entry(site, "patrol", {"area": "等候区", "finding": "饮水机漏水"}, by="staff1")
+    complete_entry(site, patrol, "follow_up", "已报修，11:00 修复", by="staff2")
+    assert "已报修" in staff.get("/console/registers/patrol").get_data(as_text=True)

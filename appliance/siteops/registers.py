@@ -9,6 +9,7 @@ enforced when a visit is registered.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ CLARIFICATION_CAPACITY = 2
 class FieldSpec:
     name: str
     label: str  # English source text; the console translates it
-    kind: str = "text"  # text | choice | int | session | bidder
+    kind: str = "text"  # text | choice | int | time (HH:MM, venue time) | session | bidder
     choices: tuple[str, ...] = ()
     required: bool = True
+    later: bool = False  # may be filled in after the entry was made (a return time, a follow-up, a response)
 
 
 REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
@@ -34,7 +36,7 @@ REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
         FieldSpec("description", "Materials"), FieldSpec("carried_by", "Carried by"))),
     "sample_inspection": ("Sample-inspection exits", (
         FieldSpec("session", "Session", "session"), FieldSpec("reason", "Reason"), FieldSpec("escort", "Escort"),
-        FieldSpec("out_time", "Out at (HH:MM)"), FieldSpec("in_time", "Back at (HH:MM)", required=False))),
+        FieldSpec("out_time", "Out at (HH:MM)", "time"), FieldSpec("in_time", "Back at (HH:MM)", "time", required=False, later=True))),
     "technician": ("Technician entries", (
         FieldSpec("organisation", "Organisation"), FieldSpec("purpose", "Purpose"),
         FieldSpec("session", "Session", "session", required=False))),
@@ -42,10 +44,10 @@ REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
         FieldSpec("session", "Session", "session"), FieldSpec("bidder", "Bidder", "bidder"),
         FieldSpec("people", "People", "int"))),
     "patrol": ("Patrol ledger", (
-        FieldSpec("area", "Area"), FieldSpec("finding", "Finding"), FieldSpec("follow_up", "Follow-up", required=False))),
+        FieldSpec("area", "Area"), FieldSpec("finding", "Finding"), FieldSpec("follow_up", "Follow-up", required=False, later=True))),
     "objection": ("Objections and complaints", (
         FieldSpec("session", "Session", "session"), FieldSpec("raised_by", "Raised by"), FieldSpec("content", "Content"),
-        FieldSpec("response", "Response", required=False))),
+        FieldSpec("response", "Response", required=False, later=True))),
     "bad_behaviour": ("Bad-behaviour records", (
         FieldSpec("subject", "Subject (company or person)"), FieldSpec("behaviour", "Behaviour"),
         FieldSpec("evidence", "Evidence"), FieldSpec("session", "Session", "session", required=False))),
@@ -57,6 +59,29 @@ REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
 
 class RegisterError(ValueError):
     pass
+
+
+def _value(spec: FieldSpec, raw: Any) -> Any:
+    """A field's value checked and normalised; raises RegisterError naming the field."""
+    if spec.kind == "choice" and raw not in spec.choices:
+        raise RegisterError(f"{spec.name}: one of {', '.join(spec.choices)}")
+    if spec.kind == "int":
+        try:
+            raw = int(raw)
+        except (TypeError, ValueError) as exc:
+            raise RegisterError(f"{spec.name}: a whole number") from exc
+        if raw < 1:
+            raise RegisterError(f"{spec.name}: at least 1")
+    if spec.kind == "time":
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])", str(raw))
+        if not match:
+            raise RegisterError(f"{spec.name}: a time as HH:MM")
+        raw = f"{int(match.group(1)):02d}:{match.group(2)}"
+    if isinstance(raw, str):
+        if len(raw) > 2000:
+            raise RegisterError(f"{spec.name}: too long")
+        raw = redact_id_numbers(raw)
+    return raw
 
 
 def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> int:
@@ -71,20 +96,7 @@ def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> 
             if spec.required:
                 raise RegisterError(f"{spec.name}: required")
             continue
-        if spec.kind == "choice" and raw not in spec.choices:
-            raise RegisterError(f"{spec.name}: one of {', '.join(spec.choices)}")
-        if spec.kind == "int":
-            try:
-                raw = int(raw)
-            except (TypeError, ValueError) as exc:
-                raise RegisterError(f"{spec.name}: a whole number") from exc
-            if raw < 1:
-                raise RegisterError(f"{spec.name}: at least 1")
-        if isinstance(raw, str):
-            if len(raw) > 2000:
-                raise RegisterError(f"{spec.name}: too long")
-            raw = redact_id_numbers(raw)
-        data[spec.name] = raw
+        data[spec.name] = _value(spec, raw)
     with site.store.transaction() as conn:
         if "session" in data and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (data["session"],)).fetchone() is None:
             raise RegisterError(f"session: no session {data['session']!r}")
@@ -103,6 +115,27 @@ def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> 
         entry = int(cur.lastrowid or 0)
         site.journal.append(conn, f"register.{register}", {"entry": entry, **data, "by": by})
     return entry
+
+
+def complete_entry(site: Site, entry: int, field: str, value: str, *, by: str) -> None:
+    """Fill in a field left open when the entry was made (the expert back from the sample
+    inspection, the follow-up of a patrol finding, the response to an objection): once, and
+    journaled (``register.<name>_completed``); what was written first is never changed."""
+    with site.store.transaction() as conn:
+        row = conn.execute("SELECT register, data FROM register_entries WHERE id = ?", (entry,)).fetchone()
+        if row is None:
+            raise RegisterError("no such entry")
+        spec = next((f for f in REGISTERS[row[0]][1] if f.name == field and f.later), None)
+        if spec is None:
+            raise RegisterError(f"{field}: not a field to fill in later")
+        data = json.loads(row[1])
+        if data.get(field) not in (None, ""):
+            raise RegisterError(f"{field}: filled in already")
+        if not value.strip():
+            raise RegisterError(f"{field}: required")
+        data[field] = _value(spec, value.strip())
+        conn.execute("UPDATE register_entries SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), entry))
+        site.journal.append(conn, f"register.{row[0]}_completed", {"entry": entry, field: data[field], "by": by})
 
 
 def close_entry(site: Site, entry: int, *, by: str) -> None:
