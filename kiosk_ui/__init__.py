@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.accounts import Accounts
@@ -50,6 +51,16 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["site"] = site
     app.extensions["accounts"] = Accounts(site)
     app.extensions["live"] = LiveFeed(site)
+    @app.before_request
+    def upload_limit() -> None:
+        # Before the CSRF check, which reads the form: a view that takes large files (an
+        # evidence package) says so with `access.uploads_up_to`; every other keeps the 1 MB limit.
+        # Only for a person the view admits, so nobody else can make the box spool gigabytes.
+        view = app.view_functions.get(request.endpoint or "")
+        limit = getattr(view, "max_upload", None)
+        if limit and current_user.is_authenticated and current_user.user.role in getattr(view, "allowed_roles", ()):
+            request.max_content_length = limit
+
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
     init_access(app)

@@ -37,6 +37,15 @@ def allow(*roles: str) -> Callable[[F], F]:
     return mark
 
 
+def uploads_up_to(limit: int) -> Callable[[F], F]:
+    """A view that takes files larger than the app's 1 MB form limit (read before the CSRF check)."""
+    def mark(view: F) -> F:
+        view.max_upload = limit  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
 class WebUser(UserMixin):
     """Flask-Login's user: its id is the server-side session token, so the session cookie
     carries a token the server can revoke, never the account id."""

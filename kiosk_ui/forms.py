@@ -112,6 +112,12 @@ class PlanUploadForm(FlaskForm):
     file = FileField(_l("Day plan (JSON)"), validators=[FileRequired(), FileAllowed(["json"], _l("A .json file"))])
 
 
+class EvidenceForm(FlaskForm):
+    """An evidence package to check (appliance.evidence)."""
+
+    file = FileField(_l("Evidence package (ZIP)"), validators=[FileRequired(), FileAllowed(["zip"], _l("A .zip file"))])
+
+
 class BankCardForm(FlaskForm):
     number = StringField(_l("Bank card number"), validators=[DataRequired(), Regexp(r"^[0-9 \-]{16,25}$")])
 

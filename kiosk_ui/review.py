@@ -9,8 +9,12 @@ import json
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+import zipfile
+from datetime import date, datetime, timezone
+from datetime import time as dt_time
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
@@ -20,11 +24,12 @@ from appliance.journal import CHECKPOINT_FILE
 from appliance.personal import redact_id_numbers
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
-from kiosk_ui.access import allow
-from kiosk_ui.forms import ActionForm, BookmarkForm
+from kiosk_ui.access import allow, uploads_up_to
+from kiosk_ui.forms import ActionForm, BookmarkForm, EvidenceForm
 from kiosk_ui.operations import alarm_labels
 
 bp = Blueprint("review", __name__, url_prefix="/review")
+VENUE_TZ = ZoneInfo("Asia/Shanghai")
 PAGE = 50
 
 
@@ -73,6 +78,11 @@ TIMELINE_KINDS = {  # journal kinds shown on a session's timeline, with their sc
     "session.state": _l("Session state"), "session.no_show": _l("No-show"), "replacement_draw.requested": _l("Replacement draw requested"),
     "exit.approved": _l("Exit approved"), "alarm.raised": _l("Alarm"), "gate.assisted": _l("Staff-assisted check"),
     "review.bookmark": _l("Bookmark"), "fees.sheet": _l("Fee sheet"),
+    "evaluation.signed_in": _l("Signed in at a terminal"), "evaluation.vote_round": _l("Chair vote"),
+    "evaluation.step_confirmed": _l("Step confirmed"), "evaluation.reopen_approved": _l("Step reopened"),
+    "evaluation.clarification_asked": _l("Clarification call"), "evaluation.clarification_answered": _l("Clarification answered"),
+    "evaluation.revised": _l("Score revised"), "evaluation.results": _l("Results"), "evaluation.report_signed": _l("Report signed"),
+    "evaluation.report": _l("Report issued"), "opening.recorded": _l("Opening record"), "opening.signed_off": _l("Opening signed off"),
 }
 
 
@@ -98,6 +108,79 @@ def sessions() -> Any:
                   (SELECT COUNT(*) FROM segment_sessions l WHERE l.session = s.id) AS segments
            FROM sessions s JOIN rooms r ON r.id = s.room ORDER BY s.start DESC LIMIT 200""")]
     return render_template("review_sessions.html", sessions=rows)
+
+
+@bp.get("/footage")
+@allow("supervisor")
+def footage() -> Any:
+    """Footage by room and time, whatever the session (ambient footage too): the segments of the
+    room's cameras overlapping the window, and the journal's events of that window."""
+    site = current_app.extensions["site"]
+    conn = site.store.reader()
+    rooms = [dict(r) for r in conn.execute("SELECT DISTINCT s.room AS id, COALESCE(r.name, s.room) AS name FROM segments s "
+                                           "LEFT JOIN rooms r ON r.id = s.room ORDER BY s.room")]
+    today = site.clock.now().astimezone(VENUE_TZ).date()
+    room = request.args.get("room") or (rooms[0]["id"] if rooms else "")
+    try:
+        day = date.fromisoformat(request.args.get("day") or today.isoformat())
+        start = datetime.combine(day, dt_time.fromisoformat(request.args.get("from") or "00:00"), VENUE_TZ)
+        end = datetime.combine(day, dt_time.fromisoformat(request.args.get("to") or "23:59"), VENUE_TZ)
+    except ValueError:
+        abort(400)
+    if end <= start:
+        abort(400)
+    segments = [dict(r) for r in conn.execute(
+        """SELECT s.id, s.camera, s.room, s.start, s.end, s.duration_ms, s.sha256, s.seq,
+                  (SELECT GROUP_CONCAT(l.session) FROM segment_sessions l WHERE l.segment = s.id) AS sessions
+           FROM segments s WHERE s.room = ? AND s.deleted IS NULL AND s.end > ? AND s.start < ? ORDER BY s.camera, s.start
+           LIMIT 2000""", (room, utc_timestamp(start), utc_timestamp(end)))]
+    for seg in segments:
+        seg["start_ms"], seg["end_ms"] = _ms(seg["start"]), _ms(seg["end"])
+        seg["url"] = url_for("review.segment_video", segment_id=seg["id"])
+    events = []
+    for seq, ts, kind, body in conn.execute(
+            "SELECT seq, ts, kind, body FROM journal WHERE ts >= ? AND ts < ? AND kind IN (%s) ORDER BY seq LIMIT 1000"
+            % ",".join("?" * len(TIMELINE_KINDS)), (utc_timestamp(start), utc_timestamp(end), *TIMELINE_KINDS)):
+        events.append({"seq": seq, "ts": ts, "ms": _ms(ts), "kind": kind, "label": str(TIMELINE_KINDS[kind]),
+                       "text": _event_text(kind, json.loads(body)["payload"])})
+    return render_template("review_footage.html", rooms=rooms, room=room, day=day.isoformat(), start=start.strftime("%H:%M"),
+                           end=end.strftime("%H:%M"), segments=segments, events=events)
+
+
+@bp.route("/evidence/verify", methods=["GET", "POST"])
+@allow("supervisor")
+@uploads_up_to(8 << 30)  # a package carries its footage: far above the forms' limit
+def verify_evidence() -> Any:
+    """Check an evidence package (a ZIP from any site): what `appliance evidence verify` does,
+    plus whether it was signed by this site's key. Journaled as ``review.evidence_verified``."""
+    import tempfile
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from appliance.evidence import verify as verify_package
+
+    from appliance.recording import sha256_file
+
+    site = current_app.extensions["site"]
+    form = EvidenceForm()
+    result = None
+    if form.validate_on_submit():
+        with tempfile.NamedTemporaryFile(suffix=".zip", dir=site.data_dir) as tmp:
+            form.file.data.save(tmp)  # streamed to disk by werkzeug, never whole in memory
+            tmp.flush()
+            digest = sha256_file(Path(tmp.name))
+            report = verify_package(Path(tmp.name)).as_json()
+            try:
+                with zipfile.ZipFile(tmp.name) as z:
+                    ours = z.read("site.pub").strip() == site.public_key.public_bytes(
+                        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).strip()
+            except (zipfile.BadZipFile, KeyError, OSError):
+                ours = False
+        result = {**report, "this_site": ours, "name": form.file.data.filename, "sha256": digest}
+        site.journal.record("review.evidence_verified", {"file": (form.file.data.filename or "")[:200], "sha256": result["sha256"],
+                                                         "ok": report["ok"], "this_site": ours,
+                                                         "problems": len(report["problems"]), "by": g.user.username})
+    return render_template("review_evidence.html", form=form, result=result)
 
 
 @bp.get("/sessions/<session_id>")
@@ -143,6 +226,12 @@ def _event_text(kind: str, payload: dict[str, Any]) -> str:
         return str(payload.get("note", ""))
     if kind == "alarm.raised":
         return str(payload.get("kind", ""))
+    if kind == "evaluation.vote_round":
+        return f"round {payload.get('round')} · chair {payload.get('chair') or '—'}"
+    if kind == "evaluation.clarification_asked":
+        return f"{payload.get('bidder')} · {payload.get('call', '')}"
+    if kind in ("evaluation.results", "evaluation.report"):
+        return " · ".join(f"{r.get('bidder')} {r.get('total')}" for r in payload.get("results", []))[:160]
     return redact_id_numbers(", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("session", "signature_sha256")))[:160]
 
 
