@@ -245,6 +245,9 @@ class SiteOpsConfig(_Section):
         default=30, ge=0, le=240, description="Room scheduling: free minutes kept between two sessions in one room.")
     room_step_min: int = Field(
         default=15, ge=5, le=60, description="Room scheduling: sessions start on this grid of minutes from the earliest start.")
+    opening_columns: list[str] = Field(
+        default_factory=lambda: ["工期（日历天）", "项目经理", "质量标准"], max_length=12,
+        description="Columns of the opening record table besides the price, as the console offers them (开标记录表).")
     commitment_text: str = Field(
         default="", max_length=5000,
         description="The integrity and recusal commitment (廉洁自律和回避承诺书) experts read and sign at the gate kiosk; "

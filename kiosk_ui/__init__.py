@@ -65,9 +65,9 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     Babel(app, locale_selector=select_locale)
     init_access(app)
 
-    from kiosk_ui import api, auth, committee, console, evaluation, fees, kiosk, operations, review, rooms
+    from kiosk_ui import api, auth, committee, console, evaluation, fees, kiosk, opening, operations, review, rooms
 
-    for module in (auth, console, operations, rooms, fees, committee, review, kiosk, evaluation, api):
+    for module in (auth, console, operations, rooms, fees, opening, committee, review, kiosk, evaluation, api):
         app.register_blueprint(module.bp)
 
     @app.context_processor

@@ -55,10 +55,11 @@ def _checked() -> None:
 def home() -> Any:
     day = _site().clock.now().astimezone(VENUE_TZ).date().isoformat()
     rows = _site().store.reader().execute(
-        """SELECT s.id, s.section_name, s.start, s.state AS session_state, r.name AS room, e.state FROM sessions s
-           JOIN rooms r ON r.id = s.room LEFT JOIN evaluations e ON e.session = s.id
-           WHERE s.kind = 'evaluation' AND (s.day = ? OR e.state IS NOT NULL AND e.state != 'finalized') ORDER BY s.start""",
-        (day,)).fetchall()
+        """SELECT s.id, s.kind, s.section_name, s.start, s.state AS session_state, r.name AS room, e.state, o.state AS opening
+           FROM sessions s JOIN rooms r ON r.id = s.room LEFT JOIN evaluations e ON e.session = s.id
+           LEFT JOIN openings o ON o.session = s.id
+           WHERE s.kind IN ('opening', 'evaluation') AND (s.day = ? OR e.state IS NOT NULL AND e.state != 'finalized')
+           ORDER BY s.start""", (day,)).fetchall()
     return render_template("committee_home.html", sessions=[dict(r) for r in rows], states=state_texts())
 
 
@@ -77,6 +78,9 @@ def _detail(session: str) -> dict[str, Any]:
             out["bids"] = _opening_bids(session)
         except EvaluationError as exc:
             out["bids"], out["bids_problem"] = [], str(exc)
+        row = conn.execute("SELECT id FROM sessions WHERE kind = 'opening' AND section_code = ? ORDER BY start DESC LIMIT 1",
+                           (info["section_code"],)).fetchone()
+        out["opening_session"] = row[0] if row else None
         return out
     out["state"] = ev["state"]
     names = {r[0]: r[1] for r in conn.execute("SELECT bidder, name FROM eval_bidders WHERE session = ?", (session,))}

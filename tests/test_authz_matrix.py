@@ -11,7 +11,7 @@ import pytest
 from kiosk_ui.access import ROLES
 from tests.helpers import csrf_token
 
-SAMPLE_ARGS = {"user_id": 1, "filename": "appliance.css", "prompt_id": 1, "session_id": "S-1", "name": "patrol",
+SAMPLE_ARGS = {"bidder": "B1", "user_id": 1, "filename": "appliance.css", "prompt_id": 1, "session_id": "S-1", "name": "patrol",
                "entry_id": 1, "person_id": 1, "alarm_id": 1, "booking_id": 1, "segment_id": 1, "clarification_id": 1,
                "request_id": 1, "step": "technical"}  # user_id: see test_matrix
 STREAMING = {"api.events"}
