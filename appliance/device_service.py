@@ -56,8 +56,9 @@ class DeviceService:
         self._last_no_show_check = -1e9
         self.last_gate_sent: Any = None
         self._stopping = False
-        # (reader, ms from the card answer's last byte to the gate request on the port, wall time), for benchmarks.
-        self.tap_latencies: collections.deque[tuple[str, float, float]] = collections.deque(maxlen=10_000)
+        # (reader, ms from the answer's last byte to the gate request on the port, wall time, ms of
+        # that tap's durable commit), for the gate-tap benchmark.
+        self.tap_latencies: collections.deque[tuple[str, float, float, float]] = collections.deque(maxlen=10_000)
 
     # -- building --------------------------------------------------------------------------
 
@@ -275,7 +276,8 @@ class DeviceService:
                 try:
                     opened = driver.open()
                     self.last_gate_sent = opened
-                    self.tap_latencies.append((reader, (opened.sent_at - event.last_byte_at) * 1000, time.time()))
+                    self.tap_latencies.append((reader, (opened.sent_at - event.last_byte_at) * 1000, time.time(),
+                                               (self.site.store.last_commit_s() or 0.0) * 1000))
                 except GateError as exc:
                     self._undo_presence(gate, person_id)
                     with self.site.store.transaction() as conn:

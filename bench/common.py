@@ -106,3 +106,50 @@ def kill_now(pid: int) -> None:
     except ProcessLookupError:
         pass
     os.waitpid(pid, 0)
+
+
+def _host_simulators(conn: Any, readers: list[str], gates: list[str]) -> None:
+    from devices.gate.sim import GateSimulator
+    from devices.idcard.sim import SamSimulator
+
+    sams = {name: SamSimulator.on_pty().start() for name in readers}
+    relays = {name: GateSimulator(walk_time_s=0.3).start() for name in gates}
+    conn.send({**{n: s.url for n, s in sams.items()}, **{n: g.url for n, g in relays.items()}})
+    while True:
+        message = conn.recv()
+        if message[0] == "place":
+            sams[message[1]].place(message[2])
+        elif message[0] == "remove":
+            sams[message[1]].remove()
+        else:
+            break
+        conn.send("ok")
+    for sim in (*sams.values(), *relays.values()):
+        sim.stop()
+    conn.send("stopped")
+
+
+class SimulatorHost:
+    """ID card readers and gate relay modules simulated in a child process, on pseudo-terminals,
+    as real devices are outside the appliance's process: the devices service being measured does
+    not share its interpreter (and its GIL) with the simulators' threads."""
+
+    def __init__(self, readers: list[str], gates: list[str]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_host_simulators, args=(child, readers, gates), daemon=True)
+        self._proc.start()
+        self.urls: dict[str, str] = self._conn.recv()
+
+    def place(self, reader: str, card: Any) -> None:
+        self._conn.send(("place", reader, card))
+        self._conn.recv()
+
+    def remove(self, reader: str) -> None:
+        self._conn.send(("remove", reader))
+        self._conn.recv()
+
+    def stop(self) -> None:
+        self._conn.send(("stop",))
+        self._conn.recv()
+        self._proc.join(5)

@@ -15,7 +15,7 @@ from appliance.clock import utc_timestamp
 from appliance.personal import mask_id_number
 from appliance.siteops.access import AccessRequest, Decision, RosterSession, decide
 from appliance.siteops.alarms import raise_alarm
-from appliance.siteops.exits import exit_facts, record_use
+from appliance.siteops.exits import EXIT_FACTS, record_use
 from appliance.site import Site
 
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -61,38 +61,39 @@ def decide_in_transaction(site: Site, conn: Any, gate: GateInfo, person_id: int 
     """Gather the facts, decide, update presence and journal ``gate.decision`` — all inside the
     caller's transaction, so the decision is durable before anyone opens the gate."""
     now = site.clock.now()
+    now_ts = utc_timestamp(now)
     day = now.astimezone(VENUE_TZ).date().isoformat()
+    # Few statements on purpose: a tap comes after an idle pause, when each one costs most.
     person = conn.execute(
         """SELECT p.id, p.revoked OR EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.kind = 'revocation'
                                               AND b.lifted IS NULL),
                   p.blacklisted OR EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.kind = 'blacklist'
-                                           AND b.lifted IS NULL)
-           FROM people p WHERE p.id = ?""", (person_id,)).fetchone() if person_id else None
+                                           AND b.lifted IS NULL),
+                  EXISTS (SELECT 1 FROM presence pr WHERE pr.person_id = p.id AND pr.zone = ?)
+           FROM people p WHERE p.id = ?""", (gate.zone, person_id)).fetchone() if person_id else None
     roster: tuple[RosterSession, ...] = ()
-    inside = False
     if person is not None:
         rows = conn.execute(
-            """SELECT r.session, r.role, s.state, rm.zone, s.start, s.admission_opens_min, s.admission_closes_min,
-                      c.commitment_signed, c.conflict_declared, c.locker
-               FROM roster r JOIN sessions s ON s.id = r.session JOIN rooms rm ON rm.id = s.room
-               LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
-               WHERE r.person_id = ? AND s.day = ?""", (person[0], day)).fetchall()
-        now_ts = utc_timestamp(now)
+            f"""SELECT r.session, r.role, s.state, rm.zone, s.start, s.admission_opens_min, s.admission_closes_min,
+                       c.commitment_signed, c.conflict_declared, c.locker, {EXIT_FACTS}
+                FROM roster r JOIN sessions s ON s.id = r.session JOIN rooms rm ON rm.id = s.room
+                LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
+                WHERE r.person_id = ? AND s.day = ?""", (now_ts, now_ts, person[0], day)).fetchall()
         roster = tuple(RosterSession(session=r[0], role=r[1], state=r[2], zone=r[3], start=_ts(r[4]),
                                      admission_opens_min=r[5], admission_closes_min=r[6],
                                      commitment_signed=r[7] is not None, conflict_declared=bool(r[8]),
-                                     locker_assigned=r[9] is not None,
-                                     **dict(zip(("exit_approved", "returning"), exit_facts(conn, now_ts, person[0], r[0]))))
+                                     locker_assigned=r[9] is not None, exit_approved=bool(r[10]), returning=bool(r[11]))
                        for r in rows)
-        inside = conn.execute("SELECT 1 FROM presence WHERE person_id = ? AND zone = ?",
-                              (person[0], gate.zone)).fetchone() is not None
+        out_on_approval = {r[0] for r in rows if r[12]}
     decision = decide(AccessRequest(
         now=now, gate_zone=gate.zone, direction=gate.direction, card_valid=card_valid,
         person_known=person is not None, revoked=bool(person and person[1]), blacklisted=bool(person and person[2]),
-        inside=inside, roster=roster))
+        inside=bool(person and person[3]), roster=roster))
     if decision.allow and person is not None:
-        if decision.session is not None and (decision.reason == "exit_approved" or gate.direction == "in"):
-            record_use(conn, utc_timestamp(now), person[0], decision.session, gate.direction)
+        # An approved exit taken, or the return from one: marked on the approval.
+        if decision.session is not None and ((gate.direction == "out" and decision.reason == "exit_approved")
+                                             or (gate.direction == "in" and decision.session in out_on_approval)):
+            record_use(conn, now_ts, person[0], decision.session, gate.direction)
         if gate.direction == "in":
             conn.execute("INSERT OR REPLACE INTO presence (person_id, zone, since) VALUES (?, ?, ?)",
                          (person[0], gate.zone, utc_timestamp(now)))

@@ -3,7 +3,7 @@ approval (001 annex 3: 评标期间未经批准不得离开评标区; e.g. a sam
 matter), granted by staff on the console with a reason, for a limited time. The approval covers
 one exit and the return before it expires; leaving without one raises an alarm (see alarms.py).
 
-``exit_facts`` gives the access policy what it needs for one person and session; ``record_use``
+``EXIT_FACTS`` gives the access policy what it needs for each roster entry of a person; ``record_use``
 marks the approval used when the gate lets the person out or back in.
 """
 
@@ -48,15 +48,15 @@ def approve_exit(site: Site, session: str, person_id: int, *, minutes: int, reas
         return approval
 
 
-def exit_facts(conn: Any, now_ts: str, person_id: int, session: str) -> tuple[bool, bool]:
-    """(exit_approved, returning) for the access policy."""
-    approved = conn.execute(
-        "SELECT 1 FROM exit_approvals WHERE person_id = ? AND session = ? AND exited IS NULL AND withdrawn IS NULL "
-        "AND expires >= ?", (person_id, session, now_ts)).fetchone() is not None
-    returning = conn.execute(
-        "SELECT 1 FROM exit_approvals WHERE person_id = ? AND session = ? AND exited IS NOT NULL AND returned IS NULL "
-        "AND expires >= ?", (person_id, session, now_ts)).fetchone() is not None
-    return approved, returning
+# (exit_approved, returning) for the access policy, and whether the person is out on an approval
+# at all (expired or not: the return is marked on it), as three columns of a query over the
+# roster ``r`` (its person and session); the two parameters are the time now, twice.
+EXIT_FACTS = """EXISTS (SELECT 1 FROM exit_approvals e WHERE e.person_id = r.person_id AND e.session = r.session
+                        AND e.exited IS NULL AND e.withdrawn IS NULL AND e.expires >= ?),
+                EXISTS (SELECT 1 FROM exit_approvals e WHERE e.person_id = r.person_id AND e.session = r.session
+                        AND e.exited IS NOT NULL AND e.returned IS NULL AND e.expires >= ?),
+                EXISTS (SELECT 1 FROM exit_approvals e WHERE e.person_id = r.person_id AND e.session = r.session
+                        AND e.exited IS NOT NULL AND e.returned IS NULL)"""
 
 
 def record_use(conn: Any, now_ts: str, person_id: int, session: str, direction: str) -> None:
