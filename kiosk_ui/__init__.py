@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Request, current_app, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -26,12 +28,23 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
 
 
+class ApplianceRequest(Request):
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None, filename: str | None = None,
+                         content_length: int | None = None) -> Any:
+        """Uploaded files beyond a form's size (an evidence package) are spooled in the data
+        folder, on the disk: under systemd's PrivateTmp, /tmp may be memory."""
+        if total_content_length is not None and total_content_length <= 500 * 1024:
+            return io.BytesIO()
+        return tempfile.TemporaryFile("wb+", dir=current_app.extensions["site"].data_dir)
+
+
 def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     from appliance.keys import web_secret
 
     cfg = site.config.web
     tls = cfg.tls_cert is not None
     app = Flask(__name__)
+    app.request_class = ApplianceRequest
     app.config.update(
         SECRET_KEY=cfg.secret_key or web_secret(site.config.paths.keys_dir),
         SESSION_COOKIE_NAME="appliance_session",

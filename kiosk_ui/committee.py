@@ -136,6 +136,8 @@ def detail(session_id: str) -> Any:
 @bp.post("/<session_id>/start")
 @allow("staff", "admin")
 def start(session_id: str) -> Any:
+    if _site().store.reader().execute("SELECT 1 FROM sessions WHERE id = ? AND kind = 'evaluation'", (session_id,)).fetchone() is None:
+        abort(404)
     _checked()
     try:
         template = committee.template_by_id(_site(), request.form.get("template", ""))

@@ -56,6 +56,10 @@ def error_texts() -> dict[str, str]:
         "session_terminated": _("The session is terminated."), "bad_label": _("Unknown label."),
         "not_confirmed": _("Only a confirmed step can be reopened."), "not_scoring": _("Only scores can be revised."),
         "no_chromium": _("The report cannot be printed on this appliance (chromium is missing)."),
+        "no_criterion": _("Unknown criterion."), "unknown": _("Unknown bidder or room."),
+        "no_question": _("This question is answered already."), "no_step": _("Unknown step."),
+        "not_member": _("You are not a member of this evaluation committee"),
+        "no_evaluation": _("No evaluation has begun in this room: please wait for the staff"),
     }
 
 
@@ -75,10 +79,16 @@ def _site() -> Any:
 
 
 def _seat() -> tuple[str, int]:
-    """The member this terminal acts for; a terminal nobody is signed in at acts for no one."""
-    seated = terminal.seat(_site(), _terminal().id)
-    if seated is None:  # signed out meanwhile (or moved to another terminal): back to the idle screen
+    """The member this terminal acts for; a terminal nobody is signed in at acts for no one. The
+    form must have been drawn for this very seating: a screen left open when another member
+    tapped in (or the same one again) acts for nobody."""
+    kiosk_id = _terminal().id
+    seated = terminal.seat(_site(), kiosk_id)
+    if seated is None:  # signed out meanwhile (or moved to another terminal, or left the area)
         flash(_("Nobody is signed in at this terminal."))
+        abort(redirect(url_for("evaluation.home")))
+    if request.form.get("seat") != terminal.seat_token(_site(), kiosk_id):
+        flash(_("This screen was for another sign-in: nothing was done. Please check and act again."))
         abort(redirect(url_for("evaluation.home")))
     return seated
 
@@ -110,7 +120,7 @@ def home() -> Any:
                                fingerprint=terminal.fingerprint(site, kiosk.id))
     session, me = seated
     return render_template("evaluation_terminal.html", s=terminal.screen(site, session, me), form=ActionForm(),
-                           fingerprint=terminal.fingerprint(site, kiosk.id))
+                           seat=terminal.seat_token(site, kiosk.id), fingerprint=terminal.fingerprint(site, kiosk.id))
 
 
 @bp.get("/state")
@@ -124,6 +134,7 @@ def state() -> Any:
 @allow("kiosk")
 def signout() -> Any:
     kiosk = _terminal()
+    _seat()
     return _act(terminal.sign_out, _site(), kiosk.id, kiosk.name)
 
 
@@ -170,6 +181,11 @@ def _save_marks(session: str, me: int, step_id: str) -> list[str]:
     return problems
 
 
+def _dark_under_way(session: str, step: str) -> bool:
+    return _site().store.reader().execute("SELECT 1 FROM dark_reviews WHERE session = ? AND step = ? AND revealed IS NULL",
+                                          (session, step)).fetchone() is not None
+
+
 @bp.post("/steps/<step>/marks")
 @allow("kiosk")
 def marks(step: str) -> Any:
@@ -183,8 +199,10 @@ def marks(step: str) -> Any:
         try:
             committee.submit_step(_site(), session, me, step)
         except EvaluationError as exc:
-            flash(error_texts().get(exc.code, str(exc)) + (f" ({exc})" if exc.code in ("incomplete", "explanation_needed",
-                                                                                     "reason_needed") else ""))
+            # The details name bidders and criteria; in a dark review still under way the bidders
+            # must stay unknown to the member, so only the general reason is said.
+            detailed = exc.code in ("incomplete", "explanation_needed", "reason_needed") and not _dark_under_way(session, step)
+            flash(error_texts().get(exc.code, str(exc)) + (f" ({exc})" if detailed else ""))
     elif not problems:
         flash(_("Saved."))
     return redirect(url_for("evaluation.home"))
@@ -197,11 +215,12 @@ def confirm(step: str) -> Any:
 
     def confirm_and_reveal() -> None:
         site = _site()
-        committee.confirm_step(site, session, me, step)
-        # A dark review is revealed once its step is confirmed (004 §九: 评审结束后解密).
-        if site.store.reader().execute("SELECT 1 FROM dark_reviews WHERE session = ? AND step = ? AND revealed IS NULL",
-                                       (session, step)).fetchone():
-            darkbid.reveal(site, session, step)
+        dark = _dark_under_way(session, step)
+        with site.store.transaction() as conn:  # one write: never a confirmed dark step left unrevealed
+            committee.confirm_step(site, session, me, step, conn)
+            # A dark review is revealed once its step is confirmed (004 §九: 评审结束后解密).
+            if dark:
+                darkbid.reveal(site, session, step, conn)
 
     return _act(confirm_and_reveal)
 

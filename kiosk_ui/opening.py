@@ -102,15 +102,17 @@ def confirm(session_id: str, bidder: str) -> Any:
     _checked()
     agrees = request.form.get("agrees") == "yes"
     reason = request.form.get("reason", "")
-    try:
-        opening.confirm(_site(), session_id, bidder, agrees=agrees, by=g.user.username, reason=reason)
-        if not agrees:
-            from appliance.siteops.registers import add_entry
+    from appliance.siteops.registers import RegisterError, add_entry
 
-            name = _site().store.reader().execute("SELECT name FROM session_bidders WHERE session = ? AND bidder = ?",
-                                                  (session_id, bidder)).fetchone()[0]
-            add_entry(_site(), "objection", {"session": session_id, "raised_by": name, "content": reason}, by=g.user.username)
-    except opening.OpeningError as exc:
+    try:
+        with _site().store.transaction() as conn:  # the confirmation and its objection's entry, together
+            opening.confirm(_site(), session_id, bidder, agrees=agrees, by=g.user.username, reason=reason, conn=conn)
+            if not agrees:
+                name = conn.execute("SELECT name FROM session_bidders WHERE session = ? AND bidder = ?",
+                                    (session_id, bidder)).fetchone()[0]
+                add_entry(_site(), "objection", {"session": session_id, "raised_by": name, "content": reason},
+                          by=g.user.username, conn=conn)
+    except (opening.OpeningError, RegisterError) as exc:
         flash(str(exc))
     return redirect(url_for("opening.detail", session_id=session_id))
 

@@ -166,7 +166,7 @@ def verify_evidence() -> Any:
     result = None
     if form.validate_on_submit():
         with tempfile.NamedTemporaryFile(suffix=".zip", dir=site.data_dir) as tmp:
-            form.file.data.save(tmp)  # streamed to disk by werkzeug, never whole in memory
+            form.file.data.save(tmp)  # spooled in the data folder by the app's request class, copied in blocks
             tmp.flush()
             digest = sha256_file(Path(tmp.name))
             report = verify_package(Path(tmp.name)).as_json()

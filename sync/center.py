@@ -189,8 +189,8 @@ class Center:
                              (reported_size, utc_timestamp(self.clock.now()), utc_timestamp(self.clock.now()), site_id))
                 # A site that has fewer records than the center holds was restored from an old
                 # image (or lost its disk): it must not go on writing a journal that forks this
-                # one. Raised once per such report, not at every round.
-                if before and reported_size < before[0] and before[1] != reported_size:
+                # one. Raised when it falls behind, not at every round while it stays there.
+                if before and reported_size < before[0] and (before[1] is None or before[1] >= before[0]):
                     self._alarm(conn, site_id, "site_behind_center", {"center_size": before[0], "site_size": reported_size})
         row = self.store.reader().execute("SELECT size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
         receipt = self.store.reader().execute(
@@ -462,6 +462,13 @@ class Center:
         if row[4]:
             return True
         seq, wanted, length = row[0], row[1], row[2]
+        final = self.data / "media" / site_id / f"{seq}.mp4"
+        if not path.exists() and final.exists():
+            path = final  # killed between moving the checked file and recording it: check it where it is
+        if not path.exists():  # the bytes are gone (a disk replaced?): the site sends the segment again
+            with self.store.transaction() as conn:
+                conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return False
         digest = hashlib.sha256()
         with open(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -472,9 +479,9 @@ class Center:
                 self._alarm(conn, site_id, "media_mismatch", {"seq": seq, "sealed_sha256": wanted, "received_sha256": digest.hexdigest()})
             path.unlink(missing_ok=True)
             return False
-        final = self.data / "media" / site_id / f"{seq}.mp4"
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
+        if path != final:
+            os.replace(path, final)
         with self.store.transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO media (site, seq, sha256, size, path, received) VALUES (?, ?, ?, ?, ?, ?)",
                          (site_id, seq, wanted, length, str(final.relative_to(self.data)), utc_timestamp(self.clock.now())))

@@ -158,8 +158,8 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
         verb = method()
         if verb == "OPTIONS":
             return options()
-        # A PATCH body is streamed to disk, not read whole: any length up to the upload's end.
-        request.max_content_length = MAX_SIZE + (1 << 20)
+        if verb == "PATCH":  # its body is streamed to disk, never read whole: any length up to the upload's end
+            request.max_content_length = MAX_SIZE + (1 << 20)
         authenticated(site_id, streamed_body=verb == "PATCH")
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
@@ -220,12 +220,13 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
                 if checksum and checksum[0]:
                     checksum[0].update(block)
                 f.write(block)
-            if content.digest() != g.signed_sha256:
-                f.truncate(offset)
-                return _reply(400, text="the body does not match its signed Content-Digest: discarded")
+            # The tus checksum first: a chunk damaged on the way is the 460 the protocol names.
             if checksum and (checksum[0] or content).digest() != checksum[1]:
                 f.truncate(offset)
                 return Response("Checksum Mismatch: the chunk was discarded", status=460, headers=_headers())
+            if content.digest() != g.signed_sha256:
+                f.truncate(offset)
+                return _reply(400, text="the body does not match its signed Content-Digest: discarded")
             f.flush()
             os.fsync(f.fileno())
         new_offset = offset + written

@@ -50,6 +50,11 @@ def venue(tmp_path_factory):
     assert code == 0, output(proc)
 
 
+def journal(page, base, kind):
+    """The payloads of the journal's records of this kind, through the API as the page's user."""
+    return [r["payload"] for r in page.request.get(f"{base}/api/v1/journal?kind={kind}").json()["records"]]
+
+
 def settle(page):
     """Until the terminal shows what the server has now: it reloads itself when the evaluation
     moves on, and a click landing on a page that is being replaced would be lost."""
@@ -192,10 +197,9 @@ def test_a_whole_evaluation_by_five_members_at_their_terminals(venue):
         staff.fill("[id^=answer-]", "每日监测一次，变形超限时加密至每4小时一次。")
         staff.click("[id^=record-answer-]")
         desks["P03"].wait_for_selector("#clarifications .ok:has-text('每日监测一次')")
-        calls = staff.request.get(f"{base}/api/v1/journal?kind=announcement.played").json()["records"]
-        assert any("请某某工程有限公司代表到答疑室" in r["payload"]["text"] for r in calls), calls
-        visits = staff.request.get(f"{base}/api/v1/journal?kind=register.clarification").json()["records"]
-        assert [(r["payload"]["bidder"], r["payload"]["people"]) for r in visits] == [("B2", 1)]
+        calls = journal(staff, base, "announcement.played")
+        assert any("请某某工程有限公司代表到答疑室" in p["text"] for p in calls), calls
+        assert [(p["bidder"], p["people"]) for p in journal(staff, base, "register.clarification")] == [("B2", 1)]
 
         # The price step is computed; the chair confirms, then asks for opinions.
         assert chair.locator("#price-preview").inner_text().count("30.00") == 1
@@ -246,13 +250,10 @@ def test_a_whole_evaluation_by_five_members_at_their_terminals(venue):
         supervisor.goto(f"{base}/committee/{SESSION}")
         pdf = supervisor.request.get(base + supervisor.get_attribute("#report-pdf", "href")).body()
         assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == shown
-        journal = supervisor.request.get(f"{base}/api/v1/journal?kind=evaluation.report").json()["records"]
-        assert journal[-1]["payload"]["pdf_sha256"] == shown and journal[-1]["payload"]["dissents"] == 1
-        rounds = [r["payload"]["chair"] for r in
-                  supervisor.request.get(f"{base}/api/v1/journal?kind=evaluation.vote_round").json()["records"]]
+        issued = journal(supervisor, base, "evaluation.report")[-1]
+        assert issued["pdf_sha256"] == shown and issued["dissents"] == 1
+        rounds = [p["chair"] for p in journal(supervisor, base, "evaluation.vote_round")]
         assert rounds[0] is None and rounds[1] is not None
-        revised = supervisor.request.get(f"{base}/api/v1/journal?kind=evaluation.revised").json()["records"]
-        assert [(r["payload"]["from"], r["payload"]["to"]) for r in revised] == [("36.00", "39.00")]
-        taps = supervisor.request.get(f"{base}/api/v1/journal?kind=evaluation.terminal_tap").json()["records"]
-        assert sorted(r["payload"]["terminal"] for r in taps if r["payload"]["outcome"] == "signed_in") == [
-            f"PB1-{i}" for i in range(1, 6)]
+        assert [(p["from"], p["to"]) for p in journal(supervisor, base, "evaluation.revised")] == [("36.00", "39.00")]
+        taps = journal(supervisor, base, "evaluation.terminal_tap")
+        assert sorted(p["terminal"] for p in taps if p["outcome"] == "signed_in") == [f"PB1-{i}" for i in range(1, 6)]

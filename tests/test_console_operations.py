@@ -265,7 +265,8 @@ def test_staff_load_the_day_plan_on_the_console(web_site, login):
     page = upload(json.dumps(bad, ensure_ascii=False))
     assert 'id="plan-error"' in page and "P01" in page
     assert web_site.store.reader().execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 0
-    assert 'id="plan-error"' not in upload("{}", "plan.txt")  # not a .json file: the form says so
+    assert "请选择 .json 文件" in upload("{}", "plan.txt")  # not a .json file: the form says so
+    assert web_site.store.reader().execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 0
     page = upload(json.dumps(plan, ensure_ascii=False))
     assert "2 个场次" in page
     loaded = web_site.journal.records(kind="plan.loaded")[-1].payload

@@ -85,9 +85,14 @@ def page(client) -> str:
     return client.get("/evaluation/").get_data(as_text=True)
 
 
-def post(client, path, **data):
-    token = csrf_token(client.get("/evaluation/"))
-    return client.post(path, data={"csrf_token": token, **data})
+def post(client, path, seat=None, **data):
+    """A button on the screen as drawn now: its CSRF token and the seating it was drawn for."""
+    import re
+
+    screen = client.get("/evaluation/")
+    drawn = re.search(r'name="seat" value="([^"]*)"', screen.get_data(as_text=True))
+    return client.post(path, data={"csrf_token": csrf_token(screen), "seat": seat if seat is not None else
+                                   (drawn.group(1) if drawn else ""), **data})
 
 
 def test_members_sign_in_by_card_at_the_desk_and_nobody_else_does(room):
@@ -120,16 +125,32 @@ def test_members_sign_in_by_card_at_the_desk_and_nobody_else_does(room):
     assert terminal.seat(site, 2) == (SESSION, person(site, "P02"))
     assert len(site.journal.records(kind="evaluation.signed_in")) == 2  # each member's first sign-in, once
 
+    def read():
+        return dict(site.store.reader().execute("SELECT person_id, read_confirmed IS NOT NULL FROM eval_members").fetchall())
+
+    # A forged request (no valid CSRF token) at a seated desk does nothing.
+    assert desk2.post("/evaluation/read", data={"csrf_token": "forged"}).status_code == 400
+    assert read()[person(site, "P02")] == 0
+    # A screen drawn for P01 at desk 2 does not act for P02, who has taken the desk since.
+    assert post(desk2, "/evaluation/read", seat=f"{person(site, 'P01')}@x").status_code == 302
+    assert read()[person(site, "P02")] == 0 and "这个画面属于另一次签到" in page(desk2)
     # The terminal acts for its member only: P02 confirms reading, P01 (seated nowhere) has not.
     assert post(desk2, "/evaluation/read").status_code == 302
-    read = dict(site.store.reader().execute("SELECT person_id, read_confirmed IS NOT NULL FROM eval_members").fetchall())
-    assert read[person(site, "P02")] == 1 and read[person(site, "P01")] == 0
-    assert desk1.post("/evaluation/read", data={"csrf_token": "forged"}).status_code == 400  # no CSRF token, no action
-    assert post(desk1, "/evaluation/read").status_code == 302  # nobody seated at desk 1: back to the idle screen
+    assert read()[person(site, "P02")] == 1 and read()[person(site, "P01")] == 0
+    post(desk1, "/evaluation/read")  # nobody seated at desk 1: back to the idle screen, nothing done
+    assert read()[person(site, "P01")] == 0
     # Signing out ends the seat, journaled.
     post(desk2, "/evaluation/signout")
     assert terminal.seat(site, 2) is None
     assert site.journal.records(kind="evaluation.terminal_signed_out")[-1].payload["terminal"] == "PB1-2"
+    # A member who leaves the evaluation area through the gate has no terminal acting for them.
+    tap(site, service, 1, "P03")
+    assert terminal.seat(site, 1) == (SESSION, person(site, "P03"))
+    from appliance.siteops.checkin import gate_by_id, gate_tap
+
+    card = card_of("P03")
+    assert gate_tap(site, gate_by_id(site, "G-OUT"), id_number=card.id_number, card_valid=True, card_kind=card.kind).allow
+    assert terminal.seat(site, 1) is None and "请在桌面读卡器上刷身份证签到" in page(desk1)
 
 
 def seat_all(site):
@@ -222,6 +243,12 @@ def test_a_dark_review_on_the_terminal_shows_labels_never_bidders(room):
     form = screen[screen.index('id="marks-form"'):screen.index("</form>", screen.index('id="marks-form"'))]
     assert "第1章-01" in form and "第2章-03" in form
     assert not any(name in form for name in ("B1", "B2", "B3", "某某建设", "某某工程", "某某路桥"))
+    # Submitting with a label left blank is refused without naming the bidder behind it.
+    partial = {f"d|plan|第1章-0{k}": "25" for k in (1, 2)}
+    refused = post(desks["P03"], "/evaluation/steps/technical/marks", action="submit", **partial)
+    refused_page = page(desks["P03"])
+    assert "请先对每个投标人的每项评审因素作出评审" in refused_page
+    assert not any(f"{b}/" in refused_page for b in ("B1", "B2", "B3")) and refused.status_code == 302
     for ref in MEMBERS:  # 30 points to the label each member sees first, 20 to the others
         marks = {f"d|{c}|第{n}章-0{k}": ("30" if k == 1 else "20") for c, n in (("plan", 1), ("schedule", 2)) for k in (1, 2, 3)}
         post(desks[ref], "/evaluation/steps/technical/marks", action="submit", **marks)

@@ -3,6 +3,7 @@ the kiosk → locker opened with a one-time code → decision journaled → gate
 recusal path: a declared conflict stops the entry and files a replacement-draw request."""
 
 import base64
+from contextlib import contextmanager
 import json
 import re
 import time
@@ -30,10 +31,11 @@ locks = 24
 """
 
 
-@pytest.fixture
-def venue(data_dir):
+@contextmanager
+def gate_venue(data_dir, config=""):
+    """Today's plan, the devices service on simulated devices, an enrolled gate kiosk."""
     path = data_dir / "appliance.toml"
-    path.write_text(path.read_text() + DEVICES + LOCKERS, encoding="utf-8")
+    path.write_text(path.read_text() + config + DEVICES + LOCKERS, encoding="utf-8")
     site = open_site(data_dir, clock=FixedClock(NOW))
     load_plan(site, parse_plan(plan_text()))
     change_state(site, "S-0922-02", "admitting", by="staff1")
@@ -41,13 +43,21 @@ def venue(data_dir):
     service = DeviceService(site)
     service.start()
     app = create_app(site)
-    kiosk = app.test_client()
-    page = kiosk.get("/kiosk/enrol")
-    assert kiosk.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(page)}).status_code == 302
-    yield site, service, kiosk
-    app.extensions["live"].stop()
-    service.stop()
-    site.close()
+    try:
+        kiosk = app.test_client()
+        page = kiosk.get("/kiosk/enrol")
+        assert kiosk.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(page)}).status_code == 302
+        yield site, service, kiosk
+    finally:
+        app.extensions["live"].stop()
+        service.stop()
+        site.close()
+
+
+@pytest.fixture
+def venue(data_dir):
+    with gate_venue(data_dir) as v:
+        yield v
 
 
 def tap_and_wait_for_prompt(site, service, kiosk, ref):
@@ -140,18 +150,7 @@ def test_the_venues_own_commitment_text_is_shown_and_its_hash_journaled(data_dir
     import hashlib
 
     text = "本人承诺：遵守本中心评标纪律（本中心提供的承诺书文本）。"
-    path = data_dir / "appliance.toml"
-    path.write_text(path.read_text() + f'[siteops]\ncommitment_text = "{text}"\n' + DEVICES + LOCKERS, encoding="utf-8")
-    site = open_site(data_dir, clock=FixedClock(NOW))
-    load_plan(site, parse_plan(plan_text()))
-    change_state(site, "S-0922-02", "admitting", by="staff1")
-    code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
-    service = DeviceService(site)
-    service.start()
-    app = create_app(site)
-    try:
-        kiosk = app.test_client()
-        kiosk.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(kiosk.get("/kiosk/enrol"))})
+    with gate_venue(data_dir, f'[siteops]\ncommitment_text = "{text}"\n') as (site, service, kiosk):
         prompt = tap_and_wait_for_prompt(site, service, kiosk, "P02")
         page = kiosk.get(f"/kiosk/checkin/{prompt}").get_data(as_text=True)
         assert text in page and "不私下接触投标人" not in page  # the venue's text, not the built-in one
@@ -159,7 +158,3 @@ def test_the_venues_own_commitment_text_is_shown_and_its_hash_journaled(data_dir
                                                      "signature": "data:image/png;base64," + base64.b64encode(png_bytes()).decode()})
         signed = site.journal.records(kind="checkin.commitment_signed")[-1].payload
         assert signed["commitment_sha256"] == hashlib.sha256(text.encode()).hexdigest()
-    finally:
-        app.extensions["live"].stop()
-        service.stop()
-        site.close()

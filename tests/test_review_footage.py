@@ -72,6 +72,28 @@ def test_an_uploaded_evidence_package_is_checked_and_an_altered_byte_located(rec
                 dst.writestr(item, data)
         page = check(altered.read_bytes())
         assert 'data-ok="no"' in page and "segment-1.mp4: SHA-256 differs" in page and "bytes 1048576–2097151" in page
+        # A package signed with another key is told apart from this site's own.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from appliance.evidence import MANIFEST_CONTEXT
+
+        other = Ed25519PrivateKey.generate()
+        foreign = tmp_path / "foreign.zip"
+        with zipfile.ZipFile(out) as src, zipfile.ZipFile(foreign, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename == "site.pub":
+                    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+                    data = other.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+                elif item.filename == "manifest.sig":
+                    import base64
+                    import hashlib
+
+                    data = base64.b64encode(other.sign(MANIFEST_CONTEXT + hashlib.sha256(src.read("manifest.json")).digest()))
+                dst.writestr(item, data)
+        page = check(foreign.read_bytes())
+        assert "非本站点密钥签署" in page
         # Nobody but a supervisor may send a large file: staff get the forms' 1 MB limit.
         from appliance.accounts import Accounts
 
@@ -81,6 +103,7 @@ def test_an_uploaded_evidence_package_is_checked_and_an_altered_byte_located(rec
         assert staff.post("/review/evidence/verify", data={"file": (io.BytesIO(good), "package.zip")},
                           content_type="multipart/form-data").status_code == 413
         results = [r.payload for r in site.journal.records(kind="review.evidence_verified")]
-        assert [(r["ok"], r["this_site"], r["by"]) for r in results] == [(True, True, "supervisor1"), (False, True, "supervisor1")]
+        assert [(r["ok"], r["this_site"]) for r in results][:2] == [(True, True), (False, True)]
+        assert not results[2]["this_site"] and {r["by"] for r in results} == {"supervisor1"}
     finally:
         app.extensions["live"].stop()

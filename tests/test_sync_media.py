@@ -154,6 +154,12 @@ def test_the_tus_endpoint_speaks_the_protocol(recorded, center):  # noqa: F811
                                                     headers={**octets, "Upload-Offset": "1000"}))
     altered.body = bytes(b ^ 1 for b in altered.body)
     assert http.send(altered, timeout=10).status_code == 400
+    # Damaged on the way with a tus checksum too: the checksum's 460 comes first, as tus says.
+    sha1 = base64.b64encode(hashlib.sha1(seg.path.read_bytes()[1000:2000]).digest()).decode()
+    damaged = http.prepare_request(requests.Request("PATCH", where, data=seg.path.read_bytes()[1000:2000],
+                                                    headers={**octets, "Upload-Offset": "1000", "Upload-Checksum": f"sha1 {sha1}"}))
+    damaged.body = bytes(b ^ 1 for b in damaged.body)
+    assert http.send(damaged, timeout=10).status_code == 460
     assert http.head(where, headers=tus, timeout=10).headers["Upload-Offset"] == "1000"
     # A duplicated PATCH (same offset, already applied) is refused, not appended twice.
     assert http.patch(where, data=chunk, headers={**octets, "Upload-Offset": "0"}, timeout=10).status_code == 409

@@ -414,9 +414,10 @@ def _engine(conn: Any, template: dict[str, Any], session: str, bidders: list[str
     return scoring.score(rule, {"bids": bids})
 
 
-def confirm_step(site: Site, session: str, chair: int, step_id: str) -> dict[str, Any]:
-    """The chair confirms the open step once every member has submitted it; the next opens."""
-    with site.store.transaction() as conn:
+def confirm_step(site: Site, session: str, chair: int, step_id: str, conn: Any = None) -> dict[str, Any]:
+    """The chair confirms the open step once every member has submitted it; the next opens (in
+    the caller's transaction when given one: a dark review is revealed in the same)."""
+    with site.store.within(conn) as conn:
         _need(conn, session, "evaluating")
         _chair(conn, session, chair)
         template = _template(conn, session)
@@ -579,17 +580,17 @@ def clarification_visit(site: Site, clarification: int, people: int, *, by: str)
     the clarification register (at most two people in the room at once, 001 annex 3)."""
     from appliance.siteops.registers import RegisterError, add_entry
 
-    row = site.store.reader().execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?",
-                                      (clarification,)).fetchone()
-    if row is None or row[2]:
-        raise EvaluationError("no_question", "no such open question")
-    if row[3]:
-        raise EvaluationError("visit_registered", "the visit is registered already")
-    try:
-        entry = add_entry(site, "clarification", {"session": row[0], "bidder": row[1], "people": people}, by=by)
-    except RegisterError as exc:
-        raise EvaluationError("room_full" if "at most" in str(exc) else "bad_visit", str(exc)) from exc
-    with site.store.transaction() as conn:
+    with site.store.transaction() as conn:  # the register's entry and the question's link to it, together
+        row = conn.execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?",
+                           (clarification,)).fetchone()
+        if row is None or row[2]:
+            raise EvaluationError("no_question", "no such open question")
+        if row[3]:
+            raise EvaluationError("visit_registered", "the visit is registered already")
+        try:
+            entry = add_entry(site, "clarification", {"session": row[0], "bidder": row[1], "people": people}, by=by, conn=conn)
+        except RegisterError as exc:
+            raise EvaluationError("room_full" if "at most" in str(exc) else "bad_visit", str(exc)) from exc
         conn.execute("UPDATE eval_clarifications SET visit = ? WHERE id = ?", (entry, clarification))
     return entry
 
@@ -607,10 +608,8 @@ def record_answer(site: Site, clarification: int, answer: str, *, by: str) -> No
         conn.execute("UPDATE eval_clarifications SET answer = ?, answered = ? WHERE id = ?", (answer.strip()[:4000], _now(site), clarification))
         site.journal.append(conn, "evaluation.clarification_answered", {"session": row[0], "bidder": row[1], "clarification": clarification,
                                                                         "answer": answer.strip()[:4000], "recorded_by": by})
-        visit = row[3] if row[3] and conn.execute("SELECT 1 FROM register_entries WHERE id = ? AND closed IS NULL",
-                                                  (row[3],)).fetchone() else None
-    if visit:
-        close_entry(site, visit, by=by)
+        if row[3] and conn.execute("SELECT 1 FROM register_entries WHERE id = ? AND closed IS NULL", (row[3],)).fetchone():
+            close_entry(site, row[3], by=by, conn=conn)  # the visit ends with the answer, in the same write
 
 
 def templates(site: Site) -> list[dict[str, Any]]:

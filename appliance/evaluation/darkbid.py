@@ -148,10 +148,11 @@ def mark(site: Site, session: str, expert: int, step: str, criterion: str, label
     committee.mark(site, session, expert, step, order[k - 1], criterion, value, explanation)
 
 
-def reveal(site: Site, session: str, step: str) -> dict[str, Any]:
+def reveal(site: Site, session: str, step: str, conn: Any = None) -> dict[str, Any]:
     """After the chair confirmed the step: the seed, the chapters and every expert's orders are
-    journaled and checked against the commitment; the bidders are reassembled."""
-    with site.store.transaction() as conn:
+    journaled and checked against the commitment; the bidders are reassembled (in the caller's
+    transaction when given one: the confirmation's)."""
+    with site.store.within(conn) as conn:
         state = conn.execute("SELECT state FROM eval_steps WHERE session = ? AND step = ?", (session, step)).fetchone()
         if state is None or state[0] != "confirmed":
             raise EvaluationError("not_confirmed", "the dark review is revealed after the chair confirms the step")

@@ -111,9 +111,10 @@ def open_bids(site: Site, session: str, bids: list[dict[str, Any]], *, by: str) 
         return {"sha256": digest, "signals": signals}
 
 
-def confirm(site: Site, session: str, bidder: str, *, agrees: bool, by: str, reason: str = "") -> None:
-    """The bidder's representative confirms the record (or declines it, saying why)."""
-    with site.store.transaction() as conn:
+def confirm(site: Site, session: str, bidder: str, *, agrees: bool, by: str, reason: str = "", conn: Any = None) -> None:
+    """The bidder's representative confirms the record (or declines it, saying why); in the
+    caller's transaction when given one (the console enters an objection in its register too)."""
+    with site.store.within(conn) as conn:
         row = conn.execute("SELECT o.state, b.attendance, b.answered FROM openings o JOIN opening_bidders b ON b.session = o.session "
                            "WHERE o.session = ? AND b.bidder = ?", (session, bidder)).fetchone()
         if row is None:

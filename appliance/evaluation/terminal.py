@@ -113,10 +113,24 @@ def card_sign_in(site: Site, terminal: Terminal, *, id_number: str, card_valid: 
 
 
 def seat(site: Site, kiosk_id: int) -> tuple[str, int] | None:
-    """(session, person_id) of the member this terminal acts for, if any."""
-    row = site.store.reader().execute("SELECT session, person_id FROM eval_terminals WHERE kiosk_id = ? AND person_id IS NOT NULL",
-                                      (kiosk_id,)).fetchone()
+    """(session, person_id) of the member this terminal acts for, if any: seated here, and still
+    inside the closed area of the terminal's room (a member who left through the gate no longer
+    has a terminal acting for them)."""
+    row = site.store.reader().execute(
+        """SELECT t.session, t.person_id FROM eval_terminals t JOIN kiosks k ON k.id = t.kiosk_id
+           LEFT JOIN rooms r ON r.id = k.room LEFT JOIN zones z ON z.id = r.zone
+           WHERE t.kiosk_id = ? AND t.person_id IS NOT NULL
+             AND (z.closed IS NOT 1 OR EXISTS (SELECT 1 FROM presence p WHERE p.person_id = t.person_id AND p.zone = z.id))""",
+        (kiosk_id,)).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def seat_token(site: Site, kiosk_id: int) -> str:
+    """Names the seating a screen was drawn for: every form carries it, and an action is refused
+    when the terminal has meanwhile been taken by another member (or the same one again)."""
+    row = site.store.reader().execute("SELECT person_id, since FROM eval_terminals WHERE kiosk_id = ? AND person_id IS NOT NULL",
+                                      (kiosk_id,)).fetchone()
+    return f"{row[0]}@{row[1]}" if row else ""
 
 
 def last_tap(site: Site, kiosk_id: int) -> dict[str, Any] | None:
@@ -161,9 +175,10 @@ def fingerprint(site: Site, kiosk_id: int) -> str:
 
 # -- what a seated member sees ----------------------------------------------------------------
 
-def _dark_marks(site: Site, conn: Any, session: str, step: str, me: int) -> dict[str, dict[str, Any]] | None:
+def _dark_marks(site: Site, conn: Any, session: str, step: str, me: int, alerts: list[str]) -> dict[str, dict[str, Any]] | None:
     """For a dark-reviewed step still under review: the member's own view by label, with the
-    member's marks resolved back to labels (the screen never learns the bidder)."""
+    member's marks (and which of them need an explanation) resolved back to labels — the screen
+    never learns the bidder."""
     row = conn.execute("SELECT revealed FROM dark_reviews WHERE session = ? AND step = ?", (session, step)).fetchone()
     if row is None or row[0]:
         return None
@@ -177,8 +192,9 @@ def _dark_marks(site: Site, conn: Any, session: str, step: str, me: int) -> dict
         order = darkbid.shuffle(seed, f"{me}|{c}", sorted(chapters))
         for item, bidder in zip(section["items"], order, strict=True):
             value, why = mine.get((bidder, section["criterion"]), ("", ""))
-            out.setdefault(section["criterion"], {})[item["label"]] = {"chapter_sha256": item["chapter_sha256"],
-                                                                      "value": value, "explanation": why}
+            out.setdefault(section["criterion"], {})[item["label"]] = {
+                "chapter_sha256": item["chapter_sha256"], "value": value, "explanation": why,
+                "alert": f"{bidder}/{section['criterion']}" in alerts}
     return out
 
 
@@ -239,9 +255,11 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
             "SELECT bidder, criterion, value, explanation FROM eval_marks WHERE session = ? AND step = ? AND person_id = ?",
             (session, open_step["id"], me))}
         out["marks"] = {f"{b}|{c}": v for (b, c), v in marks.items()}
-        out["dark"] = _dark_marks(site, conn, session, open_step["id"], me)
         out["i_submitted"] = me in submitted
         out["alerts"] = committee._alerts(conn, template, session, open_step, me)
+        out["dark"] = _dark_marks(site, conn, session, open_step["id"], me, out["alerts"])
+        if out["dark"] is not None:
+            out["alerts"] = []  # "B2/plan" would name the bidder behind a label: the form marks the labels instead
     if open_step and open_step["kind"] == "price":
         out["price_preview"] = [r.as_json() for r in committee._engine(conn, template, session, active)]
     confirmed = [s for s in steps if s["state"] == "confirmed"]

@@ -84,7 +84,8 @@ def _value(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
-def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> int:
+def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str, conn: Any = None) -> int:
+    """A new entry, validated, stored and journaled (in the caller's transaction when given one)."""
     if register not in REGISTERS:
         raise RegisterError(f"no register {register!r}")
     _, fields = REGISTERS[register]
@@ -97,7 +98,7 @@ def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str) -> 
                 raise RegisterError(f"{spec.name}: required")
             continue
         data[spec.name] = _value(spec, raw)
-    with site.store.transaction() as conn:
+    with site.store.within(conn) as conn:
         if "session" in data and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (data["session"],)).fetchone() is None:
             raise RegisterError(f"session: no session {data['session']!r}")
         if register == "clarification":
@@ -138,9 +139,9 @@ def complete_entry(site: Site, entry: int, field: str, value: str, *, by: str) -
         site.journal.append(conn, f"register.{row[0]}_completed", {"entry": entry, field: data[field], "by": by})
 
 
-def close_entry(site: Site, entry: int, *, by: str) -> None:
+def close_entry(site: Site, entry: int, *, by: str, conn: Any = None) -> None:
     """End an open entry (a clarification visit: the people left the room)."""
-    with site.store.transaction() as conn:
+    with site.store.within(conn) as conn:
         row = conn.execute("SELECT register, closed FROM register_entries WHERE id = ?", (entry,)).fetchone()
         if row is None or row[1] is not None:
             raise RegisterError("no such open entry")
