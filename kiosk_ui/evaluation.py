@@ -81,7 +81,7 @@ def _site() -> Any:
 def _seat() -> tuple[str, int]:
     """The member this terminal acts for; a terminal nobody is signed in at acts for no one. The
     form must have been drawn for this very seating: a screen left open when another member
-    tapped in (or the same one again) acts for nobody."""
+    tapped in acts for nobody."""
     kiosk_id = _terminal().id
     seated = terminal.seat(_site(), kiosk_id)
     if seated is None:  # signed out meanwhile (or moved to another terminal, or left the area)

@@ -256,4 +256,5 @@ def test_a_whole_evaluation_by_five_members_at_their_terminals(venue):
         assert rounds[0] is None and rounds[1] is not None
         assert [(p["from"], p["to"]) for p in journal(supervisor, base, "evaluation.revised")] == [("36.00", "39.00")]
         taps = journal(supervisor, base, "evaluation.terminal_tap")
-        assert sorted(p["terminal"] for p in taps if p["outcome"] == "signed_in") == [f"PB1-{i}" for i in range(1, 6)]
+        # each member signed in at a terminal of their own (a card left on a reader is read again: same seat)
+        assert sorted({p["terminal"] for p in taps if p["outcome"] == "signed_in"}) == [f"PB1-{i}" for i in range(1, 6)]

@@ -112,6 +112,9 @@ def test_members_sign_in_by_card_at_the_desk_and_nobody_else_does(room):
     for ref in MEMBERS:
         enter_evaluation_area(site, ref)
     assert tap(site, service, 1, "P01")["outcome"] == "signed_in"
+    drawn_for = terminal.seat_token(site, 1)
+    assert tap(site, service, 1, "P01")["outcome"] == "signed_in"  # the same card again: the same seat
+    assert terminal.seat_token(site, 1) == drawn_for
     screen = page(desk1)
     assert "王**" in screen and "王评审" not in screen and card_of("P01").id_number not in screen
     assert "我已阅读项目信息" in screen and "某某路桥有限公司" in screen

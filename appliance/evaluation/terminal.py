@@ -95,7 +95,9 @@ def card_sign_in(site: Site, terminal: Terminal, *, id_number: str, card_valid: 
         person_id = person[0] if person else None
         session = current_session(conn, terminal.room)
         outcome = _refusal(conn, terminal.room, session, person_id, card_valid) or "signed_in"
-        if outcome == "signed_in":
+        seated_here = conn.execute("SELECT 1 FROM eval_terminals WHERE kiosk_id = ? AND session = ? AND person_id = ?",
+                                   (terminal.kiosk_id, session, person_id)).fetchone() is not None
+        if outcome == "signed_in" and not seated_here:  # the same card again (left on the reader): the seat stays
             # The member leaves any other terminal; whoever sat here is signed out of it.
             conn.execute("UPDATE eval_terminals SET session = NULL, person_id = NULL, since = NULL "
                          "WHERE session = ? AND person_id = ? AND kiosk_id != ?", (session, person_id, terminal.kiosk_id))
@@ -127,7 +129,7 @@ def seat(site: Site, kiosk_id: int) -> tuple[str, int] | None:
 
 def seat_token(site: Site, kiosk_id: int) -> str:
     """Names the seating a screen was drawn for: every form carries it, and an action is refused
-    when the terminal has meanwhile been taken by another member (or the same one again)."""
+    when the terminal has meanwhile been taken by another member (or left and taken again)."""
     row = site.store.reader().execute("SELECT person_id, since FROM eval_terminals WHERE kiosk_id = ? AND person_id IS NOT NULL",
                                       (kiosk_id,)).fetchone()
     return f"{row[0]}@{row[1]}" if row else ""
