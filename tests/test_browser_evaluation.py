@@ -16,8 +16,8 @@ from appliance.accounts import Accounts
 from appliance.evaluation import committee, opening
 from appliance.site import open_site
 from tests.browser import chromium, draw_signature, log_in
-from tests.test_runtime import PASSWORD, output, start, stop, wait_ready
-from tests.venue import ROOT, build_venue, card_of, enter_evaluation_area
+from tests.test_runtime import PASSWORD
+from tests.venue import ROOT, build_venue, card_of, enter_evaluation_area, served
 
 SESSION = "S-0922-02"
 MEMBERS = ("P01", "P02", "P03", "P04", "P06")
@@ -42,12 +42,8 @@ def venue(tmp_path_factory):
             opening.confirm(site, "S-0922-01", bidder, agrees=True, by=f"{bidder} 代表")
         opening.sign_off(site, "S-0922-01", supervisor="supervisor1")
         committee.load_template(site, json.loads(json.dumps(TEMPLATE)), by="staff1")
-    proc, port = start(venue.data)
-    wait_ready(proc, port)
-    yield venue, f"http://127.0.0.1:{port}"
-    code, _ = stop(proc)
-    venue.stop()
-    assert code == 0, output(proc)
+    with served(venue) as base:
+        yield venue, base
 
 
 def journal(page, base, kind):

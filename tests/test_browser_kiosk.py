@@ -7,19 +7,14 @@ import time
 import pytest
 
 from tests.browser import chromium, draw_signature
-from tests.test_runtime import output, start, stop, wait_ready
-from tests.venue import build_venue, card_of
+from tests.venue import build_venue, card_of, served
 
 
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory):
     venue = build_venue(tmp_path_factory.mktemp("kiosk"))
-    proc, port = start(venue.data)
-    wait_ready(proc, port)
-    yield venue, f"http://127.0.0.1:{port}"
-    code, _ = stop(proc)
-    venue.stop()
-    assert code == 0, output(proc)
+    with served(venue) as base:
+        yield venue, base
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ to today), simulators owned by the caller (so it can tap cards and watch locks a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -114,3 +116,19 @@ def enter_evaluation_area(site: Any, ref: str, *, reader: str = "gate-1-reader",
         complete(site, current_prompt(site, reader).id, reader=reader, signature_png=png_bytes(), conflicts=[])
         decision = tap()
     assert decision.allow, (ref, decision.reason)
+
+
+@contextmanager
+def served(venue: Venue) -> Iterator[str]:
+    """`appliance run` on the venue, as a real process: yields its base URL; afterwards it is
+    stopped with SIGTERM and must exit cleanly, and the simulators are stopped."""
+    from tests.test_runtime import output, start, stop, wait_ready
+
+    proc, port = start(venue.data)
+    try:
+        wait_ready(proc, port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        code, _ = stop(proc)
+        venue.stop()
+    assert code == 0, output(proc)
