@@ -326,3 +326,10 @@ def test_admins_register_a_terminal_for_a_room_with_its_desk_reader(room):
     row = site.store.reader().execute("SELECT purpose, reader, room FROM kiosks WHERE name = 'PB1-9'").fetchone()
     assert tuple(row) == ("evaluation", None, "PB1")
     assert site.journal.records(kind="kiosk.registered")[-1].payload["room"] == "PB1"
+
+
+def test_every_refusal_of_a_tap_has_its_screen_words(app):
+    from kiosk_ui.evaluation import tap_texts
+
+    with app.test_request_context():
+        assert set(tap_texts()) == {"signed_in", *terminal.REFUSALS}
