@@ -9,6 +9,7 @@ with `appliance eval template`) and the prices of the signed-off opening record.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,6 @@ from kiosk_ui.forms import ActionForm
 
 bp = Blueprint("committee", __name__, url_prefix="/committee")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
-STATE_WORDS = ("signing_in", "electing", "evaluating", "submitted", "opinions", "finalized")
 
 
 def state_texts() -> dict[str, str]:
@@ -106,8 +106,6 @@ def _detail(session: str) -> dict[str, Any]:
         "SELECT id, bidder, question, asked, answer, visit FROM eval_clarifications WHERE session = ? ORDER BY id", (session,))]
     results = conn.execute("SELECT results FROM evaluations WHERE session = ?", (session,)).fetchone()[0]
     if results:
-        import json
-
         out["results"] = sorted(({**r, "name": names.get(r["bidder"], r["bidder"])} for r in json.loads(results)),
                                 key=lambda r: (r["rank"] is None, r["rank"] or 0, r["bidder"]))
     out["report"] = conn.execute("SELECT pdf_sha256, issued FROM eval_reports WHERE session = ?", (session,)).fetchone()

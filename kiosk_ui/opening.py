@@ -7,6 +7,7 @@ files' metadata, which arrives from the trading platform (open_bids' ``metadata`
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
@@ -45,8 +46,6 @@ def texts() -> dict[str, str]:
 @bp.get("/<session_id>")
 @allow("staff", "supervisor", "admin")
 def detail(session_id: str) -> Any:
-    import json
-
     info = _session_or_404(session_id)
     conn = _site().store.reader()
     bidders = [dict(r) for r in conn.execute("SELECT bidder, name FROM session_bidders WHERE session = ? ORDER BY bidder",
