@@ -81,7 +81,10 @@ class ServiceStatus:
 
 class Runtime:
     def __init__(self, site: Site, services: Sequence[str], *, web_factory: Callable[[Site], Any] | None = None,
+                 sync_factory: Callable[..., Any] | None = None, demo_center_factory: Callable[[Site], Any] | None = None,
                  simulate_day: bool = False) -> None:
+        """The layers above the domain come in as factories (the command line passes them): the
+        web app, the sync loop, the demo center."""
         unknown = set(services) - set(SERVICES)
         if unknown:
             raise ValueError(f"unknown services: {sorted(unknown)}")
@@ -91,6 +94,8 @@ class Runtime:
         self.status = ServiceStatus(site)
         self.workers: list[Worker] = []
         self._web_factory = web_factory
+        self._sync_factory = sync_factory
+        self._demo_center_factory = demo_center_factory
         self._web_server: Any = None
         self._web_app: Any = None
         self._web_thread: threading.Thread | None = None
@@ -169,15 +174,11 @@ class Runtime:
             self.recorder_service = RecorderService(self.site)
             self.recorder_service.start()
             self.workers.append(Worker("recorder", self.recorder_service.step, 1.0))
-        if "sync" in self.services and cfg.sync.demo_center:
-            from sync.demo import DemoCenter
-
-            self.demo_center = DemoCenter(self.site)
+        if "sync" in self.services and cfg.sync.demo_center and self._demo_center_factory is not None:
+            self.demo_center = self._demo_center_factory(self.site)
             log.info("demo center on %s (staff pages: /center/ui/, login demo / demo-center-2026)", self.demo_center.start())
-        if "sync" in self.services:
-            from sync.agent import SyncLoop
-
-            loop = SyncLoop(self.site, round_s=min(20.0, max(5.0, cfg.sync.interval_s)))
+        if "sync" in self.services and self._sync_factory is not None:
+            loop = self._sync_factory(self.site, round_s=min(20.0, max(5.0, cfg.sync.interval_s)))
             self.workers.append(Worker("sync", loop.step, cfg.sync.interval_s))
         for name in ("recorder", "sync"):
             if name in self.services and not any(w.name == name for w in self.workers):
@@ -333,9 +334,8 @@ def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = Fal
     logging.getLogger("cheroot").log(logging.DEBUG if routine else level, "%s", msg, exc_info=traceback)
 
 
-def run_services(site: Site, services: Sequence[str], web_factory: Callable[[Site], Any] | None = None,
-                 simulate_day: bool = False) -> int:
-    runtime = Runtime(site, services, web_factory=web_factory, simulate_day=simulate_day)
+def run_services(site: Site, services: Sequence[str], simulate_day: bool = False, **factories: Any) -> int:
+    runtime = Runtime(site, services, simulate_day=simulate_day, **factories)
     runtime.install_signal_handlers()
     try:
         runtime.start()

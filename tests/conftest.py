@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from appliance.cli import main
+from cli import main
 from appliance.site import init_site, open_site
 
 from tests.helpers import SITE_ID, SITE_NAME

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from appliance.cli import main
+from cli import main
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"

@@ -1,0 +1,63 @@
+"""What every command shares: the ``--data`` and ``--config`` options, JSON output, and turning
+an expected failure into one line on standard error with exit code 2 (1 is reserved for
+"verification failed")."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+DEFAULT_DATA = "/var/lib/site-appliance"
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="APPLIANCE_DATA",
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Data directory of the site.",
+)
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Configuration file (default: DATA/appliance.toml).",
+)
+
+
+def emit(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def fail(message: str) -> NoReturn:
+    """Unusable input: one line naming what is wrong, exit 2."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The domain's expected errors become `fail`; anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from appliance.accounts import AccountError
+        from appliance.config import ConfigError
+        from appliance.keys import KeyFileError
+        from appliance.personal import PersonalDataError
+        from appliance.site import SiteError
+        from appliance.store import StoreError
+
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError) as exc:
+            fail(str(exc))
+
+    return wrapper

@@ -1,0 +1,159 @@
+"""Site operations on the command line: the day plan, rooms, experts' fees, a simulated day."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.common import config_option, data_option, emit, friendly_errors
+
+
+@click.group()
+def plan() -> None:
+    """The day plan (rooms, gates, sessions, rosters): load it, print its JSON Schema."""
+
+
+@plan.command("load")
+@data_option
+@config_option
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@friendly_errors
+def plan_load(data_dir: Path, config_path: Path | None, file: Path) -> None:
+    """Load a day plan (docs/day-plan.schema.json); ID numbers are sealed on load."""
+    from appliance.site import open_site
+    from appliance.siteops.plan import PlanError, load_plan, parse_plan
+
+    try:
+        day_plan = parse_plan(file.read_text(encoding="utf-8"))
+        with open_site(data_dir, config_path=config_path) as site:
+            counts = load_plan(site, day_plan)
+    except PlanError as exc:
+        click.echo(f"error: {file}: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, "day": day_plan.date.isoformat(), "version": day_plan.version, **counts})
+
+
+@plan.command("schema")
+def plan_schema() -> None:
+    """Print the day plan's JSON Schema."""
+    from appliance.siteops.plan import json_schema
+
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+
+
+@click.group()
+def rooms() -> None:
+    """Room scheduling: booking requests given rooms and times (docs/site-operations.md)."""
+
+
+@rooms.command("book")
+@data_option
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def rooms_book(data_dir: Path, config_path: Path | None, file: Path) -> None:
+    """Add the booking requests of FILE (a JSON list), each for the venue date of its earliest start."""
+    from appliance.site import open_site
+    from appliance.siteops.scheduling import (
+        VENUE_TZ,
+        BookingError,
+        add_booking,
+        parse_requests,
+    )
+
+    try:
+        requests = parse_requests(file.read_text(encoding="utf-8"))
+        with open_site(data_dir, config_path=config_path) as site:
+            ids = [add_booking(site, day=r.earliest.astimezone(VENUE_TZ).date().isoformat(), by="cli",
+                               **r.model_dump()) for r in requests]
+    except BookingError as exc:
+        click.echo(f"error: {file}: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, "bookings": ids})
+
+
+@rooms.command("schedule")
+@data_option
+@config_option
+@click.option("--day", required=True, help="Venue date, YYYY-MM-DD.")
+def rooms_schedule(data_dir: Path, config_path: Path | None, day: str) -> None:
+    """Give the day's open bookings rooms and times around the day plan; print the result as JSON."""
+    from appliance.site import open_site
+    from appliance.siteops.scheduling import describe, schedule_day
+
+    with open_site(data_dir, config_path=config_path) as site:
+        result = schedule_day(site, day, by="cli")
+    for item in result["unplaced"]:
+        item["explained"] = [describe(r) for r in item["reasons"]]
+    emit({"ok": True, **result})
+
+
+@click.group()
+def simulate() -> None:
+    """Simulations against the device simulators."""
+
+
+@simulate.command("day")
+@data_option
+@config_option
+@click.option("--seed", default=0, show_default=True)
+@click.option("--speed", default=1.0, show_default=True, help="Time compression: 10 runs the day ten times faster.")
+@friendly_errors
+def simulate_day(data_dir: Path, config_path: Path | None, seed: int, speed: float) -> None:
+    """A venue day (needs `devices.simulate` and the demo devices); prints a JSON summary."""
+    from appliance.device_service import DeviceService
+    from appliance.site import open_site
+    from appliance.siteops.simulate import DaySimulation
+
+    with open_site(data_dir, config_path=config_path) as site:
+        if not site.config.devices.simulate:
+            raise click.UsageError("devices.simulate is off: a day simulation drives simulated devices only")
+        service = DeviceService(site)
+        service.start()
+        stop = threading.Event()
+        runner = threading.Thread(target=lambda: _run_commands(service, stop), daemon=True)
+        runner.start()
+        try:
+            summary = DaySimulation(site, service, speed=speed, seed=seed).run()
+            time.sleep(1.0)  # the last commands and announcements
+        finally:
+            stop.set()
+            runner.join(2)
+            service.stop()
+    emit(summary)
+
+
+def _run_commands(service: Any, stop: threading.Event) -> None:
+    while not stop.wait(0.1):
+        service.step()
+
+
+@click.group()
+def fees() -> None:
+    """Experts' fees (docs/site-operations.md)."""
+
+
+@fees.command("sheet")
+@data_option
+@config_option
+@click.option("--session", "session_id", required=True, help="Session id.")
+@click.option("--finalize", is_flag=True, help="Journal the sheet (the session must have ended; bank cards entered).")
+def fees_sheet(data_dir: Path, config_path: Path | None, session_id: str, finalize: bool) -> None:
+    """Print a session's fee sheet as JSON (names and bank cards masked; money in fen)."""
+    from appliance.site import open_site
+    from appliance.siteops.fees import FeeError, fee_sheet, finalize_sheet
+
+    try:
+        with open_site(data_dir, config_path=config_path) as site:
+            sheet = fee_sheet(site, session_id)
+            if finalize:
+                sheet["finalized_sha256"] = finalize_sheet(site, session_id, by="cli")["sha256"]
+    except FeeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    emit({"ok": True, **sheet})
