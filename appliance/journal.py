@@ -108,6 +108,7 @@ class Journal:
         self._tree = merkle.CompactRange()  # leaves loaded lazily, extended incrementally
         self._tree_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self.appended = False  # this process appended records (Site.close() covers them)
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -138,6 +139,7 @@ class Journal:
         signs every chunk the signing thread has not started, so both cores stay busy."""
         if not conn.in_transaction:
             raise JournalError("journal records are appended inside Store.transaction()")
+        self.appended = True
         seq, prev = self.head(conn)
         ts = utc_timestamp(self.clock.now())
         rows: list[list[Any]] = []
@@ -233,6 +235,8 @@ class Journal:
     def checkpoint(self) -> tuple[int, str] | None:
         """Sign a checkpoint at the current head if it is not covered yet; return (size, note)."""
         with self._tree_lock, self.store.transaction() as conn:
+            if self._tree.size == 0:
+                self._tree = self._resume_tree(conn)
             rows = conn.execute(
                 "SELECT seq, hash FROM journal WHERE seq > ? ORDER BY seq", (self._tree.size,)
             ).fetchall()
@@ -249,12 +253,26 @@ class Journal:
             cp = Checkpoint(origin=self.site_id, size=size, root=self._tree.root())
             note = sign_checkpoint(cp, self.site_id, self._key)
             conn.execute(
-                "INSERT INTO checkpoints (size, root, note, created) VALUES (?, ?, ?, ?)",
-                (size, cp.root.hex(), note, utc_timestamp(self.clock.now())),
+                "INSERT INTO checkpoints (size, root, note, created, tree) VALUES (?, ?, ?, ?, ?)",
+                (size, cp.root.hex(), note, utc_timestamp(self.clock.now()), self._tree.to_json()),
             )
         if self.checkpoint_file is not None:
             _publish_checkpoint(self.checkpoint_file, size, note)
         return size, note
+
+    @staticmethod
+    def _resume_tree(conn: sqlite3.Connection) -> merkle.CompactRange:
+        """The compact range stored with the latest checkpoint, when it gives that checkpoint's
+        root (else start from record 1: the cache is never trusted over the records)."""
+        row = conn.execute("SELECT size, root, tree FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        if row and row[2]:
+            try:
+                tree = merkle.CompactRange.from_json(row[2])
+                if tree.size == row[0] and tree.root().hex() == row[1]:
+                    return tree
+            except (ValueError, TypeError):
+                pass
+        return merkle.CompactRange()
 
     def uncovered(self) -> int:
         """Records appended since the latest checkpoint."""

@@ -124,3 +124,52 @@ def web_secret(keys_dir: Path) -> str:
         except KeyFileError:
             pass  # another process created it first
     return _read_secret(path).decode().strip()
+
+
+def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """The key's fingerprint: lowercase hex SHA-256 of the raw 32-byte Ed25519 public key, the
+    form staff write down at `appliance init` and the center shows beside the pinned key."""
+    import hashlib
+
+    return hashlib.sha256(raw_public_key(key)).hexdigest()
+
+
+def grouped(fp: str) -> str:
+    """``3f2a9c1b…`` → ``3f2a 9c1b …``: easier to read aloud and write down."""
+    return " ".join(fp[i : i + 4] for i in range(0, len(fp), 4))
+
+
+def normalise_fingerprint(text: str) -> str:
+    """A fingerprint as typed (spaces, colons, upper case allowed) → 64 lowercase hex, or
+    KeyFileError naming what is wrong."""
+    fp = "".join(c for c in text if c not in " :-\t").lower()
+    if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+        raise KeyFileError("--fingerprint: 64 hexadecimal characters (the SHA-256 of the site's public key)")
+    return fp
+
+
+def load_pinned_key(path: Path) -> Ed25519PublicKey:
+    """A key held outside the data directory: a SubjectPublicKeyInfo PEM (a copy of
+    keys/site.pub) or the C2SP verifier key text ``<site>+<id>+<base64>``."""
+    from appliance.signednote import NoteError, parse_verifier_key
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"--key: {path}: {exc.strerror or exc}") from exc
+    if b"-----BEGIN" in data:
+        try:
+            key = load_pem_public_key(data)
+        except ValueError as exc:
+            raise KeyFileError(f"--key: {path} is not a PEM public key") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyFileError(f"--key: {path} is not an Ed25519 key")
+        return key
+    try:
+        return parse_verifier_key(data.decode("ascii").strip())[1]
+    except (UnicodeDecodeError, NoteError) as exc:
+        raise KeyFileError(f"--key: {path} is neither a PEM public key nor a verifier key") from exc

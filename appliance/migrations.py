@@ -369,3 +369,11 @@ def m019_evaluation_terminals(db: Database) -> None:
     db.execute("CREATE UNIQUE INDEX eval_terminals_member ON eval_terminals (session, person_id) WHERE person_id IS NOT NULL")
     # A clarification's visit to the clarification room: its entry in the clarification register.
     db.execute("ALTER TABLE eval_clarifications ADD COLUMN visit INTEGER")
+
+
+@migrations()
+def m020_checkpoint_ranges(db: Database) -> None:
+    # The compact Merkle range at each checkpoint's size (a cache, not evidence: verifiers
+    # recompute), so a short-lived command extends the tree from its latest checkpoint instead
+    # of re-reading every record hash before it signs the checkpoint covering what it appended.
+    db.execute("ALTER TABLE checkpoints ADD COLUMN tree TEXT")

@@ -56,6 +56,7 @@ class Store:
         self.schema = schema if schema is not None else migrations  # the center has its own
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._closed = False
 
     def migrate(self) -> list[str]:
         """Apply pending named migrations; return their names."""
@@ -120,8 +121,13 @@ class Store:
         row = self.reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._conn.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.clockstatus import clock_status
+from appliance.keys import fingerprint, grouped
 from appliance.runtime import ServiceStatus
 from appliance.siteops.alarms import open_alarms
 from sync.agent import sync_status
@@ -50,6 +51,8 @@ def collect_status(site: Any) -> dict[str, Any]:
             "head": head,
             "head_ts": head_ts,
             "checkpoint_size": latest[0] if latest else 0,
+            # What staff wrote down at init, and what the center shows beside the pinned key.
+            "key_fingerprint": grouped(fingerprint(site.public_key)),
         },
         "services": services,
         "devices": devices,
