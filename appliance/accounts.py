@@ -1,5 +1,5 @@
-"""Accounts (staff, supervisor, admin), password checks with lockout, server-side web sessions,
-and registered kiosk devices.
+"""Accounts (staff, supervisor, admin), password checks with lockout, and server-side web
+sessions. Kiosk devices are in `appliance.kiosks`.
 
 * Passwords are argon2id hashes (argon2-cffi), rehashed on login when the parameters change.
 * ``lockout_failures`` consecutive failures lock an account for ``lockout_minutes``; at most
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +25,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance.clock import utc_timestamp
-from appliance.personal import mask_name
+from appliance.personal import mask_name, refuse_personal_numbers
+from appliance.throttle import AddressBudget, JournalThrottle
 from appliance.site import Site
 
 ROLES = ("staff", "supervisor", "admin")
-KIOSK_PURPOSES = ("gate", "evaluation")
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password-used-for-timing")
@@ -51,19 +52,9 @@ class User:
 @dataclass(frozen=True)
 class LoginResult:
     ok: bool
-    outcome: str  # ok | bad_password | locked | disabled | unknown_user | rate_limited
+    outcome: str  # ok | bad_password | locked | disabled | unknown_user | rate_limited | address_limited | busy
     user: User | None = None
     token: str | None = None
-
-
-@dataclass(frozen=True)
-class Kiosk:
-    id: int
-    name: str
-    purpose: str
-    lang: str | None
-    reader: str | None = None  # the ID card reader whose taps this kiosk shows (its gate, or its desk)
-    room: str | None = None  # evaluation terminals: the room it stands in
 
 
 def _token_hash(token: str) -> str:
@@ -84,24 +75,16 @@ def _check_password_strength(password: str) -> None:
 
 
 class Accounts:
-    # Attempts that cost the attacker nothing (a locked account, a bad kiosk code) are journaled
-    # at most once a minute per account or address, with a count of those left out.
-    THROTTLE_S = 60.0
+    """One per process: it holds the bounded slots for password checks and the throttles."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.cfg = site.config.web
-        self._throttle: dict[str, tuple[float, int]] = {}
-
-    def _throttled(self, key: str) -> int | None:
-        """None: do not journal this one; else how many were left out since the last record."""
-        now = self.site.clock.monotonic()
-        last, skipped = self._throttle.get(key, (-1e9, 0))
-        if now - last < self.THROTTLE_S:
-            self._throttle[key] = (last, skipped + 1)
-            return None
-        self._throttle[key] = (now, 0)
-        return skipped
+        # Failures that cost the attacker nothing (an unknown name, a locked account) are
+        # journaled at most once a minute per account or address, with a count of those left out.
+        self._throttle = JournalThrottle(site.clock.monotonic)
+        self._address_budget = AddressBudget(site.clock.monotonic, self.cfg.login_attempts_per_minute)
+        self._slots = threading.BoundedSemaphore(self.cfg.login_concurrency)
 
     # -- users -------------------------------------------------------------------------------
 
@@ -136,13 +119,15 @@ class Accounts:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
         if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").replace("-", "").isalnum():
             raise AccountError("username: 1–64 letters, digits, '.', '_' or '-'")
+        refuse_personal_numbers(username, "username")
         _check_password_strength(password)
+        password_hash = _hasher.hash(password)  # never inside the write transaction
         with self.site.store.transaction() as conn:
             if self._row(conn, username):
                 raise AccountError(f"user {username!r} already exists")
             cur = conn.execute(
                 "INSERT INTO users (username, role, password_hash, created) VALUES (?, ?, ?, ?)",
-                (username, role, _hasher.hash(password), utc_timestamp(self.site.clock.now())),
+                (username, role, password_hash, utc_timestamp(self.site.clock.now())),
             )
             self.site.journal.append(conn, "account.created", {"user_id": cur.lastrowid, "username": username, "role": role, "by": by})
         user = self.get(username)
@@ -151,9 +136,10 @@ class Accounts:
 
     def set_password(self, username: str, password: str, *, by: str = "cli") -> None:
         _check_password_strength(password)
+        password_hash = _hasher.hash(password)  # never inside the write transaction
         with self.site.store.transaction() as conn:
             row = self._require(conn, username)
-            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_hasher.hash(password), row["id"]))
+            conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, row["id"]))
             self._revoke_all(conn, row["id"], "password_changed")
             self.site.journal.append(conn, "account.password_changed", {"user_id": row["id"], "username": username, "by": by})
 
@@ -185,81 +171,141 @@ class Accounts:
     # -- logging in --------------------------------------------------------------------------
 
     def login(self, username: str, password: str, remote: str = "") -> LoginResult:
+        """Check a password. The argon2 check never runs inside a write transaction (a flood of
+        logins must not hold the database's write lock from the gates), at most
+        ``web.login_concurrency`` run at once, and an address making more than
+        ``web.login_attempts_per_minute`` attempts is refused before any check. An attempt is
+        counted as a failure before its check starts, so a parallel burst gets no more tries
+        than the lockout allows."""
+        if not self._address_budget.take(remote):
+            self._journal_refusal(remote, "address_limited")
+            return LoginResult(False, "address_limited")
+        row = self._row(self.site.store.reader(), username)
+        if row is None:
+            if not self._check_slot(lambda: self._burn_time()):
+                return LoginResult(False, "busy")
+            self._journal_unknown(username, remote)
+            return LoginResult(False, "unknown_user")
+        refused = self._reserve_attempt(username, remote)
+        if isinstance(refused, LoginResult):
+            return refused
+        user_id, attempt_id, password_hash = refused
+        verdict: dict[str, Any] = {}
+
+        def check() -> None:
+            try:
+                _hasher.verify(password_hash, password)
+                verdict["good"] = True
+                if _hasher.check_needs_rehash(password_hash):
+                    verdict["rehash"] = _hasher.hash(password)
+            except (VerificationError, InvalidHashError):
+                verdict["good"] = False
+
+        if not self._check_slot(check):
+            verdict["good"] = False  # the reserved attempt stays counted: fail safe
+            return LoginResult(False, "busy")
+        return self._settle_attempt(user_id, attempt_id, verdict, remote)
+
+    def _check_slot(self, check: Any) -> bool:
+        """Run an argon2 check when one of the bounded slots frees within 10 s."""
+        if not self._slots.acquire(timeout=10):
+            return False
+        try:
+            check()
+        finally:
+            self._slots.release()
+        return True
+
+    def _reserve_attempt(self, username: str, remote: str) -> LoginResult | tuple[int, int, str]:
+        """Short write: refuse a disabled, locked or rate-limited account, else count this
+        attempt as a failure until its check proves otherwise."""
         now = self.site.clock.now()
         stamp = utc_timestamp(now)
         with self.site.store.transaction() as conn:
             row = self._row(conn, username)
-            if row is None:
-                self._burn_time()
-                token = self.site.personal.token("auth.unknown_username", username)
-                self.site.journal.append(
-                    conn,
-                    "auth.login",
-                    {"outcome": "unknown_user", "username_token": token, "username_masked": mask_name(username[:32]), "remote": remote},
-                )
+            if row is None:  # deleted meanwhile
                 return LoginResult(False, "unknown_user")
             user_id = row["id"]
-
-            def attempt(ok: bool, checked: bool) -> None:
-                conn.execute(
-                    "INSERT INTO login_attempts (user_id, at, ok, checked, remote) VALUES (?, ?, ?, ?, ?)",
-                    (user_id, stamp, int(ok), int(checked), remote),
-                )
-
-            def journal(outcome: str, **extra: Any) -> None:
-                if outcome in ("disabled", "locked", "rate_limited"):
-                    left_out = self._throttled(f"login:{outcome}:{user_id}")
-                    if left_out is None:
-                        return
-                    extra["similar_attempts_not_journaled"] = left_out
-                payload = {"outcome": outcome, "user_id": user_id, "username": row["username"], "role": row["role"], "remote": remote}
-                self.site.journal.append(conn, "auth.login", {**payload, **extra})
-
+            outcome, extra = None, {}
             if row["disabled"]:
-                attempt(False, False)
-                journal("disabled")
-                return LoginResult(False, "disabled")
-            if row["locked_until"] and _parse(row["locked_until"]) > now:
-                attempt(False, False)
-                journal("locked", locked_until=row["locked_until"])
-                return LoginResult(False, "locked")
-            hour_ago = utc_timestamp(now - timedelta(hours=1))
-            recent = conn.execute(
-                "SELECT COUNT(*) FROM login_attempts WHERE user_id = ? AND ok = 0 AND checked = 1 AND at > ?",
-                (user_id, hour_ago),
-            ).fetchone()[0]
-            if recent >= self.cfg.max_failures_per_hour:
-                attempt(False, False)
-                journal("rate_limited")
-                return LoginResult(False, "rate_limited")
-            try:
-                _hasher.verify(row["password_hash"], password)
-                good = True
-            except (VerificationError, InvalidHashError):
-                good = False
-            if not good:
-                attempt(False, True)
-                failures = row["failed_count"] + 1
+                outcome = "disabled"
+            elif row["locked_until"] and _parse(row["locked_until"]) > now:
+                outcome, extra = "locked", {"locked_until": row["locked_until"]}
+            elif row["failed_count"] >= self.cfg.lockout_failures:
+                outcome = "locked"  # as many checks under way as the lockout allows
+            else:
+                hour_ago = utc_timestamp(now - timedelta(hours=1))
+                recent = conn.execute(
+                    "SELECT COUNT(*) FROM login_attempts WHERE user_id = ? AND ok = 0 AND checked = 1 AND at > ?",
+                    (user_id, hour_ago),
+                ).fetchone()[0]
+                if recent >= self.cfg.max_failures_per_hour:
+                    outcome = "rate_limited"
+            if outcome is not None:
+                conn.execute("INSERT INTO login_attempts (user_id, at, ok, checked, remote) VALUES (?, ?, 0, 0, ?)",
+                             (user_id, stamp, remote))
+                left_out = self._throttle.take(f"login:{outcome}:{user_id}")
+                if left_out is not None:
+                    self.site.journal.append(conn, "auth.login", {"outcome": outcome, "user_id": user_id, "username": row["username"],
+                                                                  "role": row["role"], "remote": remote,
+                                                                  "similar_attempts_not_journaled": left_out, **extra})
+                return LoginResult(False, outcome)
+            conn.execute("UPDATE users SET failed_count = failed_count + 1 WHERE id = ?", (user_id,))
+            cur = conn.execute("INSERT INTO login_attempts (user_id, at, ok, checked, remote) VALUES (?, ?, 0, 1, ?)",
+                               (user_id, stamp, remote))
+            return user_id, int(cur.lastrowid or 0), row["password_hash"]
+
+    def _settle_attempt(self, user_id: int, attempt_id: int, verdict: dict[str, Any], remote: str) -> LoginResult:
+        """Short write: the check's outcome — a session, or the failure that may lock the account."""
+        now = self.site.clock.now()
+        stamp = utc_timestamp(now)
+        token = None
+        with self.site.store.transaction() as conn:
+            row = conn.execute("SELECT username, role, failed_count FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                return LoginResult(False, "unknown_user")
+            payload = {"user_id": user_id, "username": row[0], "role": row[1], "remote": remote}
+            if not verdict["good"]:
+                failures = row[2]
                 if failures >= self.cfg.lockout_failures:
                     until = utc_timestamp(now + timedelta(minutes=self.cfg.lockout_minutes))
                     conn.execute("UPDATE users SET failed_count = 0, locked_until = ? WHERE id = ?", (until, user_id))
-                    journal("bad_password", consecutive_failures=failures, locked_until=until)
+                    self.site.journal.append(conn, "auth.login", {"outcome": "bad_password", **payload,
+                                                                  "consecutive_failures": failures, "locked_until": until})
                 else:
-                    conn.execute("UPDATE users SET failed_count = ? WHERE id = ?", (failures, user_id))
-                    journal("bad_password", consecutive_failures=failures)
+                    self.site.journal.append(conn, "auth.login", {"outcome": "bad_password", **payload,
+                                                                  "consecutive_failures": failures})
                 return LoginResult(False, "bad_password")
-            if _hasher.check_needs_rehash(row["password_hash"]):
-                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_hasher.hash(password), user_id))
+            if "rehash" in verdict:
+                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (verdict["rehash"], user_id))
             conn.execute("UPDATE users SET failed_count = 0, locked_until = NULL WHERE id = ?", (user_id,))
-            attempt(True, True)
+            conn.execute("UPDATE login_attempts SET ok = 1 WHERE id = ?", (attempt_id,))
             token = secrets.token_urlsafe(32)
             conn.execute(
                 "INSERT INTO web_sessions (token_hash, user_id, created, last_seen) VALUES (?, ?, ?, ?)",
                 (_token_hash(token), user_id, stamp, stamp),
             )
-            journal("ok")
-        user = self.get_by_id(user_id)
-        return LoginResult(True, "ok", user, token)
+            self.site.journal.append(conn, "auth.login", {"outcome": "ok", **payload})
+        return LoginResult(True, "ok", self.get_by_id(user_id), token)
+
+    def _journal_unknown(self, username: str, remote: str) -> None:
+        """An unknown username: journaled as a keyed token, at most once a minute per address
+        (and ``JOURNAL_CAP_PER_MINUTE`` in all), with the count of those left out since."""
+        left_out = self._throttle.take(f"login:unknown:{remote}")
+        if left_out is None:
+            return
+        token = self.site.personal.token("auth.unknown_username", username)
+        with self.site.store.transaction() as conn:
+            self.site.journal.append(conn, "auth.login", {
+                "outcome": "unknown_user", "username_token": token, "username_masked": mask_name(username[:32]),
+                "remote": remote, "similar_attempts_not_journaled": left_out})
+
+    def _journal_refusal(self, remote: str, outcome: str) -> None:
+        left_out = self._throttle.take(f"login:{outcome}:{remote}")
+        if left_out is not None:
+            with self.site.store.transaction() as conn:
+                self.site.journal.append(conn, "auth.login", {"outcome": outcome, "remote": remote,
+                                                              "similar_attempts_not_journaled": left_out})
 
     def confirm(self, username: str, password: str, *, role: str, remote: str = "") -> bool:
         """A second person confirms an action with their password (e.g. a supervisor confirming a
@@ -331,69 +377,3 @@ class Accounts:
             "UPDATE web_sessions SET revoked = ?, revoked_reason = ? WHERE user_id = ? AND revoked IS NULL",
             (utc_timestamp(self.site.clock.now()), reason, user_id),
         )
-
-    # -- kiosks ------------------------------------------------------------------------------
-
-    def add_kiosk(self, name: str, purpose: str = "gate", *, reader: str | None = None, room: str | None = None,
-                  by: str = "cli") -> str:
-        """Register a kiosk device; returns a one-time enrolment code valid for 24 hours. An
-        evaluation terminal names its room (a room of the day plan) and, for sign-in by card, its
-        desk reader."""
-        if purpose not in KIOSK_PURPOSES:
-            raise AccountError(f"purpose must be one of {', '.join(KIOSK_PURPOSES)}")
-        if not name or len(name) > 64:
-            raise AccountError("kiosk name: 1–64 characters")
-        if room is not None and purpose != "evaluation":
-            raise AccountError("only an evaluation terminal stands in a room")
-        code = "-".join(secrets.token_hex(2).upper() for _ in range(3))
-        now = self.site.clock.now()
-        with self.site.store.transaction() as conn:
-            if conn.execute("SELECT 1 FROM kiosks WHERE name = ?", (name,)).fetchone():
-                raise AccountError(f"kiosk {name!r} already exists")
-            if reader is not None and conn.execute("SELECT 1 FROM kiosks WHERE reader = ?", (reader,)).fetchone():
-                raise AccountError(f"reader {reader!r} already belongs to another kiosk")
-            cur = conn.execute(
-                "INSERT INTO kiosks (name, purpose, reader, room, code_hash, code_expires, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, purpose, reader, room, _token_hash(code), utc_timestamp(now + timedelta(hours=24)), utc_timestamp(now)),
-            )
-            self.site.journal.append(conn, "kiosk.registered", {"kiosk_id": cur.lastrowid, "name": name, "purpose": purpose,
-                                                                "reader": reader, "room": room, "by": by})
-        return code
-
-    def enroll_kiosk(self, code: str, remote: str = "") -> tuple[Kiosk, str] | None:
-        """Exchange a one-time code for the kiosk's long-lived device token."""
-        now = self.site.clock.now()
-        with self.site.store.transaction() as conn:
-            row = conn.execute(
-                "SELECT id, name, purpose, lang, code_expires FROM kiosks WHERE code_hash = ? AND disabled = 0",
-                (_token_hash(code.strip().upper()),),
-            ).fetchone()
-            if row is None or _parse(row[4]) < now:
-                left_out = self._throttled(f"enrol:{remote}")
-                if left_out is not None:
-                    self.site.journal.append(conn, "kiosk.enrolment_refused", {"reason": "unknown or expired code", "remote": remote,
-                                                                               "similar_attempts_not_journaled": left_out})
-                return None
-            token = secrets.token_urlsafe(32)
-            conn.execute(
-                "UPDATE kiosks SET code_hash = NULL, code_expires = NULL, token_hash = ?, enrolled = ? WHERE id = ?",
-                (_token_hash(token), utc_timestamp(now), row[0]),
-            )
-            self.site.journal.append(conn, "kiosk.enrolled", {"kiosk_id": row[0], "name": row[1]})
-        return Kiosk(row[0], row[1], row[2], row[3]), token
-
-    def kiosk_for(self, token: str) -> Kiosk | None:
-        row = self.site.store.reader().execute(
-            "SELECT id, name, purpose, lang, reader, room FROM kiosks WHERE token_hash = ? AND disabled = 0", (_token_hash(token),)
-        ).fetchone()
-        return Kiosk(row[0], row[1], row[2], row[3], row[4], row[5]) if row else None
-
-    def kiosks(self) -> list[dict[str, Any]]:
-        rows = self.site.store.reader().execute(
-            "SELECT id, name, purpose, reader, room, lang, disabled, created, enrolled FROM kiosks ORDER BY name"
-        )
-        return [dict(r) for r in rows]
-
-    def set_kiosk_language(self, kiosk_id: int, lang: str) -> None:
-        with self.site.store.transaction() as conn:
-            conn.execute("UPDATE kiosks SET lang = ? WHERE id = ?", (lang, kiosk_id))

@@ -113,6 +113,18 @@ class WebConfig(_Section):
         le=10_000,
         description="Password checks that may fail per account per hour, across lockouts and unlocks.",
     )
+    login_concurrency: int = Field(
+        default=2, ge=1, le=32,
+        description="Password checks (argon2, 64 MiB each) that may run at once; more wait up to 10 s.",
+    )
+    login_attempts_per_minute: int = Field(
+        default=20, ge=1, le=10_000,
+        description="Login attempts one network address may make in a minute before it is refused unchecked.",
+    )
+    kiosk_token_days: int = Field(
+        default=30, ge=1, le=365,
+        description="Days a kiosk's enrolment lasts without use; each use renews it. A lapsed kiosk needs a new code.",
+    )
     secret_key: str | None = Field(
         default=None,
         min_length=32,

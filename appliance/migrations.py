@@ -377,3 +377,10 @@ def m020_checkpoint_ranges(db: Database) -> None:
     # recompute), so a short-lived command extends the tree from its latest checkpoint instead
     # of re-reading every record hash before it signs the checkpoint covering what it appended.
     db.execute("ALTER TABLE checkpoints ADD COLUMN tree TEXT")
+
+
+@migrations()
+def m021_kiosk_token_lapse(db: Database) -> None:
+    # A kiosk's device token lapses after web.kiosk_token_days without use (renewed while used);
+    # tokens enrolled before this have none and get one at their next use.
+    db.execute("ALTER TABLE kiosks ADD COLUMN token_expires TEXT")

@@ -8,8 +8,12 @@ Rules this module enforces:
 * lookups go through keyed tokens (HMAC-SHA256 under a second derived key), never through the
   clear value;
 * screens, logs and the journal only ever see masked forms such as ``2201**********1234``;
-* the journal refuses any payload that still contains a valid resident ID number
-  (`find_id_numbers`), and the log filter redacts them, as a last line of defence.
+* free text (notes, reasons, answers) is masked where it enters (`redact_personal_data`): ID
+  numbers and bank card numbers (13-19 digits passing Luhn) in any digit form people type —
+  full-width, spaced, other Unicode digits, Chinese numerals; names and identifiers that would
+  carry one are refused instead (`refuse_personal_numbers`);
+* the journal refuses any payload that still contains an ID number or a stand-alone card
+  number (`assert_no_id_numbers`), and the log filter masks them, as a last line of defence.
 
 Resident ID numbers follow GB 11643-1999: 17 digits and a check character from ISO 7064
 MOD 11-2 (``0-9`` or ``X``).
@@ -22,6 +26,7 @@ import hmac
 import logging
 import os
 import re
+import unicodedata
 from datetime import date
 
 from cryptography.hazmat.primitives import hashes
@@ -30,7 +35,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from devices.idcard.text import gb11643_check_char
 
-_ID_CANDIDATE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
 SEALED_VERSION = b"\x01"
 
 
@@ -55,10 +59,6 @@ def is_valid_id_number(text: str) -> bool:
     return id_check_char(text[:17]) == text[17].upper()
 
 
-def find_id_numbers(text: str) -> list[str]:
-    return [m.group(0) for m in _ID_CANDIDATE.finditer(text) if is_valid_id_number(m.group(0))]
-
-
 def mask_id_number(text: str) -> str:
     """``220102199003071234`` → ``2201**********1234`` (first 4 and last 4 kept)."""
     if len(text) <= 8:
@@ -79,24 +79,133 @@ def mask_name(text: str) -> str:
     return text[:1] + "*" * (len(text) - 1) if text else text
 
 
-def redact_id_numbers(text: str) -> str:
-    """Replace every valid resident ID number in free text by its masked form."""
-    return _ID_CANDIDATE.sub(
-        lambda m: mask_id_number(m.group(0)) if is_valid_id_number(m.group(0)) else m.group(0), text
-    )
+# Digits as people type them: ASCII, full-width (２), any other Unicode decimal digit, and the
+# Chinese numerals (一二三, 〇/零, the financial 壹贰叁). Free text is checked on a "shadow" of the
+# same length in which each such character is its ASCII digit and each separator a space, so
+# a match maps back to the very characters typed.
+_CHINESE_DIGITS = {**{c: str(i) for i, c in enumerate("〇一二三四五六七八九")}, "零": "0",
+                   **{c: str(i + 1) for i, c in enumerate("壹贰叁肆伍陆柒捌玖")}}
+# A line break is not a separator: the journal's guard joins a record's strings with one.
+_SEPARATORS = set(" \t-\u00a0\u2009\u200a\u2010\u2011\u2012\u2013\u2014\u2212\u3000\uff0d")
+# An ID number: 17 digits and a check character, single separators allowed between them.
+_ID_CANDIDATE = re.compile(r"(?<![0-9])[1-9](?: ?[0-9]){16} ?[0-9Xx](?![0-9])")
+# A bank card: 13-19 digits passing Luhn. In free text any digit run is masked; the journal's
+# guard only refuses runs that stand alone (not glued to letters, as in a hash or an id).
+_CARD_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?: ?[0-9]){12,18}(?![0-9])")
+_LONG_RUN = re.compile(r"[0-9](?: ?[0-9]){12}")
+_CARD_STANDALONE = re.compile(r"(?<![0-9A-Za-z])[0-9](?: ?[0-9]){12,18}(?![0-9A-Za-z])")
+
+
+def _shadow_char(c: str) -> str:
+    if c in _SEPARATORS:
+        return " "
+    if c.isdecimal():
+        return str(unicodedata.decimal(c))
+    if c in _CHINESE_DIGITS:
+        return _CHINESE_DIGITS[c]
+    folded = unicodedata.normalize("NFKC", c)
+    if len(folded) == 1 and (folded.isdigit() or folded in "Xx"):
+        return folded
+    return c if c.isascii() else "\u25a1"  # any other character: one character still
+
+
+class _ShadowTable(dict):  # type: ignore[type-arg]
+    """``str.translate`` table computing each character's shadow once."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = value = _shadow_char(chr(code))
+        return value
+
+
+_SHADOW = _ShadowTable({ord("-"): " ", ord("\t"): " "})
+
+
+def digit_shadow(text: str) -> str:
+    """``text`` with every typed digit as its ASCII digit and every separator a space, character
+    for character (same length, so positions map back)."""
+    if text.isascii():
+        return text.replace("-", " ").replace("\t", " ")
+    return text.translate(_SHADOW)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        n = int(d) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def _compact(span: str) -> str:
+    return span.replace(" ", "")
+
+
+def personal_numbers(text: str, *, standalone_cards: bool = False) -> list[tuple[int, int, str, str]]:
+    """Every resident ID number and bank card number in free text, in any digit form:
+    (start, end, kind, the number as ASCII digits). ``standalone_cards``: count a card only when
+    its digits are not glued to letters (the journal's guard: hashes and ids stay clear)."""
+    shadow = digit_shadow(text)
+    if not _LONG_RUN.search(shadow):  # most text: no run of 13 digits at all
+        return []
+    found: list[tuple[int, int, str, str]] = []
+    for m in _ID_CANDIDATE.finditer(shadow):
+        number = _compact(m.group(0)).upper()
+        if is_valid_id_number(number):
+            found.append((m.start(), m.end(), "id_number", number))
+    taken = [(a, b) for a, b, _, _ in found]
+    for m in (_CARD_STANDALONE if standalone_cards else _CARD_CANDIDATE).finditer(shadow):
+        number = _compact(m.group(0))
+        if luhn_valid(number) and not any(a < m.end() and m.start() < b for a, b in taken):
+            found.append((m.start(), m.end(), "bank_card", number))
+    return sorted(found)
+
+
+def find_id_numbers(text: str) -> list[str]:
+    return [number for _, _, kind, number in personal_numbers(text) if kind == "id_number"]
+
+
+def redact_personal_data(text: str) -> str:
+    """Free text as typed, with every resident ID number and bank card number in it (full-width,
+    spaced, in Chinese numerals…) replaced by its masked form: ``2201**********1234``,
+    ``622202*********0123``. Everything else is kept exactly."""
+    found = personal_numbers(text)
+    if not found:
+        return text
+    out, at = [], 0
+    for start, end, kind, number in found:
+        out.append(text[at:start])
+        out.append(mask_id_number(number) if kind == "id_number" else mask_bank_card(number))
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+
+
+def contains_personal_number(text: str) -> bool:
+    return bool(personal_numbers(text))
+
+
+def refuse_personal_numbers(text: str, field: str) -> str:
+    """For names and identifiers (a kiosk's name, a file name): text that would carry an ID or
+    bank card number is refused, naming the field, instead of being masked into another name."""
+    if personal_numbers(text):
+        raise PersonalDataError(f"{field}: must not contain a resident ID number or a bank card number")
+    return text
 
 
 def assert_no_id_numbers(strings: list[str], where: str) -> None:
-    """Raise if any of ``strings`` contains a valid resident ID number (one regex pass)."""
-    if find_id_numbers("\n".join(strings)):
-        raise PersonalDataError(f"{where}: contains a resident ID number in clear")
+    """Raise if any of ``strings`` contains a resident ID number or a stand-alone bank card
+    number, in any digit form: the journal's last line of defence."""
+    joined = "\n".join(strings)
+    if personal_numbers(joined, standalone_cards=True):
+        raise PersonalDataError(f"{where}: contains a resident ID number or bank card number in clear")
 
 
 def assert_no_personal_data(value: object, where: str = "$") -> None:
-    """Raise if a valid resident ID number appears anywhere in a JSON-like value."""
+    """Raise if an ID or bank card number appears anywhere in a JSON-like value."""
     if isinstance(value, str):
-        if find_id_numbers(value):
-            raise PersonalDataError(f"{where}: contains a resident ID number in clear")
+        assert_no_id_numbers([value], where)
     elif isinstance(value, dict):
         for key, item in value.items():
             assert_no_personal_data(key, f"{where}.<key>")
@@ -138,14 +247,14 @@ class PersonalDataCipher:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks resident ID numbers in every log message before any handler writes it."""
+    """Masks resident ID and bank card numbers in every log message before any handler writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = redact_id_numbers(message)
+        redacted = redact_personal_data(message)
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact_id_numbers(text), None
+            record.exc_text, record.exc_info = redact_personal_data(text), None
         return True

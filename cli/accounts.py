@@ -117,9 +117,56 @@ def kiosk() -> None:
 @friendly_errors
 def kiosk_add(data_dir: Path, config_path: Path | None, name: str, purpose: str, reader: str | None, room: str | None) -> None:
     """Register a kiosk; prints the one-time code to enter at /kiosk/enrol on the device."""
-    from appliance.accounts import Accounts
+    from appliance.kiosks import Kiosks
     from appliance.site import open_site
 
     with open_site(data_dir, config_path=config_path) as site:
-        code = Accounts(site).add_kiosk(name, purpose, reader=reader, room=room)
+        code = Kiosks(site).add(name, purpose, reader=reader, room=room)
     emit({"ok": True, "name": name, "purpose": purpose, "reader": reader, "room": room, "code": code})
+
+
+@kiosk.command("disable")
+@data_option
+@config_option
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the kiosk again instead (it then needs a new code: `kiosk code`).")
+@friendly_errors
+def kiosk_disable(data_dir: Path, config_path: Path | None, name: str, enable: bool) -> None:
+    """Disable a kiosk at once: its device token stops working on its next request and its open
+    screens stop updating (a lost or stolen screen), or --enable it again."""
+    from appliance.kiosks import Kiosks
+    from appliance.site import open_site
+
+    with open_site(data_dir, config_path=config_path) as site:
+        Kiosks(site).set_disabled(name, not enable)
+    emit({"ok": True, "name": name, "disabled": not enable})
+
+
+@kiosk.command("code")
+@data_option
+@config_option
+@click.argument("name")
+@friendly_errors
+def kiosk_code(data_dir: Path, config_path: Path | None, name: str) -> None:
+    """A new one-time enrolment code for a registered kiosk (a replaced screen); its old
+    enrolment stops working."""
+    from appliance.kiosks import Kiosks
+    from appliance.site import open_site
+
+    with open_site(data_dir, config_path=config_path) as site:
+        code = Kiosks(site).new_code(name)
+    emit({"ok": True, "name": name, "code": code})
+
+
+@kiosk.command("list")
+@data_option
+@config_option
+@friendly_errors
+def kiosk_list(data_dir: Path, config_path: Path | None) -> None:
+    """List kiosks as JSON lines (name, purpose, reader, room, enrolled, disabled, token lapse)."""
+    from appliance.kiosks import Kiosks
+    from appliance.site import open_site
+
+    with open_site(data_dir, config_path=config_path) as site:
+        for row in Kiosks(site).all():
+            emit(row)

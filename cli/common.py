@@ -51,13 +51,14 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         from appliance.accounts import AccountError
         from appliance.config import ConfigError
         from appliance.keys import KeyFileError
+        from appliance.kiosks import KioskError
         from appliance.personal import PersonalDataError
         from appliance.site import SiteError
         from appliance.store import StoreError
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError) as exc:
+        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError, KioskError) as exc:
             fail(str(exc))
 
     return wrapper

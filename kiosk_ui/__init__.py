@@ -20,6 +20,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.accounts import Accounts
+from appliance.kiosks import Kiosks
 from kiosk_ui.access import init_access, wants_json
 from kiosk_ui.i18n import LANGUAGES, select_locale
 from kiosk_ui.live import LiveFeed
@@ -63,6 +64,7 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     app.extensions["site"] = site
     app.extensions["accounts"] = Accounts(site)
+    app.extensions["kiosks"] = Kiosks(site)
     app.extensions["live"] = LiveFeed(site)
     @app.before_request
     def upload_limit() -> None:

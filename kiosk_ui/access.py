@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, url_for
 from flask_login import LoginManager, UserMixin, current_user
 
-from appliance.accounts import Accounts, Kiosk, User
+from appliance.accounts import Accounts, User
+from appliance.kiosks import Kiosk, Kiosks
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ def accounts() -> Accounts:
     return current_app.extensions["accounts"]
 
 
+def kiosks() -> Kiosks:
+    return current_app.extensions["kiosks"]
+
+
 def init_access(app: Flask) -> None:
     manager = LoginManager(app)
     manager.session_protection = None  # the server-side session is the protection
@@ -77,6 +82,21 @@ def init_access(app: Flask) -> None:
         return refuse("anonymous")
 
     app.before_request(_identify_and_enforce)
+    app.after_request(_renew_kiosk_cookie)
+
+
+def kiosk_cookie_age() -> int:
+    return kiosks().token_days * 24 * 3600
+
+
+def _renew_kiosk_cookie(response: Any) -> Any:
+    """A kiosk in use keeps its cookie: each answer to it moves the cookie's end on (the server
+    side of the token lapses on the same schedule, `Kiosks.for_token`)."""
+    token = request.cookies.get(KIOSK_COOKIE)
+    if g.get("kiosk") is not None and token and not response.headers.get("Set-Cookie", "").startswith(KIOSK_COOKIE):
+        response.set_cookie(KIOSK_COOKIE, token, max_age=kiosk_cookie_age(), httponly=True, samesite="Strict",
+                            secure=current_app.config["TLS"])
+    return response
 
 
 def _identify_and_enforce() -> Any:
@@ -86,7 +106,7 @@ def _identify_and_enforce() -> Any:
         g.role = current_user.user.role
     else:
         token = request.cookies.get(KIOSK_COOKIE)
-        kiosk: Kiosk | None = accounts().kiosk_for(token) if token else None
+        kiosk: Kiosk | None = kiosks().for_token(token) if token else None
         if kiosk:
             g.kiosk, g.role = kiosk, "kiosk"
     if request.endpoint is None:

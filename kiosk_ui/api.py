@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
 from flask_login import current_user
 
-from appliance.personal import redact_id_numbers
-from kiosk_ui.access import PUBLIC, allow, accounts
+from appliance.personal import redact_personal_data
+from kiosk_ui.access import PUBLIC, accounts, allow, kiosks
 from kiosk_ui.i18n import select_locale
 from kiosk_ui.openapi import openapi_document
 from kiosk_ui.status import collect_status
@@ -76,7 +76,7 @@ def journal() -> Any:
 
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_id_numbers(value)
+        return redact_personal_data(value)
     if isinstance(value, dict):
         return {k: _masked(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -91,12 +91,12 @@ def events() -> Any:
     feed = current_app.extensions["live"]
     token = current_user.token if current_user.is_authenticated else None
     kiosk_token = request.cookies.get("appliance_kiosk") if g.kiosk else None
-    acc = accounts()
+    acc, registry = accounts(), kiosks()
 
     def still_allowed() -> bool:
         if token is not None:
             return acc.session_user(token, touch=False) is not None
-        return kiosk_token is not None and acc.kiosk_for(kiosk_token) is not None
+        return kiosk_token is not None and registry.for_token(kiosk_token) is not None
 
     # A kiosk stands in a public area: it gets a wake-up signal and the clock, not the site's state.
     view = (lambda snapshot: {"time": snapshot["time"], "journal": {"records": snapshot["journal"]["records"]}}) if g.kiosk else None

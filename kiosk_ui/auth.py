@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, g, jsonify, make_response, redirect, r
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from kiosk_ui.access import PEOPLE, PUBLIC, WebUser, accounts, allow, role_home
+from kiosk_ui.access import PEOPLE, PUBLIC, WebUser, accounts, allow, kiosks, role_home
 from kiosk_ui.forms import LanguageForm, LoginForm
 from kiosk_ui.i18n import LANG_COOKIE
 
@@ -46,7 +46,7 @@ def login() -> Any:
     if g.role in PEOPLE:
         return redirect(role_home(g.role))
     form = LoginForm(next=request.args.get("next", ""))
-    message = None
+    message, status = None, 200
     if form.validate_on_submit():
         result = accounts().login(form.username.data, form.password.data, remote=request.remote_addr or "")
         if result.ok and result.user and result.token:
@@ -56,11 +56,13 @@ def login() -> Any:
             return redirect(_safe_next(form.next.data) or role_home(result.user.role))
         if result.outcome in ("locked", "rate_limited"):
             message = _("This account is locked after repeated failed logins. Try again later or ask an administrator.")
+        elif result.outcome in ("address_limited", "busy"):
+            message, status = _("Too many login attempts from this computer. Wait a minute and try again."), 429
         else:
             message = _("Wrong username or password.")
     elif request.method == "POST":
         message = _("Enter your username and password.")
-    return render_template("login.html", form=form, message=message)
+    return render_template("login.html", form=form, message=message), status
 
 
 @bp.post("/logout")
@@ -82,7 +84,7 @@ def language() -> Any:
     if g.user:
         accounts().set_language(g.user.id, lang)
     elif g.kiosk:
-        accounts().set_kiosk_language(g.kiosk.id, lang)
+        kiosks().set_language(g.kiosk.id, lang)
     response = make_response(redirect(_safe_next(form.next.data) or url_for("auth.index")))
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
                         secure=current_app.config["TLS"])

@@ -8,8 +8,9 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 
 from flask_babel import gettext as _
 
-from appliance.accounts import AccountError
-from kiosk_ui.access import accounts, allow
+from appliance.kiosks import KioskError
+from appliance.personal import PersonalDataError
+from kiosk_ui.access import accounts, allow, kiosks as kiosk_registry
 from kiosk_ui.forms import ActionForm, KioskForm
 from kiosk_ui.operations import STATE_TEXT, alarm_labels
 from kiosk_ui.status import collect_status
@@ -90,8 +91,34 @@ def kiosks() -> Any:
     code = error = None
     if form.validate_on_submit():
         try:
-            code = accounts().add_kiosk(form.name.data, form.purpose.data, reader=form.reader.data or None,
+            code = kiosk_registry().add(form.name.data, form.purpose.data, reader=form.reader.data or None,
                                         room=form.room.data or None, by=g.user.username)
-        except AccountError as exc:
+        except PersonalDataError:
+            error = _("A kiosk name must not contain an ID number or a bank card number.")
+        except KioskError as exc:
             error = str(exc)
-    return render_template("admin_kiosks.html", form=form, kiosks=accounts().kiosks(), code=code, error=error)
+    return render_template("admin_kiosks.html", form=form, kiosks=kiosk_registry().all(), code=code, error=error,
+                           action=ActionForm())
+
+
+@bp.post("/admin/kiosks/<int:kiosk_id>/<any(disable, enable, code):change>")
+@allow("admin")
+def kiosk_action(kiosk_id: int, change: str) -> Any:
+    """Disable a kiosk (its screen stops at once), enable it again, or give it a new one-time code."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    found = [k for k in kiosk_registry().all() if k["id"] == kiosk_id]
+    if not found:
+        abort(404)
+    name, by, code = found[0]["name"], g.user.username, None
+    if change == "code":
+        try:
+            code = kiosk_registry().new_code(name, by=by)
+        except KioskError:
+            flash(_("Enable the kiosk before giving it a new code."))
+    else:
+        kiosk_registry().set_disabled(name, change == "disable", by=by)
+    if code:
+        return render_template("admin_kiosks.html", form=KioskForm(formdata=None), kiosks=kiosk_registry().all(), code=code,
+                               error=None, action=ActionForm(), reissued=name)
+    return redirect(url_for("console.kiosks"))

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
 from appliance.siteops.kiosk_checkin import CheckinError, commitment_text, complete, current_prompt, last_decision
-from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, accounts, allow
+from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, allow, kiosk_cookie_age, kiosks
 from kiosk_ui.forms import CheckinForm, EnrolForm
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
@@ -93,14 +93,17 @@ def _png_from_data_url(value: str | None) -> bytes:
 def enrol() -> Any:
     form = EnrolForm()
     failed = False
+    remote = request.remote_addr or ""
     if form.validate_on_submit():
-        enrolled = accounts().enroll_kiosk(form.code.data, remote=request.remote_addr or "")
+        enrolled = kiosks().enroll(form.code.data, remote=remote)
         if enrolled:
             kiosk, token = enrolled
             target = url_for("evaluation.home") if kiosk.purpose == "evaluation" else url_for("kiosk.idle")
             response = make_response(redirect(target))
-            response.set_cookie(KIOSK_COOKIE, token, max_age=10 * 365 * 24 * 3600, httponly=True,
+            response.set_cookie(KIOSK_COOKIE, token, max_age=kiosk_cookie_age(), httponly=True,
                                 samesite="Strict", secure=current_app.config["TLS"])
             return response
         failed = True
-    return render_template("kiosk_enrol.html", form=form, failed=failed)
+    wait_min = int(kiosks().enrol_wait_s(remote) // 60) + 1 if kiosks().enrol_wait_s(remote) else 0
+    status = 429 if wait_min else 200
+    return render_template("kiosk_enrol.html", form=form, failed=failed, wait_min=wait_min), status

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 
 from appliance.clock import utc_timestamp
 from appliance.journal import CHECKPOINT_FILE
-from appliance.personal import redact_id_numbers
+from appliance.personal import redact_personal_data
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
 from kiosk_ui.access import allow, uploads_up_to
@@ -51,7 +51,7 @@ def _page(site: Any, end: int, result: dict[str, Any] | None) -> Any:
     records = list(reversed(site.journal.records(since=start, limit=end - start))) if end > start else []
     return render_template(
         "review_home.html", records=records, head=site.journal.count(), start=start,
-        latest=site.journal.latest_checkpoint(), action=ActionForm(), result=result, redact=redact_id_numbers,
+        latest=site.journal.latest_checkpoint(), action=ActionForm(), result=result, redact=redact_personal_data,
         alarms=open_alarms(site), alarm_labels=alarm_labels(),
     )
 
@@ -232,7 +232,7 @@ def _event_text(kind: str, payload: dict[str, Any]) -> str:
         return f"{payload.get('bidder')} · {payload.get('call', '')}"
     if kind in ("evaluation.results", "evaluation.report"):
         return " · ".join(f"{r.get('bidder')} {r.get('total')}" for r in payload.get("results", []))[:160]
-    return redact_id_numbers(", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("session", "signature_sha256")))[:160]
+    return redact_personal_data(", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("session", "signature_sha256")))[:160]
 
 
 _verified: dict[str, dict[int, bool]] = {}  # session → segment id → intact, from the last check on this screen
@@ -287,7 +287,7 @@ def add_bookmark(session_id: str) -> Any:
     if form.validate_on_submit():
         at = datetime.fromtimestamp(form.at_ms.data / 1000, timezone.utc)
         site.journal.record("review.bookmark", {"session": session_id, "at": utc_timestamp(at), "camera": form.camera.data,
-                                                "note": redact_id_numbers(form.note.data.strip()), "by": g.user.username})
+                                                "note": redact_personal_data(form.note.data.strip()), "by": g.user.username})
     return redirect(url_for("review.session", session_id=session_id))
 
 

@@ -48,11 +48,12 @@ PASSWORDS = {"staff": "staff-password-1", "supervisor": "supervisor-password-1",
 def web_site(site):
     """A site with one account per role and one enrolled gate kiosk."""
     from appliance.accounts import Accounts
+    from appliance.kiosks import Kiosks
 
     accounts = Accounts(site)
     for role, password in PASSWORDS.items():
         accounts.add(f"{role}1", role, password)
-    site.kiosk_code = accounts.add_kiosk("gate-1", "gate")
+    site.kiosk_code = Kiosks(site).add("gate-1", "gate")
     return site
 
 

@@ -13,7 +13,7 @@ from tests.helpers import csrf_token
 
 SAMPLE_ARGS = {"bidder": "B1", "user_id": 1, "filename": "appliance.css", "prompt_id": 1, "session_id": "S-1", "name": "patrol",
                "entry_id": 1, "person_id": 1, "alarm_id": 1, "booking_id": 1, "segment_id": 1, "clarification_id": 1,
-               "request_id": 1, "step": "technical"}  # user_id: see test_matrix
+               "request_id": 1, "step": "technical", "kiosk_id": 1, "change": "code"}  # user_id: see test_matrix
 STREAMING = {"api.events"}
 
 
@@ -37,8 +37,12 @@ def test_matrix(app, login, web_site):
     from appliance.accounts import Accounts
 
     # Account actions in the matrix (disable, unlock...) act on a bystander, not on a client.
+    from appliance.kiosks import Kiosks
+
     bystander = Accounts(web_site).add("bystander", "staff", "bystander-password")
-    args = {**SAMPLE_ARGS, "user_id": bystander.id}
+    Kiosks(web_site).add("bystander-kiosk", "gate")
+    kiosk_id = next(k["id"] for k in Kiosks(web_site).all() if k["name"] == "bystander-kiosk")
+    args = {**SAMPLE_ARGS, "user_id": bystander.id, "kiosk_id": kiosk_id}
     clients = {role: login(role) for role in ROLES}
     tokens = {role: csrf_token(client.get("/kiosk/enrol")) for role, client in clients.items()}
     table = []

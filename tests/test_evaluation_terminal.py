@@ -11,6 +11,8 @@ import time
 import pytest
 
 from appliance.accounts import Accounts
+
+from appliance.kiosks import Kiosks
 from appliance.clock import FixedClock
 from appliance.device_service import DeviceService
 from appliance.evaluation import committee as ev
@@ -46,7 +48,7 @@ def room(data_dir):
     load_plan(site, parse_plan(json.dumps(plan, ensure_ascii=False)))
     change_state(site, SESSION, "admitting", by="staff1")
     accounts = Accounts(site)
-    codes = [accounts.add_kiosk(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1") for i in (1, 2)]
+    codes = [Kiosks(site).add(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1") for i in (1, 2)]
     for role, password in PASSWORDS.items():
         accounts.add(f"{role}1", role, password)
     service = DeviceService(site)
@@ -162,7 +164,7 @@ def seat_all(site):
     clients = {}
     app = create_app(site)
     for ref in MEMBERS:
-        code = Accounts(site).add_kiosk(f"PB1-{ref}", "evaluation", room="PB1")
+        code = Kiosks(site).add(f"PB1-{ref}", "evaluation", room="PB1")
         client = app.test_client()
         client.post("/kiosk/enrol", data={"code": code, "csrf_token": csrf_token(client.get("/kiosk/enrol"))})
         enter_evaluation_area(site, ref)

@@ -11,6 +11,8 @@ import time
 import pytest
 
 from appliance.accounts import Accounts
+
+from appliance.kiosks import Kiosks
 from appliance.device_service import DeviceService
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
@@ -39,7 +41,7 @@ def gate_venue(data_dir, config=""):
     site = open_site(data_dir, clock=FixedClock(NOW))
     load_plan(site, parse_plan(plan_text()))
     change_state(site, "S-0922-02", "admitting", by="staff1")
-    code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
+    code = Kiosks(site).add("gate-1-kiosk", "gate", reader="gate-1-reader")
     service = DeviceService(site)
     service.start()
     app = create_app(site)

@@ -13,7 +13,7 @@ from appliance.personal import (
     mask_bank_card,
     mask_id_number,
     mask_name,
-    redact_id_numbers,
+    redact_personal_data,
 )
 from tests.helpers import make_id_number
 
@@ -46,7 +46,7 @@ def test_find_and_redact_in_free_text():
     n = make_id_number()
     text = f"专家{n}入场；订单号 12345678901234567890 不是身份证"
     assert find_id_numbers(text) == [n]
-    assert redact_id_numbers(text) == text.replace(n, mask_id_number(n))
+    assert redact_personal_data(text) == text.replace(n, mask_id_number(n))
 
 
 def test_seal_open_and_purpose_binding():

@@ -14,6 +14,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.accounts import Accounts
+
+from appliance.kiosks import Kiosks
 from appliance.site import init_site, open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
@@ -87,8 +89,8 @@ locks = 24
     with open_site(data) as site:
         load_plan(site, parse_plan(json.dumps(todays_plan(site_id), ensure_ascii=False)))
         change_state(site, "S-0922-02", "admitting", by="setup")
-        code = Accounts(site).add_kiosk("gate-1-kiosk", "gate", reader="gate-1-reader")
-        desk_codes = [Accounts(site).add_kiosk(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1")
+        code = Kiosks(site).add("gate-1-kiosk", "gate", reader="gate-1-reader")
+        desk_codes = [Kiosks(site).add(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1")
                       for i in range(1, desks + 1)]
     return Venue(data, reader, gate, lockers, code, desk_sims, desk_codes)
 

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.personal import redact_id_numbers
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "camera_picture",
@@ -48,7 +48,7 @@ def raise_alarm(site: Site, conn: Any, kind: str, *, seq: int | None, session: s
 
 
 def acknowledge(site: Site, alarm_id: int, *, by: str, note: str) -> None:
-    note = redact_id_numbers(note).strip()[:500]
+    note = redact_personal_data(note).strip()[:500]
     if not note:
         raise AlarmError("say what was done about the alarm")
     with site.store.transaction() as conn:

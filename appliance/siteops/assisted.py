@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.device_commands import queue_command_in
-from appliance.personal import is_valid_id_number, mask_id_number, redact_id_numbers
+from appliance.personal import is_valid_id_number, mask_id_number, redact_personal_data
 from appliance.site import Site
 from appliance.siteops.access import Decision
 from appliance.siteops.checkin import decide_in_transaction, gate_by_id
@@ -40,7 +40,7 @@ def assisted_check(site: Site, gate_id: str, *, id_number: str, document: str, r
         raise AssistedError(f"document must be one of {', '.join(DOCUMENTS)}")
     if not photo_compared:
         raise AssistedError("compare the person with the document's photo first")
-    reason = redact_id_numbers(reason).strip()[:300]
+    reason = redact_personal_data(reason).strip()[:300]
     if not reason:
         raise AssistedError("say why the card could not be read")
     gate = gate_by_id(site, gate_id)

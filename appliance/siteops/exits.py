@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.personal import redact_id_numbers
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 MAX_MINUTES = 240
@@ -24,7 +24,7 @@ class ExitError(ValueError):
 
 
 def approve_exit(site: Site, session: str, person_id: int, *, minutes: int, reason: str, by: str) -> int:
-    reason = redact_id_numbers(reason).strip()[:500]
+    reason = redact_personal_data(reason).strip()[:500]
     if not reason:
         raise ExitError("an exit approval needs a reason")
     if not 1 <= minutes <= MAX_MINUTES:

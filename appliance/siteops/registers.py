@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.personal import redact_id_numbers
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 CLARIFICATION_CAPACITY = 2
@@ -80,7 +80,7 @@ def _value(spec: FieldSpec, raw: Any) -> Any:
     if isinstance(raw, str):
         if len(raw) > 2000:
             raise RegisterError(f"{spec.name}: too long")
-        raw = redact_id_numbers(raw)
+        raw = redact_personal_data(raw)
     return raw
 
 

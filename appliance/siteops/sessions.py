@@ -11,7 +11,7 @@ suspension and termination: "经有关行政监督管理部门…确认后"). Ev
 from __future__ import annotations
 
 from appliance.clock import utc_timestamp
-from appliance.personal import redact_id_numbers
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 TRANSITIONS = {
@@ -31,7 +31,7 @@ class SessionError(ValueError):
 
 
 def change_state(site: Site, session_id: str, to: str, *, by: str, reason: str = "", confirmed_by: str | None = None) -> str:
-    reason = redact_id_numbers(reason)[:500]
+    reason = redact_personal_data(reason)[:500]
     with site.store.transaction() as conn:
         row = conn.execute("SELECT state FROM sessions WHERE id = ?", (session_id,)).fetchone()
         if row is None:
