@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
+from appliance.personal import contains_personal_number
 from appliance import merkle
 from appliance.canonical import canonical_bytes
 from appliance.journal import RECORD_SIGNING_CONTEXT
@@ -64,6 +65,8 @@ def export(site: Site, session: str, out: Path, *, by: str) -> dict[str, Any]:
     row = site.store.reader().execute("SELECT section_code, section_name, room FROM sessions WHERE id = ?", (session,)).fetchone()
     if row is None:
         raise EvidenceError(f"no session {session!r}")
+    if contains_personal_number(out.name):
+        raise EvidenceError("--out: the file name must not contain an ID number or a bank card number")
     site.journal.record("evidence.exported", {"session": session, "by": by, "file": out.name})
     site.journal.checkpoint()
     size, note = site.journal.latest_checkpoint() or (0, "")

@@ -20,6 +20,7 @@ from typing import Any
 
 from appliance import __version__
 from appliance.clock import utc_timestamp
+from appliance.personal import redact_personal_data
 from appliance.sdnotify import notify, watchdog_interval
 from appliance.signals import StopSignals
 from appliance.site import Site
@@ -245,7 +246,7 @@ class Runtime:
             except Exception as exc:  # a worker must survive one bad step; the fault is shown
                 if worker.failed is None:
                     log.exception("worker %s failed", worker.name)
-                worker.failed = str(exc) or type(exc).__name__
+                worker.failed = redact_personal_data(str(exc))[:300] or type(exc).__name__
             now = self.site.clock.monotonic()
             if worker.name in self.services and now - last_beat >= heartbeat_s:
                 state = "failed" if worker.failed else "running"

@@ -62,3 +62,23 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             fail(str(exc))
 
     return wrapper
+
+
+MAX_INPUT_BYTES = 64 << 20  # a plan, a rule, a bids or booking file: far below this
+
+
+def read_text_file(path: Path, what: str = "") -> str:
+    """A UTF-8 text file given on the command line, or `fail` naming the file and the problem
+    (too large, not UTF-8 — e.g. saved as GBK — or unreadable)."""
+    name = f"{path}{f' ({what})' if what else ''}"
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            fail(f"{name}: larger than {MAX_INPUT_BYTES >> 20} MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        fail(f"{name}: cannot be read ({exc.strerror or exc})")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{name}: not UTF-8 text (byte {exc.start}); save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)")
+    return text.removeprefix("\ufeff")  # a byte-order mark some editors write

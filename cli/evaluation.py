@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import config_option, data_option, emit
+from cli.common import config_option, data_option, emit, read_text_file
 
 
 @click.group("eval")
@@ -26,7 +26,7 @@ def eval_score(rule_file: Path, bids_file: Path) -> None:
     from appliance.evaluation.scoring import RuleError, parse_json, score
 
     try:
-        results = score(parse_json(rule_file.read_text(encoding="utf-8")), parse_json(bids_file.read_text(encoding="utf-8")))
+        results = score(parse_json(read_text_file(rule_file)), parse_json(read_text_file(bids_file)))
     except RuleError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -67,7 +67,7 @@ def eval_template(data_dir: Path, config_path: Path | None, file: Path) -> None:
     from appliance.site import open_site
 
     try:
-        template = json.loads(file.read_text(encoding="utf-8"), parse_float=Decimal)
+        template = json.loads(read_text_file(file), parse_float=Decimal)
         with open_site(data_dir, config_path=config_path) as site:
             template_id = load_template(site, template, by="cli")
     except (EvaluationError, ValueError) as exc:

@@ -33,7 +33,12 @@ def journal_verify(data_dir: Path, config_path: Path | None, threads: int, key_p
     checkpoints. Prints one JSON verdict with the key's fingerprint; exit 1 when anything fails."""
     from appliance.config import load_config
     from appliance.journal import CHECKPOINT_FILE
-    from appliance.keys import KeyFileError, load_pinned_key, load_public_key, normalise_fingerprint
+    from appliance.keys import (
+        KeyFileError,
+        load_pinned_key,
+        load_public_key,
+        normalise_fingerprint,
+    )
     from appliance.store import connect
     from appliance.verify import verify_journal
 
@@ -73,10 +78,10 @@ def journal_show(data_dir: Path, config_path: Path | None, since: int, kind: str
     members and chain are checked as it is read (signatures: `journal verify`); at the first
     damaged record one JSON verdict line is printed instead, and the exit code is 1."""
     from appliance.config import load_config
-    from appliance.verify import read_records
     from appliance.keys import load_public_key
     from appliance.personal import redact_personal_data
     from appliance.store import connect
+    from appliance.verify import read_records
 
     cfg = load_config(config_path, data_dir=data_dir)
     if not cfg.database_path.exists():

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from cli.common import config_option, data_option, emit, friendly_errors
+from cli.common import config_option, data_option, emit, friendly_errors, read_text_file
 
 
 @click.group()
@@ -30,7 +30,7 @@ def plan_load(data_dir: Path, config_path: Path | None, file: Path) -> None:
     from appliance.siteops.plan import PlanError, load_plan, parse_plan
 
     try:
-        day_plan = parse_plan(file.read_text(encoding="utf-8"))
+        day_plan = parse_plan(read_text_file(file))
         with open_site(data_dir, config_path=config_path) as site:
             counts = load_plan(site, day_plan)
     except PlanError as exc:
@@ -56,6 +56,7 @@ def rooms() -> None:
 @data_option
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@friendly_errors
 def rooms_book(data_dir: Path, config_path: Path | None, file: Path) -> None:
     """Add the booking requests of FILE (a JSON list), each for the venue date of its earliest start."""
     from appliance.site import open_site
@@ -67,7 +68,7 @@ def rooms_book(data_dir: Path, config_path: Path | None, file: Path) -> None:
     )
 
     try:
-        requests = parse_requests(file.read_text(encoding="utf-8"))
+        requests = parse_requests(read_text_file(file))
         with open_site(data_dir, config_path=config_path) as site:
             ids = [add_booking(site, day=r.earliest.astimezone(VENUE_TZ).date().isoformat(), by="cli",
                                **r.model_dump()) for r in requests]
@@ -80,12 +81,14 @@ def rooms_book(data_dir: Path, config_path: Path | None, file: Path) -> None:
 @rooms.command("schedule")
 @data_option
 @config_option
-@click.option("--day", required=True, help="Venue date, YYYY-MM-DD.")
-def rooms_schedule(data_dir: Path, config_path: Path | None, day: str) -> None:
+@click.option("--day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), help="Venue date, YYYY-MM-DD.")
+@friendly_errors
+def rooms_schedule(data_dir: Path, config_path: Path | None, day: Any) -> None:
     """Give the day's open bookings rooms and times around the day plan; print the result as JSON."""
     from appliance.site import open_site
     from appliance.siteops.scheduling import describe, schedule_day
 
+    day = day.date().isoformat()
     with open_site(data_dir, config_path=config_path) as site:
         result = schedule_day(site, day, by="cli")
     for item in result["unplaced"]:
@@ -102,7 +105,8 @@ def simulate() -> None:
 @data_option
 @config_option
 @click.option("--seed", default=0, show_default=True)
-@click.option("--speed", default=1.0, show_default=True, help="Time compression: 10 runs the day ten times faster.")
+@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True, max=10_000),
+              help="Time compression: 10 runs the day ten times faster (more than 0).")
 @friendly_errors
 def simulate_day(data_dir: Path, config_path: Path | None, seed: int, speed: float) -> None:
     """A venue day (needs `devices.simulate` and the demo devices); prints a JSON summary."""

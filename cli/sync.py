@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import config_option, data_option, emit, friendly_errors
+from cli.common import config_option, data_option, emit, friendly_errors, read_text_file
 from cli.services import run_services_of
 
 
@@ -111,7 +111,7 @@ def center_feed(center_dir: Path, action: str, site_id: str, kind: str | None, b
         if not kind or body_file is None:
             raise click.UsageError("add needs KIND and FILE")
         try:
-            body = json.loads(body_file.read_text(encoding="utf-8"))
+            body = json.loads(read_text_file(body_file))
         except ValueError as exc:
             raise click.UsageError(f"{body_file} is not JSON: {exc}") from exc
         emit({"ok": True, **c.add_item(site_id, kind, body)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.accounts import Accounts
 from appliance.kiosks import Kiosks
+from appliance.personal import PersonalDataError
 from kiosk_ui.access import init_access, wants_json
 from kiosk_ui.i18n import LANGUAGES, select_locale
 from kiosk_ui.live import LiveFeed
 
+log = logging.getLogger(__name__)
 TRANSLATIONS = Path(__file__).parent / "translations"
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -131,8 +134,15 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     def csrf_error(exc: CSRFError) -> Any:
         return error(400, "csrf")
 
-    for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (413, "too_large")):
+    for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (413, "too_large"),
+                        (429, "too_many"), (500, "server_error"), (503, "busy")):
         app.register_error_handler(code, lambda exc, c=code, t=title: error(c, t))
+
+    @app.errorhandler(PersonalDataError)
+    def personal_data(exc: PersonalDataError) -> Any:
+        # The last line of defence refused to journal a number in clear: nothing was written.
+        log.warning("refused a request carrying personal data in clear (%s)", request.endpoint)
+        return error(400, "personal_data")
 
     @app.errorhandler(405)
     def method_not_allowed(exc: Any) -> Any:

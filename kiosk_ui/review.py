@@ -17,11 +17,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from appliance.clock import utc_timestamp
 from appliance.journal import CHECKPOINT_FILE
-from appliance.personal import redact_personal_data
+from appliance.personal import contains_personal_number, redact_personal_data
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
 from kiosk_ui.access import allow, uploads_up_to
@@ -163,8 +164,10 @@ def verify_evidence() -> Any:
 
     site = current_app.extensions["site"]
     form = EvidenceForm()
-    result = None
-    if form.validate_on_submit():
+    result = refusal = None
+    if form.validate_on_submit() and contains_personal_number(form.file.data.filename or ""):
+        refusal = _("The file's name contains an ID number or a bank card number. Rename the file and check it again.")
+    elif form.validate_on_submit():
         with tempfile.NamedTemporaryFile(suffix=".zip", dir=site.data_dir) as tmp:
             form.file.data.save(tmp)  # spooled in the data folder by the app's request class, copied in blocks
             tmp.flush()
@@ -180,7 +183,7 @@ def verify_evidence() -> Any:
         site.journal.record("review.evidence_verified", {"file": (form.file.data.filename or "")[:200], "sha256": result["sha256"],
                                                          "ok": report["ok"], "this_site": ours,
                                                          "problems": len(report["problems"]), "by": g.user.username})
-    return render_template("review_evidence.html", form=form, result=result)
+    return render_template("review_evidence.html", form=form, result=result, refusal=refusal), 400 if refusal else 200
 
 
 @bp.get("/sessions/<session_id>")
@@ -284,6 +287,9 @@ def add_bookmark(session_id: str) -> Any:
     form = BookmarkForm()
     site = current_app.extensions["site"]
     _session_or_404(site, session_id)
+    cameras = {c.name for c in site.config.recording.cameras}
+    if form.validate_on_submit() and form.camera.data not in cameras | {""}:
+        abort(400)
     if form.validate_on_submit():
         at = datetime.fromtimestamp(form.at_ms.data / 1000, timezone.utc)
         site.journal.record("review.bookmark", {"session": session_id, "at": utc_timestamp(at), "camera": form.camera.data,

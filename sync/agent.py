@@ -37,6 +37,7 @@ from requests_http_signature import HTTPSignatureAuth, algorithms
 
 from appliance import merkle
 from appliance.clock import utc_timestamp
+from appliance.personal import redact_personal_data
 from appliance.keys import load_site_keys
 from appliance.signednote import Checkpoint, NoteError, sign_checkpoint, verify_note
 from appliance.site import Site
@@ -394,7 +395,7 @@ class SyncLoop:
             self.next_try = time.monotonic() + delay
             state = "offline" if exc.code == "unreachable" else "refused"
             offset = agent.clock_offset_s if agent is not None else None
-            message = str(exc)
+            message = redact_personal_data(str(exc))  # the center's words may echo what the site sent
             if offset is not None and abs(offset) > CLOCK_SKEW_S and exc.code == "bad_signature":
                 # The center refuses signatures created in its future: say why, the console shows it.
                 message = f"this box's clock is {-offset:+d} s off the center's; fix the time (NTP). {message}"
@@ -403,7 +404,7 @@ class SyncLoop:
                 _set_meta(self.site, conn, "sync_last_error", message[:300])
                 if offset is not None:  # known from the refusal's Date header too
                     _set_meta(self.site, conn, "sync_clock_offset_s", str(offset))
-            return f"center {'not reached' if state == 'offline' else 'refused'}: {exc}; next try in {delay:.0f} s"[:300]
+            return f"center {'not reached' if state == 'offline' else 'refused'}: {message}; next try in {delay:.0f} s"[:300]
         self.failures, self.next_try = 0, 0.0
         with self.site.store.transaction() as conn:
             _set_meta(self.site, conn, "sync_state", "online")

@@ -106,9 +106,13 @@ def apply_item(site: Site, conn: Any, item: dict[str, Any]) -> str:
 
     kind, body = item["kind"], item["body"]
     digest = hashlib.sha256(canonical_bytes(item)).hexdigest()
+    conn.execute("SAVEPOINT feed_item")  # a refused item leaves nothing of itself behind
     try:
         outcome = _APPLY[kind](site, conn, body)
-    except (PlanError, FeedError, ValueError) as exc:
+        conn.execute("RELEASE feed_item")
+    except (PlanError, FeedError, ValueError) as exc:  # PersonalDataError included
+        conn.execute("ROLLBACK TO feed_item")
+        conn.execute("RELEASE feed_item")
         reason = str(exc)[:300]
         record = site.journal.append(conn, "feed.refused", {"lane": item["lane"], "seq": item["seq"], "kind": kind,
                                                             "sha256": digest, "reason": _redacted(reason)})
@@ -122,16 +126,16 @@ def apply_item(site: Site, conn: Any, item: dict[str, Any]) -> str:
 
         about = {"person_token": site.personal.token(ID_PURPOSE, str(body.get("id_number", "")).strip().upper())}
     else:
-        about = {"key": item["key"]}
+        about = {"key": _redacted(str(item["key"]))}
     site.journal.append(conn, "feed.applied", {"lane": item["lane"], "seq": item["seq"], "kind": kind, **about,
                                                "sha256": digest, "outcome": outcome})
     return outcome
 
 
 def _redacted(text: str) -> str:
-    from appliance.personal import redact_id_numbers
+    from appliance.personal import redact_personal_data
 
-    return redact_id_numbers(text)
+    return redact_personal_data(text)
 
 
 def _day_plan(site: Site, conn: Any, body: dict[str, Any]) -> str:

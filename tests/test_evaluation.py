@@ -16,11 +16,16 @@ from appliance.evaluation import opening, report
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
-from tests.helpers import png_bytes
+from tests.helpers import make_id_number, png_bytes
 from tests.test_site_operations import NOW, PLAN, plan_text
 from tests.venue import ROOT
 
 SESSION = "S-0922-02"
+# Free text typed on the screens carries personal numbers too: every one must be masked on entry.
+ID = make_id_number("220102", "19750607", "031")
+FW_ID = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in ID)
+CARD = "6222021234567890128"
+SPACED_CARD = " ".join(CARD[i:i + 4] for i in range(0, len(CARD), 4))
 TEMPLATE = json.loads((ROOT / "demo" / "evaluation" / "template.json").read_text(encoding="utf-8"))
 BIDS = [{"bidder": "B1", "price": "1000000"}, {"bidder": "B2", "price": "900000"}, {"bidder": "B3", "price": "950000"}]
 
@@ -76,7 +81,7 @@ def test_a_whole_evaluation(site):
     opening.confirm(site, "S-0922-01", "B2", agrees=True, by="B2 代表（远程）")
     with pytest.raises(opening.OpeningError, match="say why"):
         opening.confirm(site, "S-0922-01", "B3", agrees=False, by="B3 代表")
-    opening.confirm(site, "S-0922-01", "B3", agrees=False, by="B3 代表", reason="工期应为300日历天")
+    opening.confirm(site, "S-0922-01", "B3", agrees=False, by="B3 代表", reason=f"工期应为300日历天（联系人身份证 {FW_ID}）")
     opening.sign_off(site, "S-0922-01", supervisor="li.na")
     bids = opening.bids_for_evaluation(site, "JL2026-GC-0117-01")
     assert [(b["bidder"], b["price"]) for b in bids] == [(b["bidder"], b["price"]) for b in BIDS]
@@ -136,14 +141,14 @@ def test_a_whole_evaluation(site):
     for person in members[:-1]:
         ev.submit_step(site, SESSION, person, "technical")
     refused("explanation_needed", ev.submit_step, site, SESSION, p06, "technical")
-    ev.mark(site, SESSION, p06, "technical", "B2", "plan", "12", explanation="施工方案未针对本工程深基坑编制专项措施")
+    ev.mark(site, SESSION, p06, "technical", "B2", "plan", "12", explanation=f"施工方案未针对本工程深基坑编制专项措施 {CARD}")
     ev.submit_step(site, SESSION, p06, "technical")
     ev.confirm_step(site, SESSION, chair, "technical")
 
     # Reopening the confirmed technical step: the chair asks, a supervisor approves; the price
     # step (opened meanwhile) goes back to pending, submissions are cleared, marks kept.
     refused("not_chair", ev.request_reopen, site, SESSION, p01, "technical", "复核")
-    request = ev.request_reopen(site, SESSION, chair, "technical", "B1 工期保证措施评分需复核")
+    request = ev.request_reopen(site, SESSION, chair, "technical", f"B1 工期保证措施评分需复核 {SPACED_CARD}")
     ev.approve_reopen(site, request, supervisor="li.na")
     state = dict(site.store.reader().execute("SELECT step, state FROM eval_steps WHERE session = ?", (SESSION,)).fetchall())
     assert state == {"qualification": "confirmed", "compliance": "confirmed", "technical": "open", "price": "pending"}
@@ -153,10 +158,10 @@ def test_a_whole_evaluation(site):
     ev.confirm_step(site, SESSION, chair, "technical")
 
     # A clarification to B2: a broadcast call to the clarification room's zone, then the answer.
-    question = ev.ask_clarification(site, SESSION, chair, "B2", "请澄清深基坑支护方案的监测频率。", room="DY1")
+    question = ev.ask_clarification(site, SESSION, chair, "B2", f"请澄清深基坑支护方案的监测频率。{FW_ID}", room="DY1")
     call = site.store.reader().execute("SELECT kind, target, args FROM device_commands ORDER BY id DESC LIMIT 1").fetchone()
     assert (call[0], call[1], json.loads(call[2])["text"]) == ("announce", "evaluation", "请某某工程有限公司代表到答疑室。")
-    ev.record_answer(site, question, "每日监测一次，变形超限时加密至每4小时一次。", by="zhang.wei")
+    ev.record_answer(site, question, f"每日监测一次，变形超限时加密至每4小时一次。{SPACED_CARD}", by="zhang.wei")
 
     price = ev.confirm_step(site, SESSION, chair, "price")
     assert price == {"price_scores": {"B1": "27.00", "B2": "30.00"}}
@@ -165,7 +170,7 @@ def test_a_whole_evaluation(site):
     refused("wrong_state", ev.revise, site, SESSION, p01, "technical", "B1", "plan", "39", "复核")
     ev.ask_opinions(site, SESSION, chair)
     refused("reason_needed", ev.revise, site, SESSION, p01, "technical", "B1", "plan", "39", "")
-    ev.revise(site, SESSION, p01, "technical", "B1", "plan", "39", "复核后认为方案针对性强")
+    ev.revise(site, SESSION, p01, "technical", "B1", "plan", "39", f"复核后认为方案针对性强 {ID}")
     for person in members[:-1]:
         ev.agree(site, SESSION, person)
     refused("waiting", ev.finalize, site, SESSION, chair)
@@ -198,7 +203,7 @@ def test_a_whole_evaluation(site):
     refused("reason_needed", report.sign, site, SESSION, p04, agrees=False, signature_png=png_bytes())
     for person in members:
         report.sign(site, SESSION, person, agrees=person != p04, signature_png=png_bytes(),
-                    dissent="B2技术方案评分偏低" if person == p04 else "")
+                    dissent=f"B2技术方案评分偏低 {CARD}" if person == p04 else "")
         if person == p01:
             refused("unsigned", report.issue, site, SESSION)
     issued = report.issue(site, SESSION)
@@ -210,6 +215,14 @@ def test_a_whole_evaluation(site):
                     "八、经评审的投标人排序", "九、推荐的中标候选人名单与签订合同前要处理的事宜", "十、澄清、说明、补正事项纪要"):
         assert heading in html, heading
     assert "资质证书已过有效期" in html and "不同意：B2技术方案评分偏低" in html and "每日监测一次" in html
+    assert CARD not in html and ID not in html and FW_ID not in html and "622202*********0128" in html
+    from appliance.personal import personal_numbers
+
+    bodies = [row[0] for row in site.store.reader().execute("SELECT body FROM journal")]
+    assert [b for b in bodies if personal_numbers(b)] == []  # every typed number masked on entry
+    assert sum("622202*********0128" in b for b in bodies) == 3  # the reopening, the answer, the dissent
+    explanations = [r[0] for r in site.store.reader().execute("SELECT explanation FROM eval_marks WHERE explanation != ''")]
+    assert any("622202*********0128" in e for e in explanations) and not any(CARD in e for e in explanations)
     name = next(p["name"] for p in PLAN["people"] if p["id"] == "P01")
     assert name in html  # the report names the committee …
     on_disk = b"".join(f.read_bytes() for f in (site.data_dir / "reports").iterdir())

@@ -15,11 +15,22 @@ from tests.test_runtime import add_user, http_login, output, start, stop, wait_r
 CANDIDATE = re.compile(rb"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
 
 
+def luhn_card(prefix: str) -> str:
+    """``prefix`` and the Luhn check digit: a well-formed (fictitious) bank card number."""
+    from appliance.personal import luhn_valid
+
+    return next(prefix + d for d in "0123456789" if luhn_valid(prefix + d))
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in text)
+
+
 def people(count: int) -> list[tuple[str, str, str]]:
     out = []
     for i in range(count):
         number = make_id_number(f"2201{i % 90 + 10:02d}", f"19{60 + i % 40}0{1 + i % 9}1{i % 9}", f"{i:03d}")
-        out.append((number, f"测试专家{i}", f"6222021234567{i:06d}"))
+        out.append((number, f"测试专家{i}", luhn_card(f"622202123456{i:06d}")))
     return out
 
 
@@ -39,13 +50,18 @@ def test_no_id_number_in_clear_anywhere(site, data_dir):
     ref = find_person(site, workload[7][0])
     assert ref is not None and reveal_id_number(site, ref.person_id) == workload[7][0]
 
-    # Staff notes and log lines that mention ID numbers.
-    for number, _, _ in workload[:10]:
+    # Staff notes and log lines that mention ID numbers and bank cards, as people type them:
+    # plain, in full-width digits, spaced in groups.
+    for number, _, card in workload[:10]:
         assert run_appliance("note", "--data", str(data_dir), f"核验 {number} 通过").returncode == 0
+        spaced = " ".join(card[i:i + 4] for i in range(0, len(card), 4))
+        text = f"专家 {full_width(number)} 的卡号 {spaced}，另记 {card}"
+        assert run_appliance("note", "--data", str(data_dir), text).returncode == 0
     setup_logging(site.config)
     try:
-        for number, _, _ in workload[:10]:
+        for number, _, card in workload[:10]:
             logging.getLogger("appliance.gate").warning("card %s not on today's roster", number)
+            logging.getLogger("appliance.fees").warning("bank card %s refused by the bank", card)
     finally:
         for handler in list(logging.getLogger().handlers):
             logging.getLogger().removeHandler(handler)
@@ -68,17 +84,26 @@ def test_no_id_number_in_clear_anywhere(site, data_dir):
     outputs = output(proc)
     shown = run_appliance("journal", "show", "--data", str(data_dir)).stdout
 
+    secrets = [n for n, _, _ in workload] + [c for _, _, c in workload]
+    secret_forms = [s.encode() for s in secrets] + [full_width(s).encode() for s in secrets] + \
+        [s.encode("utf-16-le") for s in secrets]
+
+    def known(blob: bytes) -> list[str]:
+        return [form.decode("utf-8", "replace") for form in secret_forms if form in blob]
+
     leaks = {}
     for path in sorted(Path(data_dir).rglob("*")):
         if path.is_file():
-            hits = scan_bytes(path.read_bytes())
+            blob = path.read_bytes()
+            hits = scan_bytes(blob) + known(blob)
             if hits:
                 leaks[str(path.relative_to(data_dir))] = hits
     for label, text in (("web pages", pages), ("process output", outputs), ("journal show", shown)):
-        hits = scan_bytes(text.encode("utf-8")) + scan_bytes(text.encode("utf-16-le"))
+        hits = scan_bytes(text.encode("utf-8")) + scan_bytes(text.encode("utf-16-le")) + known(text.encode("utf-8"))
         if hits:
             leaks[label] = hits
     assert leaks == {}
+    assert "622202*********" in shown  # the cards were there, masked
     # And the scanner itself does find a number when one is there.
     assert scan_bytes(f"x{workload[0][0]}y".encode("utf-16-le")) == [workload[0][0]]
     assert any(p.name == "appliance.log" for p in Path(data_dir).rglob("*"))

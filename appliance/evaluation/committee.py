@@ -35,103 +35,14 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from appliance.clock import utc_timestamp
 from appliance.evaluation import scoring
 from appliance.site import Site
-
-TEMPLATE_FORMAT = "site-appliance/evaluation-template/v1"
-MEMBER_ROLES = ("expert", "tenderer_representative")
-STEP_KINDS = ("pass_fail", "scoring", "price")
-
-
-class EvaluationError(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-# -- template -----------------------------------------------------------------------------------
-
-def check_template(template: Any) -> dict[str, Any]:
-    """The template, once its steps and rule make sense; raises EvaluationError naming the field."""
-    if not isinstance(template, dict) or template.get("format") != TEMPLATE_FORMAT:
-        raise EvaluationError("bad_template", f"format: a template says \"format\": \"{TEMPLATE_FORMAT}\"")
-    steps = template.get("steps")
-    if not isinstance(steps, list) or not steps:
-        raise EvaluationError("bad_template", "steps: a non-empty list")
-    ids = [s.get("id") for s in steps if isinstance(s, dict)]
-    if len(ids) != len(steps) or len(set(ids)) != len(ids) or not all(isinstance(i, str) and i for i in ids):
-        raise EvaluationError("bad_template", "steps: each step has a unique id")
-    for s in steps:
-        if s.get("kind") not in STEP_KINDS:
-            raise EvaluationError("bad_template", f"steps.{s['id']}.kind: one of {', '.join(STEP_KINDS)}")
-        if s["kind"] != "price":
-            criteria = s.get("criteria")
-            if not isinstance(criteria, list) or not criteria or len({c.get("id") for c in criteria}) != len(criteria):
-                raise EvaluationError("bad_template", f"steps.{s['id']}.criteria: a non-empty list with unique ids")
-            if s["kind"] == "scoring":
-                for c in criteria:
-                    try:
-                        scoring.dec(c.get("max"), f"steps.{s['id']}.criteria.{c.get('id')}.max")
-                    except scoring.RuleError as exc:
-                        raise EvaluationError("bad_template", str(exc)) from exc
-    rule = template.get("rule")
-    if not isinstance(rule, dict) or rule.get("format") != scoring.FORMAT:
-        raise EvaluationError("bad_template", "rule: a scoring rule (docs/scoring.md)")
-    for factor in rule.get("factors", []):
-        if factor not in ids:
-            raise EvaluationError("bad_template", f"rule.factors: {factor!r} is not a scoring step of the template")
-    return template
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text, parse_float=Decimal)
-
-
-def _template(conn: Any, session: str) -> dict[str, Any]:
-    row = conn.execute("SELECT template FROM evaluations WHERE session = ?", (session,)).fetchone()
-    if row is None:
-        raise EvaluationError("no_evaluation", f"session {session} has no evaluation")
-    return _loads(row[0])
-
-
-def _state(conn: Any, session: str) -> tuple[str, int | None]:
-    row = conn.execute("SELECT state, chair FROM evaluations WHERE session = ?", (session,)).fetchone()
-    if row is None:
-        raise EvaluationError("no_evaluation", f"session {session} has no evaluation")
-    return row[0], row[1]
-
-
-def _need(conn: Any, session: str, *states: str) -> None:
-    state, _ = _state(conn, session)
-    if state not in states:
-        raise EvaluationError("wrong_state", f"the evaluation is {state}, not {' or '.join(states)}")
-    # A suspended session (中止) pauses the committee's work; a terminated one ends it.
-    held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
-    if held:
-        raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
-
-
-def _member(conn: Any, session: str, person_id: int) -> Any:
-    row = conn.execute("SELECT role, signed_in, read_confirmed, agreed FROM eval_members WHERE session = ? AND person_id = ?",
-                       (session, person_id)).fetchone()
-    if row is None:
-        raise EvaluationError("not_member", "not a member of this committee")
-    return row
-
-
-def _chair(conn: Any, session: str, person_id: int) -> None:
-    _, chair = _state(conn, session)
-    if chair != person_id:
-        raise EvaluationError("not_chair", "only the chair may do this")
-
-
-def _members(conn: Any, session: str) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ? ORDER BY person_id", (session,))]
-
-
-def _now(site: Site) -> str:
-    return utc_timestamp(site.clock.now())
+from appliance.evaluation.base import (  # noqa: F401  (shared with darkbid, report and terminal)
+    MEMBER_ROLES, STEP_KINDS, EvaluationError, _chair, _loads, _member, _members, _need, _now, _state, _step, _template,
+)
+from appliance.evaluation.clarifications import ask_clarification, clarification_visit, record_answer  # noqa: F401
+from appliance.evaluation.templates import TEMPLATE_FORMAT, check_template, load_template, template_by_id, templates  # noqa: F401
+from appliance.personal import redact_personal_data
 
 
 # -- start, sign-in, chair --------------------------------------------------------------------
@@ -248,11 +159,6 @@ def vote(site: Site, session: str, voter: int, candidate: int) -> dict[str, Any]
 
 # -- steps --------------------------------------------------------------------------------------
 
-def _step(template: dict[str, Any], step_id: str) -> dict[str, Any]:
-    for s in template["steps"]:
-        if s["id"] == step_id:
-            return s
-    raise EvaluationError("no_step", f"no step {step_id!r}")
 
 
 def _open_step(site: Site, conn: Any, session: str, step_id: str) -> None:
@@ -318,7 +224,7 @@ def mark(site: Site, session: str, person_id: int, step_id: str, bidder: str, cr
         conn.execute("""INSERT INTO eval_marks (session, step, person_id, bidder, criterion, value, explanation, updated)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session, step, person_id, bidder, criterion)
                         DO UPDATE SET value = excluded.value, explanation = excluded.explanation, updated = excluded.updated""",
-                     (session, step_id, person_id, bidder, criterion, text, explanation.strip()[:1000], _now(site)))
+                     (session, step_id, person_id, bidder, criterion, text, redact_personal_data(explanation).strip()[:1000], _now(site)))
 
 
 def _alerts(conn: Any, template: dict[str, Any], session: str, step: dict[str, Any], person_id: int) -> list[str]:
@@ -449,12 +355,13 @@ def request_reopen(site: Site, session: str, chair: int, step_id: str, reason: s
         state = conn.execute("SELECT state FROM eval_steps WHERE session = ? AND step = ?", (session, step_id)).fetchone()
         if state is None or state[0] != "confirmed":
             raise EvaluationError("not_confirmed", "only a confirmed step can be reopened")
-        if not reason.strip():
+        reason = redact_personal_data(reason).strip()[:500]
+        if not reason:
             raise EvaluationError("reason_needed", "say why the step must be reopened")
         cur = conn.execute("INSERT INTO eval_reopens (session, step, requested_by, reason, requested) VALUES (?, ?, ?, ?, ?)",
-                           (session, step_id, chair, reason.strip()[:500], _now(site)))
+                           (session, step_id, chair, reason, _now(site)))
         site.journal.append(conn, "evaluation.reopen_requested", {"session": session, "step": step_id, "chair": chair,
-                                                                  "reason": reason.strip()[:500], "request": cur.lastrowid})
+                                                                  "reason": reason, "request": cur.lastrowid})
         return int(cur.lastrowid or 0)
 
 
@@ -500,7 +407,8 @@ def revise(site: Site, session: str, person_id: int, step_id: str, bidder: str, 
         step = _step(_template(conn, session), step_id)
         if step["kind"] != "scoring":
             raise EvaluationError("not_scoring", "only scores can be revised; a pass/fail step is reopened instead")
-        if not reason.strip():
+        reason = redact_personal_data(reason).strip()[:500]
+        if not reason:
             raise EvaluationError("reason_needed", "say why the score changes")
         old = conn.execute("SELECT value FROM eval_marks WHERE session = ? AND step = ? AND person_id = ? AND bidder = ? "
                            "AND criterion = ?", (session, step_id, person_id, bidder, criterion)).fetchone()
@@ -511,7 +419,7 @@ def revise(site: Site, session: str, person_id: int, step_id: str, bidder: str, 
                      "AND criterion = ?", (new, _now(site), session, step_id, person_id, bidder, criterion))
         site.journal.append(conn, "evaluation.revised", {"session": session, "step": step_id, "person_id": person_id,
                                                          "bidder": bidder, "criterion": criterion, "from": old[0], "to": new,
-                                                         "reason": reason.strip()[:500]})
+                                                         "reason": reason})
 
 
 def agree(site: Site, session: str, person_id: int) -> None:
@@ -547,110 +455,3 @@ def finalize(site: Site, session: str, chair: int) -> list[dict[str, Any]]:
                          if k in ("bidder", "valid", "baseline", "deviation_pct", "price_score", "total", "rank", "tied")}
                         for r in results]})
         return results
-
-
-# -- clarifications -----------------------------------------------------------------------------
-
-def ask_clarification(site: Site, session: str, chair: int, bidder: str, question: str, *, room: str) -> int:
-    """The chair's question to a bidder: journaled, and a broadcast call asks the bidder's
-    representative to the clarification room (its zone's speakers)."""
-    from appliance.device_commands import queue_command_in
-
-    with site.store.transaction() as conn:
-        _need(conn, session, "evaluating", "submitted", "opinions")
-        _chair(conn, session, chair)
-        company = conn.execute("SELECT name FROM eval_bidders WHERE session = ? AND bidder = ?", (session, bidder)).fetchone()
-        place = conn.execute("SELECT name, zone FROM rooms WHERE id = ?", (room,)).fetchone()
-        if company is None or place is None:
-            raise EvaluationError("unknown", "unknown bidder or room")
-        if not question.strip():
-            raise EvaluationError("empty", "write the question")
-        cur = conn.execute("INSERT INTO eval_clarifications (session, bidder, question, asked_by, asked) VALUES (?, ?, ?, ?, ?)",
-                           (session, bidder, question.strip()[:2000], chair, _now(site)))
-        text = f"请{company[0]}代表到{place[0]}。"
-        queue_command_in(site, conn, "announce", place[1], {"text": text, "priority": "call"}, requested_by=f"chair:{chair}")
-        site.journal.append(conn, "evaluation.clarification_asked", {"session": session, "bidder": bidder, "chair": chair,
-                                                                     "question": question.strip()[:2000], "call": text,
-                                                                     "clarification": cur.lastrowid})
-        return int(cur.lastrowid or 0)
-
-
-def clarification_visit(site: Site, clarification: int, people: int, *, by: str) -> int:
-    """The bidder's representatives arrived in the clarification room: their visit is entered in
-    the clarification register (at most two people in the room at once, 001 annex 3)."""
-    from appliance.siteops.registers import RegisterError, add_entry
-
-    with site.store.transaction() as conn:  # the register's entry and the question's link to it, together
-        row = conn.execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?",
-                           (clarification,)).fetchone()
-        if row is None or row[2]:
-            raise EvaluationError("no_question", "no such open question")
-        if row[3]:
-            raise EvaluationError("visit_registered", "the visit is registered already")
-        try:
-            entry = add_entry(site, "clarification", {"session": row[0], "bidder": row[1], "people": people}, by=by, conn=conn)
-        except RegisterError as exc:
-            raise EvaluationError("room_full" if "at most" in str(exc) else "bad_visit", str(exc)) from exc
-        conn.execute("UPDATE eval_clarifications SET visit = ? WHERE id = ?", (entry, clarification))
-    return entry
-
-
-def record_answer(site: Site, clarification: int, answer: str, *, by: str) -> None:
-    """The bidder's answer, recorded by staff; the clarification-room visit (if registered) ends."""
-    from appliance.siteops.registers import close_entry
-
-    with site.store.transaction() as conn:
-        row = conn.execute("SELECT session, bidder, answered, visit FROM eval_clarifications WHERE id = ?", (clarification,)).fetchone()
-        if row is None or row[2]:
-            raise EvaluationError("no_question", "no such open question")
-        if not answer.strip():
-            raise EvaluationError("empty", "write the answer")
-        conn.execute("UPDATE eval_clarifications SET answer = ?, answered = ? WHERE id = ?", (answer.strip()[:4000], _now(site), clarification))
-        site.journal.append(conn, "evaluation.clarification_answered", {"session": row[0], "bidder": row[1], "clarification": clarification,
-                                                                        "answer": answer.strip()[:4000], "recorded_by": by})
-        if row[3] and conn.execute("SELECT 1 FROM register_entries WHERE id = ? AND closed IS NULL", (row[3],)).fetchone():
-            close_entry(site, row[3], by=by, conn=conn)  # the visit ends with the answer, in the same write
-
-
-def templates(site: Site) -> list[dict[str, Any]]:
-    """The evaluation templates the site holds (from the center's feed, or loaded from a file),
-    each checked: {"id", "name", "sha256", "problem"} (problem: why it cannot be used)."""
-    out = []
-    for name, body, sha in site.store.reader().execute(
-            "SELECT name, body, sha256 FROM center_documents WHERE kind = 'evaluation_template' ORDER BY name"):
-        template = _loads(body)
-        try:
-            check_template(template)
-            problem = None
-        except EvaluationError as exc:
-            problem = str(exc)
-        out.append({"id": name, "name": template.get("name", name) if isinstance(template, dict) else name, "sha256": sha,
-                    "problem": problem})
-    return out
-
-
-def template_by_id(site: Site, template_id: str) -> dict[str, Any]:
-    row = site.store.reader().execute("SELECT body FROM center_documents WHERE kind = 'evaluation_template' AND name = ?",
-                                      (template_id,)).fetchone()
-    if row is None:
-        raise EvaluationError("no_template", f"no evaluation template {template_id!r}")
-    return check_template(_loads(row[0]))
-
-
-def load_template(site: Site, template: Any, *, by: str) -> str:
-    """A template from a file (when the center cannot send it): checked, kept like the center's
-    and journaled with its hash. A later one from the center with the same id replaces it."""
-    from appliance.canonical import canonical_bytes
-
-    check_template(template)
-    template_id = str(template.get("id") or "")
-    if not template_id:
-        raise EvaluationError("bad_template", "id: a template names itself")
-    body = json.loads(json.dumps(template, default=str))
-    sha = hashlib.sha256(canonical_bytes(body)).hexdigest()
-    with site.store.transaction() as conn:
-        conn.execute("""INSERT INTO center_documents (kind, name, body, sha256, received) VALUES ('evaluation_template', ?, ?, ?, ?)
-                        ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body, sha256 = excluded.sha256,
-                        received = excluded.received""", (template_id, json.dumps(body, ensure_ascii=False), sha, _now(site)))
-        site.journal.append(conn, "evaluation.template_loaded", {"template": template_id, "sha256": sha, "by": by})
-    return template_id

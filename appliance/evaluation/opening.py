@@ -28,6 +28,7 @@ from typing import Any
 from appliance.canonical import canonical_bytes
 from appliance.clock import utc_timestamp
 from appliance.evaluation.scoring import RuleError, dec
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 DECRYPTION = ("decrypted", "failed", "withdrawn")
@@ -86,7 +87,9 @@ def open_bids(site: Site, session: str, bids: list[dict[str, Any]], *, by: str) 
             if attendance not in ATTENDANCE or decryption not in DECRYPTION:
                 raise OpeningError("bad_value", f"{bidder}: attendance one of {ATTENDANCE}, decryption one of {DECRYPTION}")
             # The template's columns as name/value pairs (canonical JSON keys are ASCII; labels are not).
-            fields = [{"name": str(k), "value": str(v)} for k, v in (b.get("fields") or {}).items()]
+            # Typed by staff: ID and bank card numbers masked (the signals below compare the values as typed).
+            fields = [{"name": redact_personal_data(str(k)), "value": redact_personal_data(str(v))}
+                      for k, v in (b.get("fields") or {}).items()]
             price = None
             if decryption == "decrypted":
                 try:
@@ -103,7 +106,7 @@ def open_bids(site: Site, session: str, bids: list[dict[str, Any]], *, by: str) 
             conn.execute("INSERT INTO opening_bidders (session, bidder, attendance) VALUES (?, ?, ?)",
                          (session, r["bidder"], r["attendance"]))
         site.journal.append(conn, "opening.recorded", {**record, "sha256": digest, "by": by})
-        signals = collusion_signals(bids)
+        signals = [{**s, "value": redact_personal_data(str(s["value"]))} for s in collusion_signals(bids)]
         for s in signals:
             entry = site.journal.append(conn, "opening.collusion_signal", {"session": session, **s})
             raise_alarm(site, conn, "collusion_signal", seq=entry.seq, session=session,
@@ -123,12 +126,13 @@ def confirm(site: Site, session: str, bidder: str, *, agrees: bool, by: str, rea
             raise OpeningError("closed", "the record is signed off")
         if row[1] == "absent":
             raise OpeningError("absent", "an absent bidder cannot confirm (it is deemed to accept the record)")
-        if not agrees and not reason.strip():
+        reason = redact_personal_data(reason).strip()[:500]
+        if not agrees and not reason:
             raise OpeningError("reason_needed", "say why the record is not accepted")
         conn.execute("UPDATE opening_bidders SET answered = ?, agrees = ?, reason = ?, answered_by = ? WHERE session = ? AND bidder = ?",
-                     (utc_timestamp(site.clock.now()), int(agrees), reason.strip()[:500], by, session, bidder))
+                     (utc_timestamp(site.clock.now()), int(agrees), reason, by, session, bidder))
         site.journal.append(conn, "opening.confirmed", {"session": session, "bidder": bidder, "agrees": agrees,
-                                                        "reason": reason.strip()[:500], "by": by})
+                                                        "reason": reason, "by": by})
 
 
 def sign_off(site: Site, session: str, *, supervisor: str) -> str:

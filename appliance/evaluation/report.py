@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 
 from appliance.clock import utc_timestamp
 from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
+from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -47,20 +48,21 @@ def sign(site: Site, session: str, person_id: int, *, agrees: bool, signature_pn
     (评标委员会成员对评标结果持有异议的，应当以书面形式说明其不同意见和理由)."""
     if len(signature_png) < 100 or not signature_png.startswith(b"\x89PNG"):
         raise EvaluationError("signature_needed", "a signature is required")
-    if not agrees and not dissent.strip():
+    dissent = redact_personal_data(dissent).strip()[:2000]
+    if not agrees and not dissent:
         raise EvaluationError("reason_needed", "a dissent needs its reasons")
     with site.store.transaction() as conn:
         _need(conn, session, "finalized")
         _member(conn, session, person_id)
         conn.execute("UPDATE eval_members SET report_signed = ?, report_agrees = ?, report_dissent = ?, report_signature_sealed = ? "
                      "WHERE session = ? AND person_id = ?",
-                     (utc_timestamp(site.clock.now()), int(agrees), dissent.strip()[:2000],
+                     (utc_timestamp(site.clock.now()), int(agrees), dissent,
                       site.personal.seal("person.signature", signature_png), session, person_id))
         # Signing the report is the member's report submission: where the paid time ends (fees).
         conn.execute("UPDATE checkins SET report_submitted = ? WHERE session = ? AND person_id = ? AND report_submitted IS NULL",
                      (utc_timestamp(site.clock.now()), session, person_id))
         site.journal.append(conn, "evaluation.report_signed", {"session": session, "person_id": person_id, "agrees": agrees,
-                                                               "dissent": dissent.strip()[:2000],
+                                                               "dissent": dissent,
                                                                "signature_sha256": hashlib.sha256(signature_png).hexdigest()})
 
 

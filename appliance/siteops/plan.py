@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date  # noqa: F401  (used by the DayPlan annotation)
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from appliance.canonical import canonical_bytes
 from appliance.clock import utc_timestamp
 from appliance.people import register_person
-from appliance.personal import is_valid_id_number
+from appliance.personal import contains_personal_number, is_valid_id_number, redact_personal_data
 from appliance.site import Site
 
 FORMAT = "site-appliance/day-plan/v1"
@@ -37,6 +37,16 @@ class PlanError(ValueError):
 
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Names the trading system typed: an ID or bank card number in one is masked on load (a
+    # person's own name is sealed instead, see Person).
+    _masked: ClassVar[tuple[str, ...]] = ("name", "section_name", "organisation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mask_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.__name__ != "Person":
+            data = {k: redact_personal_data(v) if k in cls._masked and isinstance(v, str) else v for k, v in data.items()}
+        return data
 
 
 class Zone(_Item):
@@ -140,6 +150,10 @@ class DayPlan(_Item):
         for collection in ("zones", "rooms", "gates", "people", "sessions"):
             ids = [item.id for item in getattr(self, collection)]
             problems += [f"{collection}: duplicate id {i}" for i in sorted({i for i in ids if ids.count(i) > 1})]
+            problems += [f"{collection}: an id must not contain an ID or bank card number" for i in ids if contains_personal_number(i)]
+        codes = [s.section_code for s in self.sessions] + [b.id for s in self.sessions for b in s.bidders]
+        problems += ["sessions: a section code or bidder id must not contain an ID or bank card number"
+                     for c in codes if contains_personal_number(c)]
         if problems:
             raise ValueError("; ".join(problems))
         return self

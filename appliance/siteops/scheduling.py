@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from appliance.personal import contains_personal_number, redact_personal_data
 from appliance.clock import utc_timestamp
 from appliance.site import Site
 
@@ -231,7 +232,7 @@ class BookingRequest(BaseModel):
     duration_min: int = Field(ge=15, le=24 * 60)
     earliest: AwareDatetime
     latest_end: AwareDatetime
-    equipment: list[str] = Field(default_factory=list)
+    equipment: list[str] = Field(default_factory=list, max_length=20)
 
 
 def parse_requests(text: str) -> list[BookingRequest]:
@@ -259,19 +260,23 @@ def add_booking(site: Site, *, day: str, section_code: str, section_name: str, s
         raise BookingError("times need a time zone")
     if latest_end <= earliest:
         raise BookingError("the latest end must be after the earliest start")
-    if not section_code.strip() or not section_name.strip():
+    section_code, section_name = section_code.strip(), redact_personal_data(section_name).strip()
+    if not section_code or not section_name:
         raise BookingError("the section code and name are required")
+    if contains_personal_number(section_code):
+        raise BookingError("section code: must not contain a resident ID number or a bank card number")
+    equipment = [redact_personal_data(str(e))[:64] for e in (equipment or [])][:20]
     with site.store.transaction() as conn:
         cur = conn.execute(
             """INSERT INTO bookings (day, section_code, section_name, session_kind, room_kind, attendees, equipment,
                    duration_min, earliest, latest_end, state, created_by, created)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
-            (day, section_code.strip(), section_name.strip(), session_kind, room_kind, attendees,
+            (day, section_code, section_name, session_kind, room_kind, attendees,
              json.dumps(sorted(set(equipment or []))), duration_min, utc_timestamp(earliest), utc_timestamp(latest_end),
              by, utc_timestamp(site.clock.now())))
         booking_id = int(cur.lastrowid or 0)
         site.journal.append(conn, "booking.requested", {
-            "booking": booking_id, "day": day, "section_code": section_code.strip(), "session_kind": session_kind,
+            "booking": booking_id, "day": day, "section_code": section_code, "session_kind": session_kind,
             "room_kind": room_kind, "attendees": attendees, "equipment": sorted(set(equipment or [])),
             "duration_min": duration_min, "earliest": utc_timestamp(earliest), "latest_end": utc_timestamp(latest_end),
             "by": by})
@@ -280,7 +285,7 @@ def add_booking(site: Site, *, day: str, section_code: str, section_name: str, s
 
 def pin_booking(site: Site, booking_id: int, *, room: str, start: datetime, reason: str, by: str) -> None:
     """Staff's override: this booking goes to this room at this time (checked at the next run)."""
-    reason = reason.strip()[:300]
+    reason = redact_personal_data(reason).strip()[:300]
     if not reason:
         raise BookingError("an override needs a reason")
     with site.store.transaction() as conn:

@@ -109,6 +109,8 @@ def busier_day(plan: dict[str, Any]) -> dict[str, Any]:
 
 class DaySimulation:
     def __init__(self, site: Site, service: Any, *, speed: float = 1.0, seed: int = 0) -> None:
+        if not 0 < speed <= 10_000:
+            raise ValueError("speed: more than 0 (1 is real time, 10 ten times faster)")
         self.site, self.service, self.speed = site, service, speed
         self.random = random.Random(seed)
         self.plan: dict[str, Any] = {}
