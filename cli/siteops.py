@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from cli.common import config_option, data_option, emit, friendly_errors, read_text_file
+from cli.common import (
+    config_option,
+    data_option,
+    emit,
+    fail,
+    friendly_errors,
+    read_text_file,
+)
 
 
 @click.group()
@@ -161,3 +168,24 @@ def fees_sheet(data_dir: Path, config_path: Path | None, session_id: str, finali
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     emit({"ok": True, **sheet})
+
+
+@fees.command("quote")
+@data_option
+@config_option
+@click.option("--hours", required=True, type=click.FloatRange(min=0, max=24),
+              help="How long the expert worked, in hours (e.g. 5.5).")
+@click.option("--holiday", is_flag=True, help="Paid as a holiday.")
+@click.option("--terminated", is_flag=True, help="The session was terminated (中止后终止).")
+@friendly_errors
+def fees_quote(data_dir: Path, config_path: Path | None, hours: float, holiday: bool, terminated: bool) -> None:
+    """What the configured fee rule pays for a given duration, before and after the daily cap:
+    check the rule against the venue's published fee notice without running a session."""
+    from appliance.config import load_config
+    from appliance.siteops.fees import FeeError, quote
+
+    rule = load_config(config_path, data_dir=data_dir).siteops.fees
+    try:
+        emit({"ok": True, **quote(rule, round(hours * 60), holiday=holiday, terminated=terminated)})
+    except FeeError as exc:
+        fail(str(exc))

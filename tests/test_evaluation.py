@@ -180,8 +180,8 @@ def test_a_whole_evaluation(site):
     # Trimmed means (5 members: highest and lowest dropped) per criterion:
     # B1 plan 39 38 35 37 36 → 37.00, schedule 25 26 24 25 25 → 25.00: technical 62.00, price 27.00
     # B2 plan 30 32 31 33 12 → 31.00, schedule 27 28 27 26 27 → 27.00: technical 58.00, price 30.00
-    assert (results["B1"]["total"], results["B1"]["rank"]) == (89.0, 1)
-    assert (results["B2"]["total"], results["B2"]["rank"]) == (88.0, 2)
+    assert (results["B1"]["total"], results["B1"]["rank"]) == ("89.00", 1)  # exact decimals, as strings
+    assert (results["B2"]["total"], results["B2"]["rank"]) == ("88.00", 2)
     assert results["B3"]["valid"] is False and results["B3"]["rank"] is None
 
     kinds = [r.kind for r in site.journal.records() if r.kind.startswith("evaluation.")]
@@ -193,7 +193,7 @@ def test_a_whole_evaluation(site):
     rounds = [r.payload for r in site.journal.records(kind="evaluation.vote_round")]
     assert [r["chair"] for r in rounds] == [None, p02]
     final = site.journal.records(kind="evaluation.results")[-1].payload
-    assert [(r["bidder"], r["total"], r["rank"]) for r in final["results"]] == [("B1", "89.0", 1), ("B2", "88.0", 2),
+    assert [(r["bidder"], r["total"], r["rank"]) for r in final["results"]] == [("B1", "89.00", 1), ("B2", "88.00", 2),
                                                                               ("B3", None, None)]
     revised = site.journal.records(kind="evaluation.revised")[-1].payload
     assert (revised["from"], revised["to"]) == ("36.00", "39.00")
@@ -251,3 +251,45 @@ def test_a_template_that_cannot_work_is_refused_with_the_field_named():
     with pytest.raises(ev.EvaluationError, match="max"):
         ev.check_template(bad)
     assert Decimal(str(TEMPLATE["rule"]["price"]["points"])) == 30
+
+
+LEP_TEMPLATE = {
+    "format": "site-appliance/evaluation-template/v1", "id": "lep-demo", "name": "经评审的最低投标价法（工期调整）",
+    "steps": [{"id": "price", "name": "评标价计算", "kind": "price"}],
+    "rule": {"format": "site-appliance/scoring-rule/v1", "method": "lowest_evaluated_price", "round": 2,
+             "adjustments": [{"id": "schedule", "name": "工期", "offered": "工期（日历天）", "required": 300, "unit_name": "日历天",
+                              "above": {"amount": 1000}, "below": {"amount": -500}}]},
+}
+
+
+def test_the_lowest_evaluated_price_reads_the_offers_of_the_opening_record_and_shows_its_working(site):
+    """The adjustment rules of the template read each bid's offered schedule from the signed-off
+    opening record; the price step, the results and the report show each adjustment's working."""
+    p01, p02, p03, p04, p06 = members = people(site, "P01", "P02", "P03", "P04", "P06")
+    opening.open_bids(site, "S-0922-01", [
+        {"bidder": "B1", "price": "1000000", "fields": {"工期（日历天）": "300"}},
+        {"bidder": "B2", "price": "900000", "fields": {"工期（日历天）": "280"}},
+        {"bidder": "B3", "price": "950000", "fields": {"工期（日历天）": "310"}}], by="staff1")
+    for bidder in ("B1", "B2", "B3"):
+        opening.confirm(site, "S-0922-01", bidder, agrees=True, by=f"{bidder} 代表")
+    opening.sign_off(site, "S-0922-01", supervisor="li.na")
+    ev.start(site, SESSION, LEP_TEMPLATE, opening.bids_for_evaluation(site, "JL2026-GC-0117-01"), by="staff1")
+    for person in members:
+        ev.sign_in(site, SESSION, person)
+        ev.confirm_read(site, SESSION, person)
+    for voter in members:
+        ev.vote(site, SESSION, voter, p02)
+    for person in members:
+        ev.submit_step(site, SESSION, person, "price")
+    outcome = ev.confirm_step(site, SESSION, p02, "price")
+    ev.ask_opinions(site, SESSION, p02)
+    for person in members:
+        ev.agree(site, SESSION, person)
+    results = {r["bidder"]: r for r in ev.finalize(site, SESSION, p02)}
+    assert {b: (r["evaluated_price"], r["rank"]) for b, r in results.items()} == {
+        "B1": ("1000000.00", 3), "B2": ("890000.00", 1), "B3": ("960000.00", 2)}
+    assert results["B2"]["adjustments"][0]["working"] == "工期：280日历天，比要求少20日历天，计20个单位 × -500.00元 = -10000.00元"
+    assert outcome["evaluated_prices"] == {"B1": "1000000.00", "B2": "890000.00", "B3": "960000.00"}
+    html = report.render_html(report.content(site, SESSION))
+    assert "价格调整及计算过程" in html and "比要求多10日历天，计10个单位 × 1000.00元 = 10000.00元" in html
+    assert "890000.00" in html

@@ -157,8 +157,8 @@ def test_the_command_prints_one_row_per_bidder():
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert [(r["bidder"], r["valid"], r["baseline"], r["deviation_pct"], r["price_score"], r["total"], r["rank"]) for r in rows] == [
-        ("甲", True, 7100.0, -1.41, 33.59, 33.59, 1), ("乙", True, 7100.0, 2.82, 29.36, 29.36, 4),
-        ("丙", True, 7100.0, 1.41, 32.18, 32.18, 3), ("丁", True, 7100.0, -2.82, 32.18, 32.18, 2)]
+        ("甲", True, "7100.00", "-1.41", "33.59", "33.59", 1), ("乙", True, "7100.00", "2.82", "29.36", "29.36", 4),
+        ("丙", True, "7100.00", "1.41", "32.18", "32.18", 3), ("丁", True, "7100.00", "-2.82", "32.18", "32.18", 2)]
     bad = run_appliance("eval", "score", str(EXAMPLES / "deduction-proportional.bids.json"),
                         str(EXAMPLES / "deduction-proportional.bids.json"))
     assert bad.returncode == 2 and "format" in bad.stderr

@@ -302,6 +302,9 @@ def _outcome(conn: Any, template: dict[str, Any], session: str, step: dict[str, 
                                                          agg.get("method", "mean"), int(agg.get("round", 2)))
                                        for c in step["criteria"]), Decimal(0))) for b in bidders}}
     results = _engine(conn, template, session, bidders)
+    if template["rule"].get("method") == "lowest_evaluated_price":  # 标价比较: each adjustment with its working
+        return {"evaluated_prices": {r.bidder: scoring.text(r.evaluated_price) for r in results if r.valid},
+                "adjustments": {r.bidder: [a["working"] for a in r.adjustments] for r in results if r.valid}}
     return {"price_scores": {r.bidder: str(r.price_score) for r in results if r.valid}}
 
 
@@ -309,6 +312,7 @@ def _engine(conn: Any, template: dict[str, Any], session: str, bidders: list[str
     """The scoring engine over the bidders still in, each factor with the members' scores of
     its step (per criterion, so the rule's aggregation applies per sub-item)."""
     rule = dict(template["rule"])
+    offered = _offered_values(conn, session) if rule.get("adjustments") else {}
     bids = []
     for bidder, price in conn.execute("SELECT bidder, price FROM eval_bidders WHERE session = ? ORDER BY bidder", (session,)):
         entry: dict[str, Any] = {"bidder": bidder, "price": Decimal(price), "valid": bidder in bidders, "scores": {}}
@@ -316,8 +320,24 @@ def _engine(conn: Any, template: dict[str, Any], session: str, bidders: list[str
             for factor in rule.get("factors", []):
                 marks = _scores(conn, session, factor).get(bidder, {})
                 entry["scores"][factor] = {c: [Decimal(v) for v in per.values()] for c, per in marks.items()}
+            names = {a.get("offered") for a in rule.get("adjustments", [])}
+            entry["offered"] = {k: v for k, v in offered.get(bidder, {}).items() if k in names}
         bids.append(entry)
-    return scoring.score(rule, {"bids": bids})
+    try:
+        return scoring.score(rule, {"bids": bids})
+    except scoring.RuleError as exc:
+        raise EvaluationError("cannot_score", f"the scoring rule cannot be applied: {exc}") from exc
+
+
+def _offered_values(conn: Any, session: str) -> dict[str, dict[str, str]]:
+    """The bids' offered values (工期, 质保期 …) as the signed-off opening record of the section
+    states them in its columns: what the adjustment rules of the lowest evaluated price read."""
+    row = conn.execute("""SELECT o.record FROM openings o JOIN sessions x ON x.id = o.session JOIN sessions e ON e.id = ?
+                          WHERE x.section_code = e.section_code AND o.state = 'signed_off' ORDER BY o.signed_off DESC LIMIT 1""",
+                       (session,)).fetchone()
+    if row is None:
+        return {}
+    return {r["bidder"]: {f["name"]: f["value"] for f in r["fields"]} for r in json.loads(row[0])["rows"]}
 
 
 def confirm_step(site: Site, session: str, chair: int, step_id: str, conn: Any = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from decimal import Decimal
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,8 @@ def content(site: Site, session: str) -> dict[str, Any]:
     for r in results:  # as the report prints them: exact prices, points to two decimals
         r["name"], r["price"] = names[r["bidder"]], prices[r["bidder"]]
         for key in ("total", "price_score"):
-            r[key] = None if r[key] is None else f"{r[key]:.2f}"
-        r["factors"] = {k: f"{v:.2f}" for k, v in (r.get("factors") or {}).items()}
+            r[key] = None if r[key] is None else f"{Decimal(str(r[key])):.2f}"
+        r["factors"] = {k: f"{Decimal(str(v)):.2f}" for k, v in (r.get("factors") or {}).items()}
     ranking = sorted((r for r in results if r["rank"] is not None), key=lambda r: (r["rank"], r["bidder"]))
     opening = conn.execute("""SELECT o.record, o.record_sha256 FROM openings o JOIN sessions x ON x.id = o.session
                               WHERE x.section_code = ? AND o.state = 'signed_off' ORDER BY o.signed_off DESC LIMIT 1""",
@@ -131,7 +132,7 @@ def content(site: Site, session: str) -> dict[str, Any]:
         "start": _local(s["start"]), "end": _local(s["ended"] or s["end"]), "issued": _local(utc_timestamp(site.clock.now())),
         "template_name": template.get("name", template.get("id", "")), "members": members, "opening": opening_record,
         "opening_sha256": opening[1] if opening else "", "opening_fields": opening_fields, "bidders": bidders,
-        "steps": template["steps"], "price_rule": price_rule, "factor_ids": rule.get("factors", []),
+        "steps": template["steps"], "price_rule": price_rule, "method": rule.get("method"), "factor_ids": rule.get("factors", []),
         "factors": [steps[f]["name"] for f in rule.get("factors", [])], "results": results, "ranking": ranking,
         "candidates": ranking[:int(template.get("candidates", 3))], "matters": template.get("matters", ""),
         "clarifications": [{"name": names.get(c[0], c[0]), "question": c[1], "answer": c[2]} for c in conn.execute(

@@ -38,10 +38,11 @@ def check_template(template: Any) -> dict[str, Any]:
                         scoring.dec(c.get("max"), f"steps.{s['id']}.criteria.{c.get('id')}.max")
                     except scoring.RuleError as exc:
                         raise EvaluationError("bad_template", str(exc)) from exc
-    rule = template.get("rule")
-    if not isinstance(rule, dict) or rule.get("format") != scoring.FORMAT:
-        raise EvaluationError("bad_template", "rule: a scoring rule (docs/scoring.md)")
-    for factor in rule.get("factors", []):
+    try:
+        rule = scoring.parse_rule(template.get("rule"))
+    except scoring.RuleError as exc:
+        raise EvaluationError("bad_template", f"rule: {exc}") from exc
+    for factor in rule.factors:
         if factor not in ids:
             raise EvaluationError("bad_template", f"rule.factors: {factor!r} is not a scoring step of the template")
     return template

@@ -215,3 +215,20 @@ def set_bank_card(site: Site, person_id: int, number: str, *, by: str) -> str:
 
 def yuan(fen: int | None) -> str:
     return "" if fen is None else f"{fen // 100}.{fen % 100:02d}"
+
+
+def quote(rule: FeeRuleConfig, minutes: int, *, holiday: bool = False, terminated: bool = False) -> dict[str, Any]:
+    """What the rule pays one expert for one session of ``minutes`` (before the daily cap, which
+    is shown beside it), so a venue can check its rule against its published fee notice."""
+    if not 0 <= minutes <= 24 * 60:
+        raise FeeError("--hours: from 0 to 24")
+    start = datetime(2026, 1, 5, 8, 0, tzinfo=VENUE_TZ)
+    from datetime import timedelta
+
+    line = fee_for(rule, FeeInput(0, "quote", "terminated" if terminated else "completed", start,
+                                  start + timedelta(minutes=minutes), holiday))
+    assert line.fee_fen is not None
+    capped = min(line.fee_fen, rule.daily_cap * 100) if rule.daily_cap > 0 else line.fee_fen
+    return {"minutes": minutes, "holiday": holiday, "terminated": terminated,
+            "extra_hours_billed": f"{line.extra_half_hours / 2:g}", "fee_yuan": f"{line.fee_fen / 100:.2f}",
+            "after_daily_cap_yuan": f"{capped / 100:.2f}", "rule": rule.model_dump(mode="json")}
