@@ -80,11 +80,20 @@ class WebConfig(_Section):
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="TCP port of the web server.")
     threads: int = Field(
-        default=24,
+        default=32,
         ge=4,
         le=200,
-        description="Web server worker threads; each open screen's live-update stream holds one.",
+        description="Web server worker threads: a request gets one only once it is whole; each open screen's "
+        "live-update stream holds one (at most threads − 8 streams in all).",
     )
+    header_timeout_s: float = Field(
+        default=10.0, ge=1, le=120,
+        description="Seconds a connection has to send a request's headers before it is closed (slow clients).")
+    body_timeout_s: float = Field(
+        default=30.0, ge=1, le=600, description="Seconds a request body may pause before the request is dropped (408).")
+    streams_per_client: int = Field(
+        default=4, ge=1, le=50,
+        description="Live-update streams one login session or one kiosk may hold at once; more are refused (429).")
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate chain; with tls_key, the server speaks HTTPS only."
     )

@@ -99,7 +99,6 @@ class Runtime:
         self._demo_center_factory = demo_center_factory
         self._web_server: Any = None
         self._web_app: Any = None
-        self._web_thread: threading.Thread | None = None
         self._locks: list[int] = []
         self._started: list[str] = []
         self.device_service: Any = None
@@ -193,28 +192,25 @@ class Runtime:
         log.info("started %s (pid %d)", ", ".join(self.services), os.getpid())
 
     def _start_web(self) -> None:
-        from cheroot import wsgi
+        from appliance.webserver import WebServer
 
         assert self._web_factory is not None, "web service needs a web factory"
         cfg = self.site.config.web
         self._web_app = self._web_factory(self.site)
-        server = wsgi.Server((cfg.host, cfg.port), self._web_app, numthreads=cfg.threads,
-                             server_name="site-appliance", shutdown_timeout=0.5)
-        server.error_log = _cheroot_log  # into our logging (redacted, rotated), not raw stderr
-        if cfg.tls_cert is not None and cfg.tls_key is not None:
-            from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-            server.ssl_adapter = BuiltinSSLAdapter(str(cfg.tls_cert), str(cfg.tls_key))
+        spool = self.site.data_dir / "run" / "uploads"
+        spool.mkdir(parents=True, exist_ok=True)
+        server = WebServer(self._web_app, cfg.host, cfg.port, threads=cfg.threads,
+                           tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
+                           limits=web_limits(cfg), spool_dir=spool,
+                           body_limit=getattr(self._web_app, "extensions", {}).get("body_limit"))
         server.prepare()  # binds now, so a busy port fails start-up with a clear error
+        server.start()
         self._web_server = server
-        self._web_thread = threading.Thread(target=server.serve, name="web", daemon=True)
-        self._web_thread.start()
-        scheme = "https" if server.ssl_adapter else "http"
-        self.status.set("web", "running", f"{scheme}://{cfg.host}:{self.web_port}/")
+        self.status.set("web", "running", f"{server.scheme}://{cfg.host}:{self.web_port}/")
 
     @property
     def web_port(self) -> int | None:
-        return self._web_server.bind_addr[1] if self._web_server is not None else None
+        return self._web_server.port if self._web_server is not None else None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -267,7 +263,7 @@ class Runtime:
                 return False
             if w.last_step is None or now - w.last_step > limit:
                 return False
-        return self._web_thread is None or self._web_thread.is_alive()
+        return self._web_server is None or self._web_server.alive()
 
     def wait(self) -> None:
         """Block until a stop signal (or `stop_event`); feed systemd's watchdog meanwhile while
@@ -303,9 +299,7 @@ class Runtime:
             live = self._web_app.extensions.get("live")
             if live is not None:
                 live.stop()  # ends the open live-update streams, so their threads free up
-            self._web_server.stop()
-            if self._web_thread is not None:
-                self._web_thread.join(STOP_DEADLINE_S / 2)
+            self._web_server.stop(STOP_DEADLINE_S / 2)
         for worker in reversed(self.workers):
             if worker.thread is not None:
                 worker.thread.join(STOP_DEADLINE_S / 2)
@@ -328,11 +322,10 @@ class Runtime:
         self._started.clear()
 
 
-def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-    """cheroot's error log, routed to logging. Clients that hang up (a closed kiosk screen, a
-    dropped stream) are routine: DEBUG, without traceback."""
-    routine = level <= logging.INFO and not traceback
-    logging.getLogger("cheroot").log(logging.DEBUG if routine else level, "%s", msg, exc_info=traceback)
+def web_limits(cfg: Any) -> Any:
+    from appliance.webserver import Limits
+
+    return Limits(header_timeout_s=cfg.header_timeout_s, body_timeout_s=cfg.body_timeout_s)
 
 
 def run_services(site: Site, services: Sequence[str], simulate_day: bool = False, **factories: Any) -> int:

@@ -10,7 +10,7 @@
    figure (goal ≥ 0.8).
 3. **Media**: a segment-sized file (default 32 MiB) uploaded by tus (tuspy, 4 MiB chunks,
    sha256 checksums, signed requests, the center hashing the whole file against its seal)
-   against a plain HTTP PUT of the same file to the same server stack (cheroot, written and
+   against a plain HTTP PUT of the same file to the same server stack (uvicorn and our WSGI bridge, written and
    fsynced, no signature, no hashing). The figure is PUT time / tus time (goal ≥ 0.9). A second
    baseline adds a SHA-256 of the file at both ends to the PUT (what any integrity check costs).
 
@@ -51,9 +51,9 @@ def _free_port() -> int:
 
 
 def _serve(app_factory: Any, port: int) -> None:
-    from cheroot import wsgi
+    from appliance.webserver import WebServer
 
-    wsgi.Server(("127.0.0.1", port), app_factory(), numthreads=8).safe_start()
+    WebServer(app_factory(), "127.0.0.1", port, threads=8, body_limit=lambda scope: (9 << 30, 64 << 20)).serve()
 
 
 def _fork_server(app_factory: Any, port: int) -> int:
@@ -98,7 +98,8 @@ class _Counting:
 def drain(tmp: Path, records: int) -> dict[str, Any]:
     from appliance.site import init_site, open_site
     from sync.agent import Agent, enroll
-    from sync.center import Center, create_center_app
+    from sync.center import Center
+    from sync.center_api import create_center_app
 
     data = tmp / "site"
     init_site(data, "bench-site", "基准测试交易中心")
@@ -157,7 +158,8 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
     from appliance.site import init_site, open_site
     from sync import media as media_mod
     from sync.agent import Agent, enroll
-    from sync.center import Center, create_center_app
+    from sync.center import Center
+    from sync.center_api import create_center_app
 
     data = tmp / "media-site"
     init_site(data, "bench-media", "基准测试交易中心")

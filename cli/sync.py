@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import config_option, data_option, emit, friendly_errors, read_text_file
+from cli.common import config_option, data_option, emit, fail, friendly_errors, read_text_file
 from cli.services import run_services_of
 
 
@@ -125,10 +125,15 @@ def center_feed(center_dir: Path, action: str, site_id: str, kind: str | None, b
 @click.argument("name")
 @click.password_option("--password", help="The staff member's password for the center's web pages.")
 def center_staff(center_dir: Path, name: str, password: str) -> None:
-    """Add (or reset) a provincial staff login for the center's web pages."""
-    from sync.center import Center
+    """Add (or reset) a provincial staff login for the center's web pages (a reset ends its sessions)."""
+    from sync.center import Center, CenterError
 
-    Center(center_dir).set_staff(name, password)
+    from sync.center_accounts import CenterStaff
+
+    try:
+        CenterStaff(Center(center_dir)).set(name, password)
+    except CenterError as exc:
+        fail(str(exc))
     emit({"ok": True, "staff": name})
 
 
@@ -139,26 +144,17 @@ def center_staff(center_dir: Path, name: str, password: str) -> None:
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Serve HTTPS with this certificate (PEM chain).")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The certificate's private key (PEM).")
 def center_serve(center_dir: Path, host: str, port: int, tls_cert: Path | None, tls_key: Path | None) -> None:
-    """Serve the center's API and its staff pages (cheroot) until interrupted."""
-    from cheroot import wsgi
-
-    from sync.center import Center, create_center_app
+    """Serve the center's API and its staff pages until interrupted (docs/web.md, "Slow clients")."""
+    from sync.center import Center
+    from sync.center_api import center_server
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    server = wsgi.Server((host, port), create_center_app(Center(center_dir)), numthreads=8, server_name="center")
-    scheme = "http"
-    if tls_cert is not None:
-        from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-        server.ssl_adapter = BuiltinSSLAdapter(str(tls_cert), str(tls_key))
-        scheme = "https"
-    server.prepare()
-    click.echo(json.dumps({"ok": True, "url": f"{scheme}://{host}:{server.bind_addr[1]}"}), nl=True)
+    server = center_server(Center(center_dir), host, port, tls=(tls_cert, tls_key) if tls_cert and tls_key else None)
+    bound = server.prepare()
+    click.echo(json.dumps({"ok": True, "url": f"{server.scheme}://{host}:{bound}"}), nl=True)
     sys.stdout.flush()
     try:
         server.serve()
     except KeyboardInterrupt:
         pass
-    finally:
-        server.stop()

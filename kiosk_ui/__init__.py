@@ -23,11 +23,14 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from appliance.accounts import Accounts
 from appliance.kiosks import Kiosks
 from appliance.personal import PersonalDataError
+from appliance.webserver import BoundedInt
 from kiosk_ui.access import init_access, wants_json
 from kiosk_ui.i18n import LANGUAGES, select_locale
 from kiosk_ui.live import LiveFeed
 
 log = logging.getLogger(__name__)
+
+
 TRANSLATIONS = Path(__file__).parent / "translations"
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -48,6 +51,7 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     cfg = site.config.web
     tls = cfg.tls_cert is not None
     app = Flask(__name__)
+    app.url_map.converters["int"] = BoundedInt  # before any route: an id too large for SQLite is a 404
     app.request_class = ApplianceRequest
     app.config.update(
         SECRET_KEY=cfg.secret_key or web_secret(site.config.paths.keys_dir),
@@ -79,6 +83,19 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         if limit and current_user.is_authenticated and current_user.user.role in getattr(view, "allowed_roles", ()):
             request.max_content_length = limit
 
+    def body_limit(scope: dict[str, Any]) -> tuple[int, int]:
+        """For the web server, before the app sees a request: the most its body may carry (a
+        view's `uploads_up_to`, else the forms' limit) and how much is buffered first (a large
+        upload only 1 MB: its view refuses anyone but the people it admits before reading on)."""
+        form_limit = app.config["MAX_CONTENT_LENGTH"] + (64 << 10)  # multipart framing
+        try:
+            endpoint, _ = app.url_map.bind("localhost").match(scope["path"], method=scope["method"])
+        except Exception:  # 404, 405: the app answers those without a body
+            return form_limit, form_limit
+        large = getattr(app.view_functions.get(endpoint), "max_upload", None)
+        return (large, 1 << 20) if large else (form_limit, form_limit)
+
+    app.extensions["body_limit"] = body_limit
     CSRFProtect(app)
     Babel(app, locale_selector=select_locale)
     init_access(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -100,7 +101,14 @@ def events() -> Any:
 
     # A kiosk stands in a public area: it gets a wake-up signal and the clock, not the site's state.
     view = (lambda snapshot: {"time": snapshot["time"], "journal": {"records": snapshot["journal"]["records"]}}) if g.kiosk else None
+    client = f"kiosk:{g.kiosk.id}" if g.kiosk else f"session:{hashlib.sha256(str(token).encode()).hexdigest()}"
+    if not feed.admit(client):
+        response = jsonify(error="too_many_streams",
+                           message="this login or kiosk has its share of live-update streams open already")
+        response.status_code, response.headers["Retry-After"] = 429, "30"
+        return response
     response = Response(stream_with_context(feed.stream(still_allowed, view)), mimetype="text/event-stream")
+    response.call_on_close(lambda: feed.release(client))  # however the stream ends, even before it starts
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

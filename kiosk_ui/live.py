@@ -48,6 +48,30 @@ class LiveFeed:
         self._started = False
         self._start_lock = threading.Lock()
         self._observer: Any = None
+        self.keepalive_s = KEEPALIVE_S  # also how soon a stream whose client left notices it
+        # Streams hold a web thread each: at most ``per_client`` for one login or kiosk, and
+        # ``total`` in all, so one client (24 tabs, a looping script) cannot take every thread.
+        web = site.config.web
+        self.per_client, self.total = web.streams_per_client, max(1, web.threads - 8)
+        self._open: dict[str, int] = {}
+        self._open_lock = threading.Lock()
+
+    def admit(self, client: str) -> bool:
+        """Take a stream slot for ``client`` (a login session or a kiosk); False when it has
+        its share already or the web server has none left. `release` gives it back."""
+        with self._open_lock:
+            if self._open.get(client, 0) >= self.per_client or sum(self._open.values()) >= self.total:
+                return False
+            self._open[client] = self._open.get(client, 0) + 1
+            return True
+
+    def release(self, client: str) -> None:
+        with self._open_lock:
+            left = self._open.get(client, 0) - 1
+            if left > 0:
+                self._open[client] = left
+            else:
+                self._open.pop(client, None)
 
     def ensure_started(self) -> None:
         with self._start_lock:
@@ -114,7 +138,7 @@ class LiveFeed:
         seen = -1
         yield "retry: 2000\n\n"
         while not self._stop.is_set():
-            version, snapshot = self.wait(seen, KEEPALIVE_S)
+            version, snapshot = self.wait(seen, self.keepalive_s)
             if not still_allowed():
                 return
             if version != seen and snapshot is not None:

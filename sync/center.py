@@ -15,9 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import secrets
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,27 +27,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import (
     Encoding, NoEncryption, PrivateFormat, PublicFormat, load_pem_private_key, load_pem_public_key,
 )
-from flask import Flask, g, jsonify, request
-from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
-from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from sqlite_utils import Database, Migrations
 
 from appliance import merkle
-from appliance.canonical import CanonicalError, parse_canonical
+from appliance.canonical import parse_canonical
 from appliance.clock import Clock, utc_timestamp
 from appliance.journal import RECORD_SIGNING_CONTEXT
+from appliance.keys import fingerprint
 from appliance.signednote import NoteError, open_checkpoint, sign_note
 from appliance.store import Store
-from sync import tus
-from sync.requestbody import raw_body
-from sync.statements import sign_media_held
-from sync.feed import FORMAT as FEED_FORMAT
-from sync.feed import KIND_LANES, LANES, PAGE_BYTES, PAGE_ITEMS, item_key, sign_item
+from sync.center_base import CENTER_NAME, FUTURE_SKEW_S, MAX_BATCH, SIGNATURE_MAX_AGE, CenterError  # noqa: F401
+from sync.center_feed import CenterFeed
+from sync.center_media import CenterMedia
 
-CENTER_NAME = "provincial-center"
-MAX_BATCH = 5000
-SIGNATURE_MAX_AGE = timedelta(minutes=5)
 schema = Migrations("center")
+ALARM_WINDOW = timedelta(hours=1)  # the same alarm again within this adds to its count
+ALARM_DETAIL_MAX = 1000  # characters of an alarm's detail kept
+UNTRUSTED_ROWS_PER_10_MIN = 50  # alarms from unauthenticated sources beyond this fold into one
 
 
 @schema()
@@ -101,13 +97,44 @@ def c003_uploads_kept(db: Database) -> None:
     db.execute("ALTER TABLE uploads ADD COLUMN finished TEXT")
 
 
-class CenterError(ValueError):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
+@schema()
+def c004_alarm_counts_key_generations_staff_sessions(db: Database) -> None:
+    # Alarms are aggregated: the same kind from the same site (or, unauthenticated, the same
+    # address) within an hour adds to one row's count instead of a row each.
+    db.execute("ALTER TABLE alarms ADD COLUMN source TEXT")
+    db.execute("ALTER TABLE alarms ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE alarms ADD COLUMN last_raised TEXT")
+    db.execute("UPDATE alarms SET last_raised = raised")
+    db.execute("CREATE INDEX alarms_recent ON alarms(kind, last_raised)")
+    # Each key a site has had: a replaced box starts a new journal under a new key (a new
+    # generation); the old journal's records, receipts and footage stay, retired.
+    db.execute("""CREATE TABLE site_keys (site TEXT NOT NULL, generation INTEGER NOT NULL, public_key TEXT NOT NULL,
+                   fingerprint TEXT NOT NULL, enrolled TEXT, retired TEXT, size INTEGER, head TEXT,
+                   PRIMARY KEY (site, generation))""")
+    db.execute("ALTER TABLE sites ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
+    for site, pem, enrolled in db.execute("SELECT id, public_key, enrolled FROM sites WHERE public_key IS NOT NULL").fetchall():
+        key = load_pem_public_key(pem.encode())
+        assert isinstance(key, Ed25519PublicKey)
+        db.execute("INSERT INTO site_keys (site, generation, public_key, fingerprint, enrolled) VALUES (?, 1, ?, ?, ?)",
+                   (site, pem, fingerprint(key), enrolled))
+    db.execute("""CREATE TABLE records_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, seq INTEGER NOT NULL,
+                   hash TEXT NOT NULL, body TEXT NOT NULL, sig TEXT NOT NULL, received TEXT NOT NULL, kind TEXT NOT NULL,
+                   PRIMARY KEY (site, generation, seq))""")
+    db.execute("""CREATE TABLE receipts_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, size INTEGER NOT NULL,
+                   note TEXT NOT NULL, issued TEXT NOT NULL, PRIMARY KEY (site, generation, size))""")
+    db.execute("""CREATE TABLE media_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, seq INTEGER NOT NULL,
+                   sha256 TEXT NOT NULL, size INTEGER NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL,
+                   PRIMARY KEY (site, generation, seq))""")
+    # Provincial staff: server-side sessions (logout and a password reset end them) and the
+    # lockout in the database (every worker sees it).
+    db.execute("""CREATE TABLE staff_sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL,
+                   last_seen TEXT NOT NULL, revoked TEXT, revoked_reason TEXT)""")
+    db.execute("ALTER TABLE staff ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE staff ADD COLUMN locked_until TEXT")
+    db.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
 
-class Center:
+class Center(CenterFeed, CenterMedia):
     def __init__(self, data: Path, clock: Clock | None = None) -> None:
         data.mkdir(parents=True, exist_ok=True)
         self.data, self.clock = data, clock or Clock()
@@ -143,7 +170,41 @@ class Center:
                          (site_id, hashlib.sha256(token.encode()).hexdigest()))
         return token
 
-    def enroll(self, site_id: str, token: str, public_pem: str) -> dict[str, str]:
+    def _known_site(self, site_id: str) -> bool:
+        return self.store.reader().execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is not None
+
+    def _retire_key(self, conn: Any, site_id: str) -> int:
+        """A replaced box's journal, under its old key, is retired whole: its records, receipts
+        and footage move to the retired tables (nothing is dropped), and the site's journal starts
+        again from record 1 under the new key, as a new generation. Returns the retired one."""
+        gen, size, head = conn.execute("SELECT generation, size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
+        now = utc_timestamp(self.clock.now())
+        conn.execute("UPDATE site_keys SET retired = ?, size = ?, head = ? WHERE site = ? AND generation = ?",
+                     (now, size, head, site_id, gen))
+        conn.execute("""INSERT INTO records_retired (site, generation, seq, hash, body, sig, received, kind)
+                        SELECT site, ?, seq, hash, body, sig, received, kind FROM records WHERE site = ?""", (gen, site_id))
+        conn.execute("DELETE FROM records WHERE site = ?", (site_id,))
+        conn.execute("""INSERT INTO receipts_retired (site, generation, size, note, issued)
+                        SELECT site, ?, size, note, issued FROM receipts WHERE site = ?""", (gen, site_id))
+        conn.execute("DELETE FROM receipts WHERE site = ?", (site_id,))
+        conn.execute("""INSERT INTO media_retired (site, generation, seq, sha256, size, path, received)
+                        SELECT site, ?, seq, sha256, size, path, received FROM media WHERE site = ?""", (gen, site_id))
+        conn.execute("DELETE FROM media WHERE site = ?", (site_id,))
+        conn.execute("DELETE FROM uploads WHERE site = ?", (site_id,))
+        conn.execute("UPDATE feed_cursors SET confirmed = 0 WHERE site = ?", (site_id,))  # the new box starts afresh
+        conn.execute("""UPDATE sites SET generation = generation + 1, size = 0, head = '', tree = '[]', reported_size = NULL,
+                        reported_at = NULL WHERE id = ?""", (site_id,))
+        return int(gen)
+
+    def key_generations(self, site_id: str) -> list[dict[str, Any]]:
+        """Every key the site has had, oldest first: its fingerprint (what staff compare with the
+        one written down at the box), when it was enrolled and retired, its journal's size then."""
+        rows = self.store.reader().execute(
+            "SELECT generation, fingerprint, enrolled, retired, size, head FROM site_keys WHERE site = ? ORDER BY generation",
+            (site_id,))
+        return [dict(zip(("generation", "fingerprint", "enrolled", "retired", "size", "head"), r, strict=True)) for r in rows]
+
+    def enroll(self, site_id: str, token: str, public_pem: str, *, source: str | None = None) -> dict[str, str]:
         digest = hashlib.sha256(token.encode()).hexdigest()
         try:
             key = load_pem_public_key(public_pem.encode())
@@ -155,13 +216,24 @@ class Center:
             row = conn.execute("SELECT token_sha256, public_key FROM sites WHERE id = ?", (site_id,)).fetchone()
             refused = row is None or row[0] is None or not secrets.compare_digest(row[0], digest)
             if not refused:
+                now = utc_timestamp(self.clock.now())
+                generation = self._retire_key(conn, site_id) if row[1] and row[1] != public_pem else None
                 # A replacement key starts clean: the revocation was of the old key.
                 conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = ?, enrolled = ?, revoked = NULL WHERE id = ?",
-                             (public_pem, utc_timestamp(self.clock.now()), site_id))
-                if row[1]:
-                    self._alarm(conn, site_id, "key_replaced", {"old_key_sha256": hashlib.sha256(row[1].encode()).hexdigest()})
+                             (public_pem, now, site_id))
+                gen = conn.execute("SELECT generation FROM sites WHERE id = ?", (site_id,)).fetchone()[0]
+                conn.execute("""INSERT INTO site_keys (site, generation, public_key, fingerprint, enrolled) VALUES (?, ?, ?, ?, ?)
+                                ON CONFLICT(site, generation) DO UPDATE SET public_key = excluded.public_key,
+                                fingerprint = excluded.fingerprint, enrolled = excluded.enrolled""",
+                             (site_id, gen, public_pem, fingerprint(key), now))
+                if generation is not None:
+                    self._alarm(conn, site_id, "key_replaced", {"old_key_sha256": hashlib.sha256(row[1].encode()).hexdigest(),
+                                                                "retired_generation": generation, "new_fingerprint": fingerprint(key)})
+                elif row[1]:  # the same key enrolled again (its revocation lifted): its journal goes on
+                    self._alarm(conn, site_id, "key_reenrolled", {"fingerprint": fingerprint(key)})
         if refused:
-            self.alarm(site_id, "enrolment_refused", {"reason": "unknown site or token"})
+            self.alarm(site_id if self._known_site(site_id) else None, "enrolment_refused",
+                       {"reason": "unknown site or token", "site_tried": site_id[:64]}, source=source)
             raise CenterError(403, "bad_token", "unknown site or enrolment token (tokens work once)")
         return {"center_name": CENTER_NAME, "center_public_key": self.public_pem}
 
@@ -319,13 +391,68 @@ class Center:
         center = sign_note(text, CENTER_NAME, self.key)
         return site_note.rstrip("\n") + "\n" + center.split("\n\n", 1)[1].rstrip("\n") + "\n"
 
-    def _alarm(self, conn: Any, site_id: str | None, kind: str, detail: dict[str, Any]) -> None:
-        conn.execute("INSERT INTO alarms (site, kind, detail, raised) VALUES (?, ?, ?, ?)",
-                     (site_id, kind, json.dumps(detail), utc_timestamp(self.clock.now())))
+    def _alarm(self, conn: Any, site_id: str | None, kind: str, detail: dict[str, Any], *, source: str | None = None) -> None:
+        """Raise an alarm, aggregated: the same kind for the same site (or, for a request no key
+        vouches for, from the same address) within an hour adds to one row's count and keeps the
+        latest detail; details are capped; unauthenticated sources beyond a few dozen rows in ten
+        minutes fold into one row, so a flood cannot push real alarms off the page."""
+        now = self.clock.now()
+        stamp = utc_timestamp(now)
+        text = json.dumps(detail, ensure_ascii=False, default=str)
+        if len(text) > ALARM_DETAIL_MAX:
+            text = json.dumps({"truncated": text[:ALARM_DETAIL_MAX - 40]}, ensure_ascii=False)
+        if source is not None:
+            recent = conn.execute("SELECT COUNT(*) FROM alarms WHERE source IS NOT NULL AND source != '*' AND raised > ?",
+                                  (utc_timestamp(now - timedelta(minutes=10)),)).fetchone()[0]
+            fresh = conn.execute("SELECT 1 FROM alarms WHERE kind = ? AND source = ? AND last_raised > ?",
+                                 (kind, source, utc_timestamp(now - ALARM_WINDOW))).fetchone() is None
+            if fresh and recent >= UNTRUSTED_ROWS_PER_10_MIN:
+                source = "*"  # many addresses at once: one row for all of them
+        row = conn.execute("SELECT id FROM alarms WHERE kind = ? AND site IS ? AND source IS ? AND last_raised > ? "
+                           "ORDER BY id DESC LIMIT 1", (kind, site_id, source, utc_timestamp(now - ALARM_WINDOW))).fetchone()
+        if row:
+            conn.execute("UPDATE alarms SET count = count + 1, last_raised = ?, detail = ? WHERE id = ?", (stamp, text, row[0]))
+        else:
+            conn.execute("INSERT INTO alarms (site, kind, detail, raised, source, count, last_raised) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                         (site_id, kind, text, stamp, source, stamp))
 
-    def alarm(self, site_id: str | None, kind: str, detail: dict[str, Any]) -> None:
+    def alarm(self, site_id: str | None, kind: str, detail: dict[str, Any], *, source: str | None = None) -> None:
         with self.store.transaction() as conn:
-            self._alarm(conn, site_id, kind, detail)
+            self._alarm(conn, site_id, kind, detail, source=source)
+
+    def precheck(self, scope: dict[str, Any]) -> tuple[int, str] | None:
+        """Before a byte of its body is read (the web server calls this): a request to a site's
+        API must be signed (RFC 9421) by an enrolled, unrevoked site key named as its keyid,
+        created within the last five minutes, with a nonce not seen before. Anything else is
+        refused (401) and alarmed, aggregated, by the address it came from. The signature itself
+        and the body's digest are verified by the view once the body is in."""
+        match = re.fullmatch(r"/center/v1/sites/([^/]+)/.+", scope["path"])
+        if match is None or scope["method"] == "OPTIONS":
+            return None
+        refusal = self._precheck(scope, match.group(1))
+        if refusal is not None and "/media/uploads" in scope["path"]:
+            return (*refusal, [("Tus-Resumable", "1.0.0")])  # every tus answer carries it, refusals too
+        return refusal
+
+    def _precheck(self, scope: dict[str, Any], site_id: str) -> tuple[int, str] | None:
+        remote = str((scope.get("client") or ("?",))[0])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        params = dict(re.findall(r';\s*([a-z]+)=("[^"]*"|[0-9]+)', headers.get("signature-input", "")))
+        keyid, nonce = params.get("keyid", "").strip('"'), params.get("nonce", "").strip('"')
+        created = int(params["created"]) if params.get("created", "").isdigit() else None
+        try:
+            self.site_key(site_id)
+        except CenterError as exc:
+            self.alarm(None, exc.code, {"site_tried": site_id[:64], "path": scope["path"][:200]}, source=remote)
+            return _refusal(exc)
+        now = time.time()  # as the view's signature check counts (http_message_signatures uses the wall clock)
+        if keyid != site_id or created is None or not nonce:
+            return _refusal(CenterError(401, "bad_signature", "a request signed by the site's key (keyid, created, nonce)"))
+        if not now - SIGNATURE_MAX_AGE.total_seconds() <= created <= now + FUTURE_SKEW_S:
+            return _refusal(CenterError(401, "bad_signature", "the signature's created time is not within the last 5 minutes"))
+        if self.store.reader().execute("SELECT 1 FROM nonces WHERE site = ? AND nonce = ?", (site_id, nonce)).fetchone():
+            return _refusal(CenterError(401, "replay", "a nonce is required and must be new"))
+        return None
 
     def seen_nonce(self, site_id: str, nonce: str) -> bool:
         """Replay defence: a (site, nonce) pair is accepted once. Nonces older than twice the
@@ -340,182 +467,6 @@ class Center:
                 return True
             conn.execute("INSERT INTO nonces (site, nonce, seen) VALUES (?, ?, ?)", (site_id, nonce, utc_timestamp(now)))
             return False
-
-    def set_staff(self, name: str, password: str) -> None:
-        from argon2 import PasswordHasher
-
-        if not name.strip() or len(password) < 10:
-            raise CenterError(400, "bad_staff", "a name, and a password of at least 10 characters")
-        with self.store.transaction() as conn:
-            conn.execute("""INSERT INTO staff (name, password_hash, created) VALUES (?, ?, ?)
-                            ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash""",
-                         (name.strip(), PasswordHasher().hash(password), utc_timestamp(self.clock.now())))
-
-    # -- the feed down ----------------------------------------------------------------------
-
-    def add_item(self, site_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Queue a signed item for the site: the lane comes from the kind, seq is the lane's next."""
-        if kind not in KIND_LANES:
-            raise CenterError(400, "bad_kind", f"unknown feed kind {kind!r} (known: {', '.join(KIND_LANES)})")
-        if not isinstance(body, dict):
-            raise CenterError(400, "bad_body", "an item's body is a JSON object")
-        lane, key = KIND_LANES[kind], item_key(kind, body)
-        with self.store.transaction() as conn:
-            if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
-                raise CenterError(404, "unknown_site", f"site {site_id!r} is not known here")
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM feed WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()[0]
-            floor = conn.execute("SELECT floor FROM feed_cursors WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()
-            seq = max(seq, (floor[0] if floor else 0) + 1)
-            item = {"format": FEED_FORMAT, "site": site_id, "lane": lane, "seq": seq, "kind": kind, "key": key,
-                    "issued": utc_timestamp(self.clock.now()), "body": body}
-            try:
-                signed = sign_item(self.key, item)
-            except CanonicalError as exc:
-                raise CenterError(400, "bad_body", f"the body cannot be signed canonically: {exc}") from exc
-            conn.execute("INSERT INTO feed (site, lane, seq, kind, key, item, sig, issued) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (site_id, lane, seq, kind, key, signed["item"], signed["sig"], item["issued"]))
-        return {"site": site_id, "lane": lane, "seq": seq, "kind": kind}
-
-    def _lane(self, site_id: str, lane: str) -> tuple[int, int, int]:
-        if lane not in LANES:
-            raise CenterError(404, "bad_lane", f"lanes are {', '.join(LANES)}")
-        conn = self.store.reader()
-        head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()[0]
-        row = conn.execute("SELECT confirmed, floor FROM feed_cursors WHERE site = ? AND lane = ?", (site_id, lane)).fetchone()
-        confirmed, floor = row if row else (0, 0)
-        return max(head, floor), confirmed, floor
-
-    def feed_page(self, site_id: str, lane: str, after: int, limit: int = PAGE_ITEMS) -> dict[str, Any]:
-        """Items after the site's cursor, a bounded page. A cursor the center cannot continue
-        from (below the compacted floor, past the lane's head, or behind what the site already
-        confirmed: a site restored from an old image) is answered with ``refetch``."""
-        head, confirmed, floor = self._lane(site_id, lane)
-        if after < floor or after > head or after < confirmed:
-            why = ("compacted away" if after < floor else "past the lane's head" if after > head
-                   else f"behind the {confirmed} this site already confirmed (restored from an old image?)")
-            self.alarm(site_id, "feed_refetch", {"lane": lane, "cursor": after, "why": why})
-            raise CenterError(409, "refetch", f"cursor {after} in lane {lane!r} cannot be continued: {why}; "
-                              "fetch the lane's snapshot")
-        with self.store.transaction() as conn:
-            conn.execute("""INSERT INTO feed_cursors (site, lane, confirmed) VALUES (?, ?, ?)
-                            ON CONFLICT(site, lane) DO UPDATE SET confirmed = MAX(confirmed, excluded.confirmed)""",
-                         (site_id, lane, after))
-        rows = self.store.reader().execute(
-            "SELECT item, sig FROM feed WHERE site = ? AND lane = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (site_id, lane, after, max(1, min(limit, PAGE_ITEMS)))).fetchall()
-        items, size = [], 0
-        for item, sig in rows:
-            if items and size + len(item) > PAGE_BYTES:
-                break
-            items.append({"item": item, "sig": sig})
-            size += len(item)
-        return {"lane": lane, "head": head, "items": items}
-
-    def feed_snapshot(self, site_id: str, lane: str) -> dict[str, Any]:
-        """The lane as it stands: the latest item of every key, in seq order, and the head the
-        site's cursor moves to once it has applied them."""
-        head, _, _ = self._lane(site_id, lane)
-        rows = self.store.reader().execute(
-            """SELECT item, sig FROM feed f WHERE site = ? AND lane = ?
-                 AND seq = (SELECT MAX(seq) FROM feed g WHERE g.site = f.site AND g.lane = f.lane AND g.key = f.key)
-               ORDER BY seq""", (site_id, lane)).fetchall()
-        return {"lane": lane, "head": head, "items": [{"item": i, "sig": s} for i, s in rows]}
-
-    def compact(self, site_id: str) -> dict[str, int]:
-        """Drop superseded items (an older item of a key with a newer one); the floor rises to
-        the highest dropped seq, and a site whose cursor is below it is told to refetch."""
-        out = {}
-        with self.store.transaction() as conn:
-            for lane in LANES:
-                rows = conn.execute(
-                    """SELECT seq FROM feed f WHERE site = ? AND lane = ? AND EXISTS (SELECT 1 FROM feed g
-                       WHERE g.site = f.site AND g.lane = f.lane AND g.key = f.key AND g.seq > f.seq)""",
-                    (site_id, lane)).fetchall()
-                if not rows:
-                    continue
-                top = max(r[0] for r in rows)
-                conn.executemany("DELETE FROM feed WHERE site = ? AND lane = ? AND seq = ?", [(site_id, lane, r[0]) for r in rows])
-                conn.execute("""INSERT INTO feed_cursors (site, lane, floor) VALUES (?, ?, ?)
-                                ON CONFLICT(site, lane) DO UPDATE SET floor = MAX(floor, excluded.floor)""", (site_id, lane, top))
-                out[lane] = len(rows)
-        return out
-
-    # -- recordings -------------------------------------------------------------------------
-
-    def sealed_segment(self, site_id: str, seq: int) -> dict[str, Any] | None:
-        """What the site's journal record ``seq`` sealed, when it is a recording segment the
-        center holds."""
-        row = self.store.reader().execute("SELECT body FROM records WHERE site = ? AND seq = ? AND kind = 'recording.segment'",
-                                          (site_id, seq)).fetchone()
-        if row is None:
-            return None
-        payload = json.loads(row[0])["payload"]
-        return {"sha256": payload["sha256"], "size": payload["size"], "file": payload["file"], "camera": payload["camera"],
-                "room": payload["room"], "start": payload["start"], "end": payload["end"], "sessions": payload["sessions"]}
-
-    def finish_upload(self, site_id: str, upload_id: str, path: Path) -> bool:
-        """All bytes are in: keep the file only if its SHA-256 is the sealed record's."""
-        row = self.store.reader().execute("SELECT seq, sha256, length, offset, finished FROM uploads WHERE id = ?",
-                                          (upload_id,)).fetchone()
-        if row is None or row[3] != row[2]:
-            return False
-        if row[4]:
-            return True
-        seq, wanted, length = row[0], row[1], row[2]
-        final = self.data / "media" / site_id / f"{seq}.mp4"
-        if not path.exists() and final.exists():
-            path = final  # killed between moving the checked file and recording it: check it where it is
-        if not path.exists():  # the bytes are gone (a disk replaced?): the site sends the segment again
-            with self.store.transaction() as conn:
-                conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-            return False
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != wanted or path.stat().st_size != length:
-            with self.store.transaction() as conn:
-                conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-                self._alarm(conn, site_id, "media_mismatch", {"seq": seq, "sealed_sha256": wanted, "received_sha256": digest.hexdigest()})
-            path.unlink(missing_ok=True)
-            return False
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if path != final:
-            os.replace(path, final)
-        with self.store.transaction() as conn:
-            conn.execute("INSERT OR IGNORE INTO media (site, seq, sha256, size, path, received) VALUES (?, ?, ?, ?, ?, ?)",
-                         (site_id, seq, wanted, length, str(final.relative_to(self.data)), utc_timestamp(self.clock.now())))
-            conn.execute("UPDATE uploads SET finished = ? WHERE id = ?", (utc_timestamp(self.clock.now()), upload_id))
-        return True
-
-    def sweep_uploads(self) -> int:
-        """Remove expired uploads and their bytes (tus expiration); at most once a minute unless
-        forced by a new upload. A finished upload's file has moved to the media folder already."""
-        now = self.clock.now().isoformat()
-        self._swept = self.clock.monotonic()
-        rows = self.store.reader().execute("SELECT id FROM uploads WHERE expires <= ?", (now,)).fetchall()
-        with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM uploads WHERE id = ?", [(r[0],) for r in rows])
-        for (upload_id,) in rows:
-            (self.data / "uploads" / f"{upload_id}.part").unlink(missing_ok=True)
-        return len(rows)
-
-    def media_status(self, site_id: str, seqs: list[int]) -> dict[str, str]:
-        """Which of these segments (by sealing record) the center holds whole: seq → SHA-256.
-        An upload whose last byte was committed but not yet checked (the center was killed in
-        between) is checked here."""
-        for upload_id, in self.store.reader().execute(
-                "SELECT id FROM uploads WHERE site = ? AND offset = length AND finished IS NULL", (site_id,)).fetchall():
-            self.finish_upload(site_id, upload_id, self.data / "uploads" / f"{upload_id}.part")
-        if self.clock.monotonic() - self._swept > 60:  # every site's round asks: expired uploads go soon enough
-            self.sweep_uploads()
-        out = {}
-        for chunk in range(0, len(seqs), 500):
-            part = seqs[chunk:chunk + 500]
-            rows = self.store.reader().execute(
-                f"SELECT seq, sha256 FROM media WHERE site = ? AND seq IN ({','.join('?' * len(part))})", (site_id, *part))
-            out.update({str(s): h for s, h in rows})
-        return out
 
     # -- proofs -----------------------------------------------------------------------------
 
@@ -540,122 +491,5 @@ class Center:
                 "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
 
 
-def signed_sha256(header: str) -> bytes:
-    """The sha-256 member of a Content-Digest field (RFC 9530: a structured dictionary of
-    byte sequences, ``sha-256=:<base64>:``); refused when there is none."""
-    match = re.search(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]*={0,2}):", header)
-    if not match:
-        raise CenterError(401, "bad_signature", "a Content-Digest with sha-256 is required")
-    return base64.b64decode(match.group(1))
-
-
-class _SiteKeys(HTTPSignatureKeyResolver):
-    def __init__(self, center: Center) -> None:
-        self.center = center
-
-    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey:
-        return self.center.site_key(key_id)
-
-    def resolve_private_key(self, key_id: str) -> Any:  # pragma: no cover - the center never signs requests
-        raise NotImplementedError
-
-
-def create_center_app(center: Center) -> Flask:
-    from sync.center_ui import init_ui
-
-    app = Flask("center", static_folder=str(Path(__file__).resolve().parent.parent / "kiosk_ui" / "static"),
-                static_url_path="/center/static")
-    app.config["MAX_CONTENT_LENGTH"] = 64 << 20  # a journal batch or a tus chunk, with room
-    init_ui(app, center)
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
-
-    def authenticated(site_id: str, *, streamed_body: bool = False) -> None:
-        """RFC 9421: the request is signed by the site's key (keyid = site id), covering the
-        method, authority, target URI, content digest and a nonce, created within 5 minutes.
-        ``streamed_body``: the caller reads the body itself (a tus PATCH of any length) and
-        checks it against the signed Content-Digest (``g.signed_sha256``) as it goes."""
-        try:
-            center.site_key(site_id)  # unknown or revoked: refused and alarmed before anything else
-        except CenterError as exc:
-            center.alarm(site_id, exc.code, {"path": request.path})
-            raise
-        try:
-            results = verifier.verify(request, max_age=SIGNATURE_MAX_AGE,
-                                      require_components=("@method", "@authority", "@target-uri", "content-digest"),
-                                      body=None if streamed_body else raw_body())
-        except (HTTPMessageSignaturesException, InvalidSignature, KeyError, ValueError) as exc:
-            raise CenterError(401, "bad_signature", f"request signature: {exc}") from exc
-        params = results[0].parameters
-        if streamed_body:
-            g.signed_sha256 = signed_sha256(request.headers.get("Content-Digest", ""))
-        if params.get("keyid") != site_id:
-            raise CenterError(401, "bad_signature", "signed by another site's key")
-        nonce = params.get("nonce")
-        if not nonce or center.seen_nonce(site_id, str(nonce)):
-            raise CenterError(401, "replay", "a nonce is required and must be new")
-
-    @app.errorhandler(CenterError)
-    def refused(exc: CenterError) -> Any:
-        return jsonify({"error": exc.code, "message": str(exc)}), exc.status
-
-    @app.post("/center/v1/enroll")
-    def enroll() -> Any:
-        data = request.get_json(silent=True) or {}
-        if not all(isinstance(data.get(k), str) for k in ("site_id", "token", "public_key")):
-            raise CenterError(400, "bad_request", "site_id, token and public_key are required")
-        return jsonify(center.enroll(data["site_id"], data["token"], data["public_key"]))
-
-    def body() -> dict[str, Any]:
-        try:
-            data = json.loads(raw_body())
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise CenterError(400, "bad_request", "a JSON object is expected")
-        return data
-
-    @app.post("/center/v1/sites/<site_id>/head")
-    def head(site_id: str) -> Any:
-        authenticated(site_id)
-        return jsonify(center.head(site_id, body().get("local_size")))
-
-    @app.post("/center/v1/sites/<site_id>/feed/<lane>")
-    def feed(site_id: str, lane: str) -> Any:
-        """A page of the lane after the site's cursor (POST: the request is signed with its body)."""
-        authenticated(site_id)
-        data = body()
-        after, limit = data.get("after"), data.get("limit", PAGE_ITEMS)
-        if not isinstance(after, int) or not isinstance(limit, int) or after < 0:
-            raise CenterError(400, "bad_request", "after (the site's cursor, an integer >= 0) is required")
-        return jsonify(center.feed_page(site_id, lane, after, limit))
-
-    @app.post("/center/v1/sites/<site_id>/feed/<lane>/snapshot")
-    def feed_snapshot(site_id: str, lane: str) -> Any:
-        authenticated(site_id)
-        return jsonify(center.feed_snapshot(site_id, lane))
-
-    @app.post("/center/v1/sites/<site_id>/media/status")
-    def media_status(site_id: str) -> Any:
-        authenticated(site_id)
-        data = body()
-        seqs, challenge = data.get("seqs"), data.get("challenge")
-        if not isinstance(seqs, list) or len(seqs) > 5000 or not all(isinstance(s, int) for s in seqs):
-            raise CenterError(400, "bad_request", "seqs: a list of at most 5000 record numbers")
-        if not isinstance(challenge, str) or not 16 <= len(challenge) <= 128:
-            raise CenterError(400, "bad_request", "challenge: the site's random string (16 to 128 characters)")
-        held = center.media_status(site_id, seqs)
-        # Signed: the site frees footage on this answer (sync/statements.py).
-        return jsonify({"held": held, **sign_media_held(center.key, site_id, challenge, held, utc_timestamp(center.clock.now()))})
-
-    tus.register(app, center, authenticated)
-
-    @app.post("/center/v1/sites/<site_id>/journal")
-    def journal(site_id: str) -> Any:
-        authenticated(site_id)
-        return jsonify(center.accept(site_id, body()))
-
-    @app.get("/center/v1/key")
-    def key() -> Any:
-        return jsonify({"center_name": CENTER_NAME, "center_public_key": center.public_pem})
-
-    return app
+def _refusal(exc: CenterError) -> tuple[int, str]:
+    return exc.status, json.dumps({"error": exc.code, "message": str(exc)})

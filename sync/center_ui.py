@@ -2,42 +2,37 @@
 their head and lag, the alarms, the sessions and recordings received, and an inclusion proof
 of any record, checked before it is shown.
 
-Logins are the center's own staff (``appliance center staff NAME``), argon2id-hashed; five
-wrong passwords lock a name for five minutes. Forms carry a CSRF token (Flask-WTF); the API
-routes of the center are signed by sites instead and are not under CSRF.
+Logins are the center's own staff (``appliance center staff NAME``), with the venue's account
+machinery (`sync.center_accounts`): server-side sessions that logout and a password reset end,
+the lockout (five wrong passwords, five minutes) in the database. Forms carry a CSRF token
+(Flask-WTF); the API routes of the center are signed by sites instead and are not under CSRF.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections import defaultdict
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
 from appliance import merkle
 from appliance.clock import utc_timestamp
+from sync.center_accounts import CenterStaff
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
 LANG_COOKIE = "center_lang"
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
-LOCK_AFTER, LOCK_S = 5, 300
 
 bp = Blueprint("center_ui", __name__, url_prefix="/center/ui", template_folder="templates")
-_hasher = PasswordHasher()
-_failures: defaultdict[str, list[float]] = defaultdict(list)
 
 
 def init_ui(app: Flask, center: Any) -> None:
@@ -53,9 +48,11 @@ def init_ui(app: Flask, center: Any) -> None:
     Babel(app, locale_selector=lambda: request.cookies.get(LANG_COOKIE) if request.cookies.get(LANG_COOKIE) in LANGUAGES
           else "zh_Hans_CN")
     app.extensions["center"] = center
+    app.extensions["center_staff"] = CenterStaff(center)
 
     @app.before_request
     def protect() -> None:
+        g.staff = app.extensions["center_staff"].session_name(session.get("staff_token"))
         if request.blueprint == "center_ui" and request.method == "POST":
             csrf.protect()
 
@@ -68,7 +65,7 @@ def init_ui(app: Flask, center: Any) -> None:
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:
         lang = request.cookies.get(LANG_COOKIE, "zh_Hans_CN")
-        return {"staff": session.get("staff"), "languages": LANGUAGES, "locale": lang,
+        return {"staff": g.get("staff"), "languages": LANGUAGES, "locale": lang,
                 "html_lang": "en" if lang == "en" else "zh-CN"}
 
     @app.after_request
@@ -91,7 +88,7 @@ def _center() -> Any:
 def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not session.get("staff"):
+        if not g.get("staff"):
             return redirect(url_for("center_ui.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapper
@@ -99,34 +96,29 @@ def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         name, password = request.form.get("name", "").strip(), request.form.get("password", "")
-        now = time.monotonic()
-        recent = [t for t in _failures[name] if now - t < LOCK_S]
-        _failures[name] = recent
-        row = _center().store.reader().execute("SELECT password_hash FROM staff WHERE name = ?", (name,)).fetchone()
-        ok = False
-        if len(recent) >= LOCK_AFTER:
-            error = _("Too many wrong passwords: try again in five minutes.")
-        else:
-            try:
-                ok = row is not None and _hasher.verify(row[0], password)
-            except (VerificationError, InvalidHashError):
-                ok = False
-            if not ok:
-                _failures[name].append(now)
-                error = _("Wrong name or password.")
-        if ok:
+        outcome, token = current_app.extensions["center_staff"].login(name, password, request.remote_addr or "")
+        if outcome == "ok" and token:
             session.clear()
-            session["staff"] = name
+            session["staff_token"] = token
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/center/ui") else url_for("center_ui.sites"))
-    return render_template("center_login.html", error=error), 401 if error else 200
+        error, status = {
+            "locked": (_("Too many wrong passwords: try again in five minutes."), 401),
+            "disabled": (_("This login is disabled."), 401),
+            "address_limited": (_("Too many login attempts from this computer. Wait a minute and try again."), 429),
+            "busy": (_("Too many login attempts from this computer. Wait a minute and try again."), 429),
+        }.get(outcome, (_("Wrong name or password."), 401))
+    return render_template("center_login.html", error=error), status
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    token = session.get("staff_token")
+    if token:
+        current_app.extensions["center_staff"].logout(token)
     session.clear()
     return redirect(url_for("center_ui.login"))
 
@@ -145,7 +137,8 @@ def site_rows(center: Any = None) -> list[dict[str, Any]]:
     conn = (center or _center()).store.reader()
     rows = conn.execute(
         """SELECT s.id, s.enrolled, s.revoked, s.size, s.head, s.last_seen, s.reported_size, s.reported_at,
-                  (SELECT COUNT(*) FROM alarms a WHERE a.site = s.id) AS alarms,
+                  (SELECT COALESCE(SUM(count), 0) FROM alarms a WHERE a.site = s.id) AS alarms,
+                  (SELECT fingerprint FROM site_keys k WHERE k.site = s.id AND k.generation = s.generation) AS fingerprint,
                   (SELECT COUNT(*) FROM media m WHERE m.site = s.id) AS media,
                   (SELECT COALESCE(SUM(size), 0) FROM media m WHERE m.site = s.id) AS media_bytes
            FROM sites s ORDER BY s.id""").fetchall()
@@ -174,7 +167,7 @@ def sites() -> Any:
 @staff_only
 def alarms() -> Any:
     rows = [dict(r) | {"detail": json.loads(r["detail"])} for r in _center().store.reader().execute(
-        "SELECT id, site, kind, detail, raised FROM alarms ORDER BY id DESC LIMIT 500")]
+        "SELECT id, site, kind, detail, raised, count, last_raised, source FROM alarms ORDER BY last_raised DESC, id DESC LIMIT 500")]
     return render_template("center_alarms.html", alarms=rows)
 
 
@@ -205,12 +198,14 @@ def site(site_id: str) -> Any:
                 sessions[session_id]["segments"] += 1
                 sessions[session_id]["received"] += 1 if held else 0
     site_alarms = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
-        "SELECT id, kind, detail, raised FROM alarms WHERE site = ? ORDER BY id DESC LIMIT 100", (site_id,))]
+        "SELECT id, kind, detail, raised, count, last_raised, source FROM alarms WHERE site = ? "
+        "ORDER BY last_raised DESC, id DESC LIMIT 100", (site_id,))]
     receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
     from kiosk_ui.operations import STATE_TEXT  # the same words as the venue's console
 
     return render_template("center_site.html", state_text=STATE_TEXT, site=info, sessions=list(sessions.values()), recordings=recordings[:200],
-                           recordings_total=len(recordings), alarms=site_alarms, receipt=receipt)
+                           recordings_total=len(recordings), alarms=site_alarms, receipt=receipt,
+                           keys=_center().key_generations(site_id))
 
 
 @bp.get("/sites/<site_id>/proof")

@@ -6,14 +6,13 @@ center."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
-
-from cheroot import wsgi
 
 from appliance.site import Site
 from sync.agent import enroll
-from sync.center import Center, create_center_app
+from sync.center import Center
+from sync.center_accounts import CenterStaff
+from sync.center_api import center_server
 
 
 DEMO_STAFF = ("demo", "demo-center-2026")
@@ -24,16 +23,13 @@ class DemoCenter:
         self.site = site
         self.center = Center(site.data_dir / "demo-center")
         self.server: Any = None
-        self.thread: threading.Thread | None = None
 
     def start(self) -> str:
-        self.server = wsgi.Server(("127.0.0.1", 0), create_center_app(self.center), numthreads=4, server_name="demo-center")
-        self.server.prepare()
-        url = f"http://127.0.0.1:{self.server.bind_addr[1]}"
+        self.server = center_server(self.center, "127.0.0.1", 0, threads=4, name="demo-center")
+        url = f"http://127.0.0.1:{self.server.prepare()}"
         if not self.center.store.reader().execute("SELECT 1 FROM staff WHERE name = 'demo'").fetchone():
-            self.center.set_staff(*DEMO_STAFF)  # the demo's provincial staff login (docs/sync-protocol.md)
-        self.thread = threading.Thread(target=self.server.serve, name="demo-center", daemon=True)
-        self.thread.start()
+            CenterStaff(self.center).set(*DEMO_STAFF)  # the demo's provincial staff login (docs/sync-protocol.md)
+        self.server.start()
         if self.site.store.get_meta("sync_center_url") is None:
             enroll(self.site, url, self.center.add_site(self.site.config.site.id))
         else:  # the same center (its key is kept in its folder) on this start's port
@@ -44,5 +40,3 @@ class DemoCenter:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
-        if self.thread is not None:
-            self.thread.join(2)

@@ -2,12 +2,10 @@
 request is sent as each of the five roles; no 5xx, every response matches the documented
 schema and status codes, invalid input is rejected with 400 and missing authentication with 401."""
 
-import threading
 
 import pytest
 import requests
 import schemathesis
-from cheroot import wsgi
 from hypothesis import HealthCheck, settings
 
 from kiosk_ui.access import ROLES
@@ -29,11 +27,11 @@ COOKIE_NAMES = {"kiosk": "appliance_kiosk"}
 
 @pytest.fixture
 def server(app):
-    httpd = wsgi.Server(("127.0.0.1", 0), app, numthreads=4)
-    httpd.prepare()
-    thread = threading.Thread(target=httpd.serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.bind_addr[1]}"
+    from appliance.webserver import WebServer
+
+    httpd = WebServer(app, "127.0.0.1", 0, threads=4, body_limit=app.extensions["body_limit"])
+    httpd.start()
+    yield f"http://127.0.0.1:{httpd.port}"
     httpd.stop()
 
 

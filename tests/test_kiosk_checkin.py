@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from appliance.accounts import Accounts
 
 from appliance.kiosks import Kiosks
 from appliance.device_service import DeviceService

@@ -6,18 +6,17 @@ keys and replayed requests are refused."""
 import base64
 import hashlib
 import json
-import threading
 
 import pytest
 import requests
-from cheroot import wsgi
 
 from appliance.canonical import canonical_bytes
 from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.keys import load_site_keys
 from appliance.signednote import verify_note
 from sync.agent import Agent, SyncError, enroll
-from sync.center import CENTER_NAME, Center, create_center_app
+from sync.center import CENTER_NAME, Center
+from sync.center_api import center_server
 from tests.helpers import free_port, json_line, run_appliance
 
 
@@ -25,13 +24,10 @@ from tests.helpers import free_port, json_line, run_appliance
 def center(tmp_path):
     c = Center(tmp_path / "center")
     port = free_port()
-    server = wsgi.Server(("127.0.0.1", port), create_center_app(c), numthreads=4)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, daemon=True)
-    thread.start()
+    server = center_server(c, "127.0.0.1", port, threads=4)
+    server.start()
     yield c, f"http://127.0.0.1:{port}"
     server.stop()
-    thread.join(5)
 
 
 def notes(site, n):
@@ -135,10 +131,10 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
 
     with pytest.raises(CenterError, match="enrolled already"):
         c.add_site(site.config.site.id)
-    enroll(site, url, c.add_site(site.config.site.id, replace_key=True))
-    assert Agent(site).sync_once()["pending"] == 0  # the revocation was of the old key
+    enroll(site, url, c.add_site(site.config.site.id, replace_key=True))  # the same key, enrolled again
+    assert Agent(site).sync_once()["pending"] == 0  # the revocation is lifted, the journal goes on
     kinds = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
-    assert "key_replacement_issued" in kinds and "key_replaced" in kinds
+    assert "key_replacement_issued" in kinds and "key_reenrolled" in kinds
 
 
 def test_a_replayed_request_is_refused(site, center):

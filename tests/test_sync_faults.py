@@ -36,12 +36,10 @@ SITE = "test-county-01"
 
 
 def serve_center(center_dir, port):
-    from cheroot import wsgi
+    from sync.center import Center
+    from sync.center_api import center_server
 
-    from sync.center import Center, create_center_app
-
-    server = wsgi.Server(("127.0.0.1", port), create_center_app(Center(center_dir)), numthreads=8)
-    server.safe_start()
+    center_server(Center(center_dir), "127.0.0.1", port).serve()
 
 
 def start_center(center_dir, port):

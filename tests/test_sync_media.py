@@ -194,11 +194,9 @@ def test_footage_is_freed_only_on_the_centers_signed_word(recorded, center):  # 
     """A man in the middle (or a broken proxy) answering "held" for everything, unsigned or
     with an old statement, frees nothing."""
     import json
-    import threading
 
     import requests
-    from cheroot import wsgi
-
+    from appliance.webserver import WebServer
     from tests.helpers import free_port
 
     site, sealed = recorded
@@ -224,9 +222,8 @@ def test_footage_is_freed_only_on_the_centers_signed_word(recorded, center):  # 
         return [resp.content]
 
     port = free_port()
-    server = wsgi.Server(("127.0.0.1", port), liar, numthreads=4)
-    server.prepare()
-    threading.Thread(target=server.serve, daemon=True).start()
+    server = WebServer(liar, "127.0.0.1", port, threads=4, body_limit=lambda scope: (64 << 20, 64 << 20))
+    server.start()
     def center_at(where):
         with site.store.transaction() as conn:
             _set_meta(site, conn, "sync_center_url", where)

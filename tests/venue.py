@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.accounts import Accounts
 
 from appliance.kiosks import Kiosks
 from appliance.site import init_site, open_site

@@ -1,0 +1,156 @@
+"""Provincial staff of the center's pages: the same account machinery as the venue's
+(`appliance.accounts`) — argon2id passwords checked outside any write transaction and at most
+two at once, an attempt counted as a failure before its check (a parallel burst gets no more
+tries than the lockout), the lockout in the database (every worker process sees it), unknown
+names checked against a dummy hash (the time taken does not tell which names exist), and
+server-side sessions: the browser's cookie carries a random token, the database its SHA-256, so
+logout, a password reset and disabling a login end its sessions at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from appliance.clock import utc_timestamp
+from appliance.throttle import AddressBudget
+from sync.center_base import CenterError
+
+LOCK_AFTER = 5  # consecutive wrong passwords
+LOCK_MINUTES = 5
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=12)
+MIN_PASSWORD = 10
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash("not-a-real-password-used-for-timing")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+class CenterStaff:
+    """One per process: the bounded password-check slots and the per-address budget."""
+
+    def __init__(self, center: Any) -> None:
+        self.center = center
+        self._slots = threading.BoundedSemaphore(2)
+        self._budget = AddressBudget(center.clock.monotonic, 20)
+
+    def set(self, name: str, password: str) -> None:
+        """Add a login, or reset its password (its open sessions end)."""
+        name = name.strip()
+        if not name or len(name) > 64 or len(password) < MIN_PASSWORD:
+            raise CenterError(400, "bad_staff", f"a name (1–64 characters), and a password of at least {MIN_PASSWORD} characters")
+        password_hash = _hasher.hash(password)  # never inside the write transaction
+        now = utc_timestamp(self.center.clock.now())
+        with self.center.store.transaction() as conn:
+            conn.execute("""INSERT INTO staff (name, password_hash, created) VALUES (?, ?, ?)
+                            ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash, failed_count = 0,
+                            locked_until = NULL""", (name, password_hash, now))
+            self._end_all(conn, name, "password_reset")
+
+    def disable(self, name: str, disabled: bool = True) -> None:
+        with self.center.store.transaction() as conn:
+            if conn.execute("UPDATE staff SET disabled = ? WHERE name = ?", (int(disabled), name)).rowcount != 1:
+                raise CenterError(404, "no_staff", f"no staff login {name!r}")
+            if disabled:
+                self._end_all(conn, name, "disabled")
+
+    def login(self, name: str, password: str, remote: str = "") -> tuple[str, str | None]:
+        """(outcome, session token): ``ok``, ``wrong``, ``locked``, ``disabled``, ``busy`` or
+        ``address_limited``."""
+        if not self._budget.take(remote):
+            return "address_limited", None
+        row = self.center.store.reader().execute("SELECT password_hash FROM staff WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            self._check(lambda: _verify(_DUMMY, password))
+            return "wrong", None
+        reserved = self._reserve(name)
+        if reserved is not None:
+            return reserved, None
+        outcome: list[bool] = []
+        if not self._check(lambda: outcome.append(_verify(row[0], password))):
+            return "busy", None  # the reserved attempt stays counted
+        return self._settle(name, bool(outcome and outcome[0]))
+
+    def _check(self, check: Any) -> bool:
+        if not self._slots.acquire(timeout=10):
+            return False
+        try:
+            check()
+        finally:
+            self._slots.release()
+        return True
+
+    def _reserve(self, name: str) -> str | None:
+        now = self.center.clock.now()
+        with self.center.store.transaction() as conn:
+            disabled, locked_until, failed = conn.execute(
+                "SELECT disabled, locked_until, failed_count FROM staff WHERE name = ?", (name,)).fetchone()
+            if disabled:
+                return "disabled"
+            if (locked_until and _parse(locked_until) > now) or failed >= LOCK_AFTER:
+                return "locked"
+            conn.execute("UPDATE staff SET failed_count = failed_count + 1 WHERE name = ?", (name,))
+        return None
+
+    def _settle(self, name: str, good: bool) -> tuple[str, str | None]:
+        now = self.center.clock.now()
+        stamp = utc_timestamp(now)
+        with self.center.store.transaction() as conn:
+            if not good:
+                failed = conn.execute("SELECT failed_count FROM staff WHERE name = ?", (name,)).fetchone()[0]
+                if failed >= LOCK_AFTER:
+                    conn.execute("UPDATE staff SET failed_count = 0, locked_until = ? WHERE name = ?",
+                                 (utc_timestamp(now + timedelta(minutes=LOCK_MINUTES)), name))
+                return "wrong", None
+            conn.execute("UPDATE staff SET failed_count = 0, locked_until = NULL WHERE name = ?", (name,))
+            token = secrets.token_urlsafe(32)
+            conn.execute("INSERT INTO staff_sessions (token_hash, name, created, last_seen) VALUES (?, ?, ?, ?)",
+                         (_hash(token), name, stamp, stamp))
+        return "ok", token
+
+    def session_name(self, token: str | None) -> str | None:
+        """The staff name of a live session (idle 30 min or 12 h old: ended)."""
+        if not token:
+            return None
+        now = self.center.clock.now()
+        row = self.center.store.reader().execute(
+            """SELECT s.name, s.created, s.last_seen, s.revoked, t.disabled FROM staff_sessions s JOIN staff t ON t.name = s.name
+               WHERE s.token_hash = ?""", (_hash(token),)).fetchone()
+        if row is None or row[3] or row[4]:
+            return None
+        if now - _parse(row[1]) > ABSOLUTE or now - _parse(row[2]) > IDLE:
+            self.logout(token, "timeout")
+            return None
+        if now - _parse(row[2]) > timedelta(seconds=30):
+            with self.center.store.transaction() as conn:
+                conn.execute("UPDATE staff_sessions SET last_seen = ? WHERE token_hash = ?", (utc_timestamp(now), _hash(token)))
+        return str(row[0])
+
+    def logout(self, token: str, reason: str = "logout") -> None:
+        with self.center.store.transaction() as conn:
+            conn.execute("UPDATE staff_sessions SET revoked = ?, revoked_reason = ? WHERE token_hash = ? AND revoked IS NULL",
+                         (utc_timestamp(self.center.clock.now()), reason, _hash(token)))
+
+    def _end_all(self, conn: Any, name: str, reason: str) -> None:
+        conn.execute("UPDATE staff_sessions SET revoked = ?, revoked_reason = ? WHERE name = ? AND revoked IS NULL",
+                     (utc_timestamp(self.center.clock.now()), reason, name))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,172 @@
+"""The center's HTTP API for sites (enrolment, the journal, the feed, recordings by tus) and the
+server it runs behind. Every request of a site is signed (RFC 9421): the server's precheck
+refuses one with an unknown or revoked key, a stale date or a used nonce before reading its
+body; the view verifies the signature and the body's digest (docs/sync-protocol.md)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flask import Flask, g, jsonify, request
+from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+from appliance.clock import utc_timestamp
+from appliance.webserver import BoundedInt
+from sync import tus
+from sync.center import Center
+from sync.center_base import CENTER_NAME, SIGNATURE_MAX_AGE, CenterError
+from sync.feed import PAGE_ITEMS
+from sync.requestbody import raw_body
+from sync.statements import sign_media_held
+
+
+def signed_sha256(header: str) -> bytes:
+    """The sha-256 member of a Content-Digest field (RFC 9530: a structured dictionary of
+    byte sequences, ``sha-256=:<base64>:``); refused when there is none."""
+    match = re.search(r"(?:^|,)\s*sha-256=:([A-Za-z0-9+/]*={0,2}):", header)
+    if not match:
+        raise CenterError(401, "bad_signature", "a Content-Digest with sha-256 is required")
+    return base64.b64decode(match.group(1))
+
+
+class _SiteKeys(HTTPSignatureKeyResolver):
+    def __init__(self, center: Center) -> None:
+        self.center = center
+
+    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self.center.site_key(key_id)
+
+    def resolve_private_key(self, key_id: str) -> Any:  # pragma: no cover - the center never signs requests
+        raise NotImplementedError
+
+
+def create_center_app(center: Center) -> Flask:
+    from sync.center_ui import init_ui
+
+    app = Flask("center", static_folder=str(Path(__file__).resolve().parent.parent / "kiosk_ui" / "static"),
+                static_url_path="/center/static")
+    app.url_map.converters["int"] = BoundedInt
+    app.config["MAX_CONTENT_LENGTH"] = 64 << 20  # a journal batch or a tus chunk, with room
+    init_ui(app, center)
+    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
+
+    def authenticated(site_id: str, *, streamed_body: bool = False) -> None:
+        """RFC 9421: the request is signed by the site's key (keyid = site id), covering the
+        method, authority, target URI, content digest and a nonce, created within 5 minutes.
+        ``streamed_body``: the caller reads the body itself (a tus PATCH of any length) and
+        checks it against the signed Content-Digest (``g.signed_sha256``) as it goes."""
+        try:
+            center.site_key(site_id)  # unknown or revoked: refused and alarmed before anything else
+        except CenterError as exc:  # (the server's precheck does this already, before the body is read)
+            center.alarm(None, exc.code, {"site_tried": site_id[:64], "path": request.path[:200]}, source=request.remote_addr)
+            raise
+        try:
+            results = verifier.verify(request, max_age=SIGNATURE_MAX_AGE,
+                                      require_components=("@method", "@authority", "@target-uri", "content-digest"),
+                                      body=None if streamed_body else raw_body())
+        except (HTTPMessageSignaturesException, InvalidSignature, KeyError, ValueError) as exc:
+            raise CenterError(401, "bad_signature", f"request signature: {exc}") from exc
+        params = results[0].parameters
+        if streamed_body:
+            g.signed_sha256 = signed_sha256(request.headers.get("Content-Digest", ""))
+        if params.get("keyid") != site_id:
+            raise CenterError(401, "bad_signature", "signed by another site's key")
+        nonce = params.get("nonce")
+        if not nonce or center.seen_nonce(site_id, str(nonce)):
+            raise CenterError(401, "replay", "a nonce is required and must be new")
+
+    @app.errorhandler(CenterError)
+    def refused(exc: CenterError) -> Any:
+        return jsonify({"error": exc.code, "message": str(exc)}), exc.status
+
+    @app.post("/center/v1/enroll")
+    def enroll() -> Any:
+        data = request.get_json(silent=True) or {}
+        if not all(isinstance(data.get(k), str) for k in ("site_id", "token", "public_key")):
+            raise CenterError(400, "bad_request", "site_id, token and public_key are required")
+        return jsonify(center.enroll(data["site_id"], data["token"], data["public_key"], source=request.remote_addr))
+
+    def body() -> dict[str, Any]:
+        try:
+            data = json.loads(raw_body())
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise CenterError(400, "bad_request", "a JSON object is expected")
+        return data
+
+    @app.post("/center/v1/sites/<site_id>/head")
+    def head(site_id: str) -> Any:
+        authenticated(site_id)
+        return jsonify(center.head(site_id, body().get("local_size")))
+
+    @app.post("/center/v1/sites/<site_id>/feed/<lane>")
+    def feed(site_id: str, lane: str) -> Any:
+        """A page of the lane after the site's cursor (POST: the request is signed with its body)."""
+        authenticated(site_id)
+        data = body()
+        after, limit = data.get("after"), data.get("limit", PAGE_ITEMS)
+        if not isinstance(after, int) or not isinstance(limit, int) or after < 0:
+            raise CenterError(400, "bad_request", "after (the site's cursor, an integer >= 0) is required")
+        return jsonify(center.feed_page(site_id, lane, after, limit))
+
+    @app.post("/center/v1/sites/<site_id>/feed/<lane>/snapshot")
+    def feed_snapshot(site_id: str, lane: str) -> Any:
+        authenticated(site_id)
+        return jsonify(center.feed_snapshot(site_id, lane))
+
+    @app.post("/center/v1/sites/<site_id>/media/status")
+    def media_status(site_id: str) -> Any:
+        authenticated(site_id)
+        data = body()
+        seqs, challenge = data.get("seqs"), data.get("challenge")
+        if not isinstance(seqs, list) or len(seqs) > 5000 or not all(isinstance(s, int) for s in seqs):
+            raise CenterError(400, "bad_request", "seqs: a list of at most 5000 record numbers")
+        if not isinstance(challenge, str) or not 16 <= len(challenge) <= 128:
+            raise CenterError(400, "bad_request", "challenge: the site's random string (16 to 128 characters)")
+        held = center.media_status(site_id, seqs)
+        # Signed: the site frees footage on this answer (sync/statements.py).
+        return jsonify({"held": held, **sign_media_held(center.key, site_id, challenge, held, utc_timestamp(center.clock.now()))})
+
+    tus.register(app, center, authenticated)
+
+    @app.post("/center/v1/sites/<site_id>/journal")
+    def journal(site_id: str) -> Any:
+        authenticated(site_id)
+        return jsonify(center.accept(site_id, body()))
+
+    @app.get("/center/v1/key")
+    def key() -> Any:
+        return jsonify({"center_name": CENTER_NAME, "center_public_key": center.public_pem})
+
+    return app
+
+
+def center_server(center: Center, host: str, port: int, *, threads: int = 8, tls: tuple[Path, Path] | None = None,
+                  name: str = "center") -> Any:
+    """The center's app behind the server no slow or hostile client can stop (appliance.webserver):
+    requests signed by a site are checked from their headers before a byte of body is read."""
+    from appliance.webserver import WebServer
+
+    spool = center.data / "spool"
+    spool.mkdir(exist_ok=True)
+    return WebServer(create_center_app(center), host, port, threads=threads, tls=tls, spool_dir=spool,
+                     precheck=center.precheck, body_limit=center_body_limit, name=name)
+
+
+def center_body_limit(scope: dict[str, Any]) -> tuple[int, int]:
+    """A tus PATCH may carry up to a whole segment (buffered 64 MiB at a time); a journal batch up
+    to 64 MiB; enrolment and the staff pages' forms little."""
+    path, method = scope["path"], scope["method"]
+    if method == "PATCH" and "/media/uploads/" in path:
+        return tus.MAX_SIZE + (1 << 20), 64 << 20
+    if path.startswith("/center/v1/sites/"):
+        return 64 << 20, 64 << 20
+    return 1 << 20, 1 << 20

@@ -1,0 +1,144 @@
+"""The center under attack (real HTTP on loopback, the real server): alarm floods aggregate,
+unsigned bodies are refused before they are read, staff sessions live on the server, and a
+replaced box starts a new journal under a new key with the old one kept."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from appliance.keys import fingerprint
+from appliance.site import init_site, open_site
+from sync.agent import Agent, enroll
+from sync.center import Center
+from sync.center_accounts import CenterStaff
+from sync.center_api import center_server
+from tests.helpers import SITE_ID, SITE_NAME, free_port
+from tests.test_sync import center, notes  # noqa: F401  (the center fixture)
+
+STAFF = ("provincial-1", "province-password-1")
+
+
+def alarm_rows(c: Center) -> list[tuple]:
+    return c.store.reader().execute("SELECT kind, site, source, count FROM alarms ORDER BY id").fetchall()
+
+
+def test_a_flood_of_unsigned_requests_is_one_alarm_and_real_alarms_stay_on_top(site, center):  # noqa: F811
+    c, url = center
+    enroll(site, url, c.add_site(site.config.site.id))
+    Agent(site).sync_once()
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda i: requests.post(f"{url}/center/v1/sites/{secrets.token_hex(8)}/head", json={},
+                                                      timeout=10).status_code, range(300)))
+    assert set(codes) == {401}
+    rows = alarm_rows(c)
+    unknown = [r for r in rows if r[0] == "unknown_key"]
+    assert len(unknown) == 1 and unknown[0][3] == 300 and unknown[0][2] == "127.0.0.1" and unknown[0][1] is None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    pem = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+    for _ in range(50):  # bad enrolment tokens, the same
+        resp = requests.post(f"{url}/center/v1/enroll", json={"site_id": secrets.token_hex(4), "token": "x", "public_key": pem},
+                             timeout=10)
+        assert resp.status_code == 403
+    c.alarm(site.config.site.id, "fork", {"seq": 7})
+    rows = alarm_rows(c)
+    assert len(rows) <= 4 and sum(r[3] for r in rows if r[0] == "enrolment_refused") == 50
+    staff = requests.Session()
+    CenterStaff(c).set(*STAFF)
+    staff_login(staff, url)
+    page = staff.get(f"{url}/center/ui/alarms", timeout=10).text
+    assert page.index('data-kind="fork"') < page.index('data-kind="unknown_key"')  # the real one first
+    assert ">300<" in page
+
+
+def test_an_unsigned_body_is_refused_before_it_is_read(site, center):  # noqa: F811
+    c, url = center
+    enroll(site, url, c.add_site(site.config.site.id))
+    port = int(url.rsplit(":", 1)[1])
+    for path in (f"/center/v1/sites/{site.config.site.id}/journal", "/center/v1/sites/nobody/journal"):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.settimeout(5)
+        # 60 MB announced, not a byte of it sent: the answer comes anyway, from the headers alone.
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 60000000\r\n\r\n".encode())
+        answer = s.recv(4096)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+    # A signed request with a stale date is refused the same way.
+    old = "sig1=(\"@method\");created=1000000000;keyid=\"%s\";nonce=\"abc\"" % site.config.site.id
+    resp = requests.post(f"{url}/center/v1/sites/{site.config.site.id}/head", json={}, headers={"Signature-Input": old},
+                         timeout=10)
+    assert resp.status_code == 401 and "created" in resp.json()["message"]
+
+
+def staff_login(session: requests.Session, url: str, name: str = STAFF[0], password: str = STAFF[1]) -> requests.Response:
+    page = session.get(f"{url}/center/ui/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return session.post(f"{url}/center/ui/login", data={"name": name, "password": password, "csrf_token": token}, timeout=10)
+
+
+def test_staff_sessions_end_on_logout_and_on_a_password_reset(center):  # noqa: F811
+    c, url = center
+    CenterStaff(c).set(*STAFF)
+    s = requests.Session()
+    assert staff_login(s, url).url.endswith("/center/ui/")
+    cookie = s.cookies.get("center_session")
+    assert s.get(f"{url}/center/ui/", timeout=10).url.endswith("/center/ui/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', s.get(f"{url}/center/ui/", timeout=10).text).group(1)
+    s.post(f"{url}/center/ui/logout", data={"csrf_token": token}, timeout=10)
+    replay = requests.Session()
+    replay.cookies.set("center_session", cookie)  # the cookie copied before logout: dead on the server
+    assert "/login" in replay.get(f"{url}/center/ui/", timeout=10).url
+    s2 = requests.Session()
+    staff_login(s2, url)
+    CenterStaff(c).set(STAFF[0], "a-new-password-22")  # a reset ends every session of the login
+    assert "/login" in s2.get(f"{url}/center/ui/", timeout=10).url
+
+
+def test_a_parallel_burst_gets_no_more_tries_than_the_lockout_in_any_worker(center, tmp_path):  # noqa: F811
+    c, url = center
+    CenterStaff(c).set(*STAFF)
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(lambda i: CenterStaff(c).login(STAFF[0], f"guess-{i}", f"10.0.0.{i}")[0], range(12)))
+    assert outcomes.count("wrong") == 5 and set(outcomes) <= {"wrong", "locked"}
+    # Another worker process (another CenterStaff over the same database) sees the lockout.
+    other = CenterStaff(Center(c.data))
+    assert other.login(*STAFF, remote="10.1.1.1")[0] == "locked"
+
+
+def test_a_replaced_box_starts_a_new_journal_under_a_new_key_and_the_old_one_is_kept(site, center, tmp_path):  # noqa: F811
+    c, url = center
+    enroll(site, url, c.add_site(SITE_ID))
+    notes(site, 20)
+    Agent(site).sync_once()
+    old_size = c.head(SITE_ID)["size"]
+    old_fp = fingerprint(site.public_key)
+    # The box is replaced: a new data directory, a new key, a new journal from record 1.
+    new_dir = tmp_path / "new-box"
+    init_site(new_dir, SITE_ID, SITE_NAME)
+    with open_site(new_dir) as new_site:
+        enroll(new_site, url, c.add_site(SITE_ID, replace_key=True))
+        notes(new_site, 3)
+        result = Agent(new_site).sync_once()
+        assert result["pending"] == 0 and c.head(SITE_ID)["size"] == new_site.journal.count() < old_size
+        new_fp = fingerprint(new_site.public_key)
+    keys = c.key_generations(SITE_ID)
+    assert [(k["generation"], k["fingerprint"], k["size"]) for k in keys] == [(1, old_fp, old_size), (2, new_fp, None)]
+    kept = c.store.reader().execute("SELECT COUNT(*) FROM records_retired WHERE site = ? AND generation = 1",
+                                    (SITE_ID,)).fetchone()[0]
+    assert kept == old_size  # nothing of the old journal is lost
+    assert "key_replaced" in [r[0] for r in alarm_rows(c)]
+    s = requests.Session()
+    CenterStaff(c).set(*STAFF)
+    staff_login(s, url)
+    page = s.get(f"{url}/center/ui/sites/{SITE_ID}", timeout=10).text
+    grouped = " ".join(new_fp[i:i + 4] for i in range(0, 64, 4))
+    assert grouped in page and " ".join(old_fp[i:i + 4] for i in range(0, 64, 4)) in page

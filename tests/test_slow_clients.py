@@ -1,0 +1,149 @@
+"""No single client can stop the venue's web server (real HTTP on loopback, the real server):
+slow headers, slow bodies, huge declared bodies, many live-update streams from one kiosk, and
+numbers too large for the database."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from appliance.webserver import Limits, WebServer
+from tests.helpers import csrf_token
+
+
+@pytest.fixture
+def served(app):
+    limits = Limits(header_timeout_s=3, body_timeout_s=2)
+    server = WebServer(app, "127.0.0.1", 0, threads=16, limits=limits, body_limit=app.extensions["body_limit"])
+    server.start()
+    yield f"http://127.0.0.1:{server.port}", server
+    server.stop()
+
+
+def slow_connections(port: int, count: int, stop: threading.Event, every_s: float = 0.5) -> list[socket.socket]:
+    """Slowloris: each connection sends a request line, then one header line now and then."""
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+
+    def trickle() -> None:
+        n = 0
+        while not stop.wait(every_s):
+            n += 1
+            for s in socks:
+                try:
+                    s.sendall(f"X-Slow-{n}: 1\r\n".encode())
+                except OSError:
+                    pass
+
+    threading.Thread(target=trickle, daemon=True).start()
+    return socks
+
+
+def timed_get(url: str, **kwargs) -> tuple[int, float]:
+    started = time.monotonic()
+    resp = requests.get(url, timeout=10, **kwargs)
+    return resp.status_code, time.monotonic() - started
+
+
+def test_200_slow_connections_leave_the_console_and_healthz_answering(served):
+    url, server = served
+    stop = threading.Event()
+    socks = slow_connections(server.port, 200, stop)
+    try:
+        time.sleep(1.0)  # every connection has started its request
+        for path in ("/healthz", "/login", "/healthz", "/login"):
+            status, took = timed_get(url + path)
+            assert status == 200 and took < 1.0, (path, took)
+    finally:
+        stop.set()
+        for s in socks:
+            s.close()
+
+
+def test_a_connection_that_never_finishes_its_headers_is_closed(served):
+    url, server = served
+    stop = threading.Event()
+    (sock,) = slow_connections(server.port, 1, stop, every_s=0.3)
+    sock.settimeout(10)
+    started = time.monotonic()
+    try:
+        data = sock.recv(100)  # the server closes it: b"" (no answer to a request never finished)
+    except ConnectionResetError:
+        data = b""
+    finally:
+        stop.set()
+        sock.close()
+    assert data == b"" and 2.5 < time.monotonic() - started < 6
+
+
+def test_a_slow_body_holds_no_thread_and_is_dropped(served):
+    url, server = served
+    socks = []
+    for _ in range(40):  # more than the 16 threads: a thread each would stop everything
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                  b"Content-Length: 500\r\n\r\nusername=a")
+        socks.append(s)
+    try:
+        status, took = timed_get(url + "/healthz")
+        assert status == 200 and took < 1.0
+        socks[0].settimeout(10)
+        answer = socks[0].recv(200)  # the body paused longer than body_timeout_s
+        assert answer.startswith(b"HTTP/1.1 408")
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_a_huge_declared_body_is_refused_before_it_is_read(served):
+    url, server = served
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.settimeout(5)
+    s.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n\r\n")  # and no body at all
+    assert s.recv(200).startswith(b"HTTP/1.1 413")
+    s.close()
+
+
+def test_one_kiosk_cannot_take_every_thread_with_live_streams(served, app, web_site):
+    url, server = served
+    client = app.test_client()
+    page = client.get("/kiosk/enrol")
+    resp = client.post("/kiosk/enrol", data={"code": web_site.kiosk_code, "csrf_token": csrf_token(page)})
+    cookie = {"appliance_kiosk": client.get_cookie("appliance_kiosk").value}
+    streams, statuses = [], []
+    for _ in range(24):
+        r = requests.get(url + "/api/v1/events", cookies=cookie, stream=True, timeout=10)
+        statuses.append(r.status_code)
+        streams.append(r)
+    try:
+        per_client = web_site.config.web.streams_per_client
+        assert statuses.count(200) == per_client and statuses.count(429) == 24 - per_client
+        status, took = timed_get(url + "/login")
+        assert status == 200 and took < 1.0
+    finally:
+        for r in streams:
+            r.close()
+    # Closed streams give their slots back (as soon as each notices its client left).
+    app.extensions["live"].keepalive_s = 0.2
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        r = requests.get(url + "/api/v1/events", cookies=cookie, stream=True, timeout=10)
+        code = r.status_code
+        r.close()
+        if code == 200:
+            break
+        time.sleep(0.5)
+    assert code == 200
+
+
+def test_an_id_too_large_for_the_database_is_404_not_500(login):
+    supervisor = login("supervisor")
+    assert supervisor.get("/review/segments/99999999999999999999/video").status_code == 404
+    assert supervisor.get("/review/segments/99999999999999999999999999999999999/video").status_code == 404
