@@ -57,6 +57,9 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, fixed_digits, min, max, signed)
 
 
+DISCONNECTED = "appliance.client_gone"  # environ key: a threading.Event set when the client has left
+
+
 class ClientDisconnected(OSError):
     """The client went away while its answer was being written."""
 
@@ -263,6 +266,7 @@ class WsgiBridge:
 
         watcher = None if more else loop.create_task(_watch(receive, gone))
         environ = _environ(scope, _Input(spool, fetch if more else None), None if more else received[0])
+        environ[DISCONNECTED] = gone  # a long-lived answer (a live stream) checks it to end early
         try:
             await loop.run_in_executor(self.pool, self._run, environ, out)
         finally:

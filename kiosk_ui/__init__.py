@@ -112,6 +112,16 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
                 "locale": locale, "html_lang": "en" if locale.startswith("en") else "zh-CN",
                 "role": g.get("role", "anonymous"), "current": g.get("user"), "kiosk_device": g.get("kiosk")}
 
+    @app.template_filter("points")
+    def points(value: Any) -> str:
+        """An exact decimal (a string from the scoring engine) to two places, never through a float."""
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            return str(Decimal(str(value)).quantize(Decimal("0.01")))
+        except InvalidOperation:
+            return str(value)
+
     @app.template_filter("clock_time")
     def clock_time(stamp: str, fmt: str = "%H:%M:%S") -> str:
         """UTC RFC 3339 → the venue's wall-clock time (China Standard Time)."""

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, stream_
 from flask_login import current_user
 
 from appliance.personal import redact_personal_data
+from appliance.webserver import DISCONNECTED
 from kiosk_ui.access import PUBLIC, accounts, allow, kiosks
 from kiosk_ui.i18n import select_locale
 from kiosk_ui.openapi import openapi_document
@@ -102,13 +103,15 @@ def events() -> Any:
     # A kiosk stands in a public area: it gets a wake-up signal and the clock, not the site's state.
     view = (lambda snapshot: {"time": snapshot["time"], "journal": {"records": snapshot["journal"]["records"]}}) if g.kiosk else None
     client = f"kiosk:{g.kiosk.id}" if g.kiosk else f"session:{hashlib.sha256(str(token).encode()).hexdigest()}"
-    if not feed.admit(client):
-        response = jsonify(error="too_many_streams",
-                           message="this login or kiosk has its share of live-update streams open already")
+    slot = feed.admit(client)
+    if slot is None:
+        response = jsonify(error="too_many_streams", message="the live-update streams of every screen are in use")
         response.status_code, response.headers["Retry-After"] = 429, "30"
         return response
-    response = Response(stream_with_context(feed.stream(still_allowed, view)), mimetype="text/event-stream")
-    response.call_on_close(lambda: feed.release(client))  # however the stream ends, even before it starts
+    gone = request.environ.get(DISCONNECTED)
+    ended = [slot] + ([gone] if gone is not None else [])
+    response = Response(stream_with_context(feed.stream(still_allowed, view, ended)), mimetype="text/event-stream")
+    response.call_on_close(lambda: feed.release(client, slot))  # however the stream ends, even before it starts
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -53,25 +53,37 @@ class LiveFeed:
         # ``total`` in all, so one client (24 tabs, a looping script) cannot take every thread.
         web = site.config.web
         self.per_client, self.total = web.streams_per_client, max(1, web.threads - 8)
-        self._open: dict[str, int] = {}
+        self._open: dict[str, list[threading.Event]] = {}  # client → its streams' stop signals, oldest first
         self._open_lock = threading.Lock()
 
-    def admit(self, client: str) -> bool:
-        """Take a stream slot for ``client`` (a login session or a kiosk); False when it has
-        its share already or the web server has none left. `release` gives it back."""
+    def admit(self, client: str) -> threading.Event | None:
+        """A stream slot for ``client`` (a login session or a kiosk): its stop signal, or None
+        when the web server has no slot left at all. A client at its share gets the slot of its
+        oldest stream, which ends within a second (a screen reloading leaves such streams behind
+        until they notice). `release` gives the slot back."""
         with self._open_lock:
-            if self._open.get(client, 0) >= self.per_client or sum(self._open.values()) >= self.total:
-                return False
-            self._open[client] = self._open.get(client, 0) + 1
-            return True
+            mine = self._open.setdefault(client, [])
+            if len(mine) >= self.per_client:
+                mine.pop(0).set()
+            elif sum(len(v) for v in self._open.values()) >= self.total:
+                if not mine:
+                    self._open.pop(client, None)
+                return None
+            stop = threading.Event()
+            mine.append(stop)
+            return stop
 
-    def release(self, client: str) -> None:
+    def release(self, client: str, stop: threading.Event) -> None:
         with self._open_lock:
-            left = self._open.get(client, 0) - 1
-            if left > 0:
-                self._open[client] = left
-            else:
+            mine = self._open.get(client, [])
+            if stop in mine:
+                mine.remove(stop)
+            if not mine:
                 self._open.pop(client, None)
+
+    def streams(self, client: str | None = None) -> int:
+        with self._open_lock:
+            return len(self._open.get(client, [])) if client else sum(len(v) for v in self._open.values())
 
     def ensure_started(self) -> None:
         with self._start_lock:
@@ -131,15 +143,23 @@ class LiveFeed:
             self._changed.wait_for(lambda: self.version != seen or self._stop.is_set(), timeout)
             return self.version, self.snapshot
 
-    def stream(self, still_allowed: Any, view: Any = None) -> Iterator[str]:
+    def stream(self, still_allowed: Any, view: Any = None, ended: Any = None) -> Iterator[str]:
         """Server-sent events: ``status`` events with the snapshot (or ``view(snapshot)``),
-        comments as keep-alives. Ends when the feed stops or ``still_allowed()`` turns false."""
+        comments as keep-alives. Ends when the feed stops, ``still_allowed()`` turns false, or
+        ``ended`` (events: the client left, the stream's slot was given to a newer one) is set:
+        those are looked at every second."""
         self.ensure_started()
         seen = -1
         yield "retry: 2000\n\n"
         while not self._stop.is_set():
-            version, snapshot = self.wait(seen, self.keepalive_s)
-            if not still_allowed():
+            waited, version, snapshot = 0.0, seen, None
+            while waited < self.keepalive_s and version == seen and not self._stop.is_set():
+                if ended and any(e.is_set() for e in ended):
+                    return
+                step = min(1.0, self.keepalive_s - waited)
+                version, snapshot = self.wait(seen, step)
+                waited += step
+            if (ended and any(e.is_set() for e in ended)) or not still_allowed():
                 return
             if version != seen and snapshot is not None:
                 seen = version

@@ -52,4 +52,7 @@ def test_the_auditors_snippet_in_journal_md_verifies_a_real_journal(site, data_d
     proc = subprocess.run([sys.executable, "-c", snippet], cwd=data_dir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("records 31 head ")
-    assert proc.stdout.split()[-1] == site.journal.current_head()[1]
+    assert proc.stdout.splitlines()[0].split()[-1] == site.journal.current_head()[1]
+    from appliance.keys import fingerprint
+
+    assert proc.stdout.splitlines()[1] == f"key fingerprint {fingerprint(site.public_key)}"

@@ -111,36 +111,62 @@ def test_a_huge_declared_body_is_refused_before_it_is_read(served):
     s.close()
 
 
-def test_one_kiosk_cannot_take_every_thread_with_live_streams(served, app, web_site):
-    url, server = served
+def kiosk_cookie(app, web_site) -> dict[str, str]:
     client = app.test_client()
     page = client.get("/kiosk/enrol")
-    resp = client.post("/kiosk/enrol", data={"code": web_site.kiosk_code, "csrf_token": csrf_token(page)})
-    cookie = {"appliance_kiosk": client.get_cookie("appliance_kiosk").value}
-    streams, statuses = [], []
-    for _ in range(24):
-        r = requests.get(url + "/api/v1/events", cookies=cookie, stream=True, timeout=10)
-        statuses.append(r.status_code)
-        streams.append(r)
+    client.post("/kiosk/enrol", data={"code": web_site.kiosk_code, "csrf_token": csrf_token(page)})
+    return {"appliance_kiosk": client.get_cookie("appliance_kiosk").value}
+
+
+def test_one_kiosk_cannot_take_every_thread_with_live_streams(served, app, web_site):
+    """24 streams from one kiosk cookie: each new one takes the slot of that kiosk's oldest,
+    which ends within a second, so the kiosk never holds more than its share of threads."""
+    url, server = served
+    cookie = kiosk_cookie(app, web_site)
+    feed, per_client = app.extensions["live"], web_site.config.web.streams_per_client
+    streams = [requests.get(url + "/api/v1/events", cookies=cookie, stream=True, timeout=10) for _ in range(24)]
     try:
-        per_client = web_site.config.web.streams_per_client
-        assert statuses.count(200) == per_client and statuses.count(429) == 24 - per_client
+        assert {r.status_code for r in streams} == {200}
+        deadline = time.monotonic() + 5
+        while feed.streams() > per_client and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert feed.streams() == per_client
+        ended = 0
+        for r in streams[:-per_client]:  # the server closed the older ones
+            lines = r.iter_lines()
+            try:
+                while True:
+                    next(lines)
+            except (StopIteration, requests.exceptions.ChunkedEncodingError):
+                ended += 1
+        assert ended == 24 - per_client
         status, took = timed_get(url + "/login")
         assert status == 200 and took < 1.0
     finally:
         for r in streams:
             r.close()
-    # Closed streams give their slots back (as soon as each notices its client left).
-    app.extensions["live"].keepalive_s = 0.2
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        r = requests.get(url + "/api/v1/events", cookies=cookie, stream=True, timeout=10)
-        code = r.status_code
-        r.close()
-        if code == 200:
-            break
-        time.sleep(0.5)
-    assert code == 200
+    deadline = time.monotonic() + 5  # a client that leaves gives its slot back within a second
+    while feed.streams() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert feed.streams() == 0
+
+
+def test_when_every_stream_slot_is_taken_a_new_client_is_refused(served, app, login):
+    url, server = served
+    feed = app.extensions["live"]
+    feed.total = 2
+    sessions = [requests.Session() for _ in range(3)]
+    for s, role in zip(sessions, ("staff", "supervisor", "admin"), strict=True):
+        page = s.get(url + "/login").text
+        token = csrf_token(type("R", (), {"get_data": lambda self, as_text: page})())
+        s.post(url + "/login", data={"username": f"{role}1", "password": f"{role}-password-1", "csrf_token": token})
+    streams = [s.get(url + "/api/v1/events", stream=True, timeout=10) for s in sessions]
+    try:
+        assert [r.status_code for r in streams] == [200, 200, 429]
+        assert streams[2].json()["error"] == "too_many_streams"
+    finally:
+        for r in streams:
+            r.close()
 
 
 def test_an_id_too_large_for_the_database_is_404_not_500(login):
