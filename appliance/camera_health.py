@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from appliance.config import CameraConfig
-from appliance.recording import recordings_dir
+from appliance.credentials import hide_url_passwords
+from appliance.segments import recordings_dir
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 
@@ -54,7 +55,7 @@ def grab_frame(ffmpeg: str, url: str, timeout: float = 15.0) -> np.ndarray:
                           capture_output=True, timeout=timeout)
     frame = cv2.imdecode(np.frombuffer(proc.stdout, np.uint8), cv2.IMREAD_COLOR) if proc.stdout else None
     if frame is None:
-        raise ValueError(proc.stderr.decode(errors="replace").strip()[-200:] or "no frame")
+        raise ValueError(hide_url_passwords(proc.stderr.decode(errors="replace").strip())[-200:] or "no frame")
     return frame
 
 

@@ -415,12 +415,16 @@ def load_config(
 
 def effective_config(config: Config) -> dict[str, Any]:
     """The configuration as plain data with secrets hidden, for ``appliance config show``."""
+    from appliance.credentials import hide_url_passwords
+
     data = config.model_dump(mode="json")
     for key, field in iter_keys():
         if _is_secret(field):
             section, leaf = key.split(".", 1)
             if data[section][leaf] is not None:
                 data[section][leaf] = "***"
+    for camera in data["recording"]["cameras"]:  # camera URLs carry their passwords
+        camera["url"], camera["substream_url"] = hide_url_passwords(camera["url"]), hide_url_passwords(camera["substream_url"])
     return data
 
 

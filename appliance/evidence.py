@@ -14,9 +14,13 @@
 * ``proofs.json`` — for each record, its RFC 9162 inclusion proof to the checkpoint;
 * ``segments/<camera>/<file>.mp4`` — the footage, byte for byte as sealed.
 
-``appliance evidence verify FILE.zip`` checks all of it and names every problem: the file, and
-for footage the byte range of each changed MiB (the chunk digests are bound to the signed record
-by ``chunks_sha256``). ``docs/evidence.md`` shows the same checks with standard tools.
+``appliance evidence verify FILE.zip [--key FILE | --fingerprint HEX]`` checks all of it and
+names every problem: the file, and for footage the byte range of each changed MiB (the chunk
+digests are bound to the signed record by ``chunks_sha256``). It always reports the fingerprint
+of the key the package is signed with; with ``--key``/``--fingerprint`` that key must be the one
+held elsewhere (the fingerprint written down at the venue, or the center's pinned copy), or the
+package does not verify. Sizes are bounded before anything is unpacked. ``docs/evidence.md``
+shows the same checks with standard tools.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from appliance.personal import contains_personal_number
 from appliance import merkle
 from appliance.canonical import canonical_bytes
 from appliance.journal import RECORD_SIGNING_CONTEXT
-from appliance.recording import CHUNK, chunks_root, recordings_dir
+from appliance.segments import CHUNK, chunks_root, recordings_dir
 from appliance.signednote import NoteError, open_checkpoint
 from appliance.site import Site
 
@@ -71,11 +75,18 @@ def export(site: Site, session: str, out: Path, *, by: str) -> dict[str, Any]:
     site.journal.checkpoint()
     size, note = site.journal.latest_checkpoint() or (0, "")
     leaves = site.journal.leaf_hashes(size)
-    records = [r for r in session_records(site, session) if r[0] <= size]
     segments = site.store.reader().execute(
         """SELECT s.camera, s.path, s.size, s.sha256, s.chunks, s.seq FROM segments s
            JOIN segment_sessions l ON l.segment = s.id WHERE l.session = ? AND s.deleted IS NULL ORDER BY s.start, s.camera""",
         (session,)).fetchall()
+    # The session's own records, and the sealing record of every segment linked to it (a segment
+    # linked after it was sealed does not name the session in its own record).
+    records = {r[0]: r for r in session_records(site, session) if r[0] <= size}
+    for seq in {s[5] for s in segments} - set(records):
+        row = site.store.reader().execute("SELECT seq, body, hash, sig FROM journal WHERE seq = ?", (seq,)).fetchone()
+        if row is not None and row[0] <= size:
+            records[seq] = tuple(row)
+    records = [records[k] for k in sorted(records)]
     base = recordings_dir(site)
     manifest = {
         "format": FORMAT, "site": site.config.site.id, "session": session, "section_code": row[0], "section_name": row[1],
@@ -108,65 +119,149 @@ class Report:
     problems: list[str] = field(default_factory=list)
     records: int = 0
     segments: int = 0
+    key_fingerprint: str = ""
+    key_pinned: bool = False
 
     def problem(self, text: str) -> None:
         self.ok = False
         self.problems.append(text)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "records": self.records, "segments": self.segments, "problems": self.problems}
+        return {"ok": self.ok, "records": self.records, "segments": self.segments, "key_fingerprint": self.key_fingerprint,
+                "key_pinned": self.key_pinned, "problems": self.problems}
 
 
-def verify(path: Path) -> Report:
-    report = Report()
+# What a package's parts may decompress to: bounded before a byte is inflated (a ZIP's own
+# sizes are checked against these, and reading stops at the declared size, so a zip bomb or a
+# lying header costs nothing). Footage is read in 1 MiB blocks, never whole.
+LIMITS = {"manifest.json": 64 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 10, "checkpoint.note": 4 << 10,
+          "journal.jsonl": 2 << 30, "proofs.json": 1 << 30}
+SEGMENT_LIMIT = 64 << 30
+MAX_ENTRIES = 1_000_000
+PARTS = tuple(LIMITS)
+
+
+def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: str | None = None) -> Report:
+    """Check a package; every problem is named in the report. ``key`` (a key held elsewhere, e.g.
+    from the center) is what the package must be signed with; ``fingerprint_hex`` the key's
+    fingerprint written down at the venue. A file that is not a ZIP at all is unusable input
+    (`EvidenceError`)."""
+    from appliance.keys import fingerprint
+
+    report = Report(key_pinned=key is not None or fingerprint_hex is not None)
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        report.problem(f"{path.name}: not a readable ZIP ({exc})")
-        return report
+        raise EvidenceError(f"{path.name}: not a readable ZIP ({exc})") from exc
     with z:
-        names = set(z.namelist())
-        missing = {"manifest.json", "manifest.sig", "site.pub", "checkpoint.note", "journal.jsonl", "proofs.json"} - names
+        infos = {i.filename: i for i in z.infolist()}
+        if len(infos) > MAX_ENTRIES:
+            report.problem(f"{len(infos)} entries: more than any package holds")
+            return report
+        missing = set(PARTS) - set(infos)
         if missing:
             report.problem(f"missing {', '.join(sorted(missing))}")
             return report
-        manifest_bytes = z.read("manifest.json")
+        for name, limit in LIMITS.items():
+            if infos[name].file_size > limit:
+                report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, more than {limit}: not read")
+                return report
         try:
-            key = load_pem_public_key(z.read("site.pub"))
-            assert isinstance(key, Ed25519PublicKey)
+            manifest_bytes = z.read("manifest.json")
             manifest = json.loads(manifest_bytes)
-        except (ValueError, AssertionError) as exc:
+            packaged = load_pem_public_key(z.read("site.pub"))
+            if not isinstance(manifest, dict) or not isinstance(packaged, Ed25519PublicKey):
+                raise ValueError("manifest.json is not an object, or site.pub not an Ed25519 key")
+        except (ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
             report.problem(f"site.pub or manifest.json unreadable: {exc}")
             return report
+        report.key_fingerprint = fingerprint(packaged)
+        if key is not None and fingerprint(key) != report.key_fingerprint:
+            report.problem(f"site.pub is not the pinned key: the package names key {report.key_fingerprint}, "
+                           f"the pinned key is {fingerprint(key)}")
+        if fingerprint_hex is not None and fingerprint_hex != report.key_fingerprint:
+            report.problem(f"the package is signed by key {report.key_fingerprint}, not the pinned {fingerprint_hex}")
+        check_key = key or packaged
         try:
-            key.verify(base64.b64decode(z.read("manifest.sig")), MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
-        except (InvalidSignature, ValueError):
+            check_key.verify(base64.b64decode(z.read("manifest.sig").strip(), validate=True),
+                             MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
+        except (InvalidSignature, ValueError, zipfile.BadZipFile):
             report.problem("manifest.json: the site's signature does not match (manifest altered, or another key)")
-        site_id = manifest.get("site", "")
+        site_id = str(manifest.get("site", ""))
+        cp = _checkpoint(z, site_id, check_key, report)
         try:
-            cp = open_checkpoint(z.read("checkpoint.note").decode(), site_id, key)
-        except (NoteError, UnicodeDecodeError) as exc:
-            report.problem(f"checkpoint.note: {exc}")
-            return report
-        proofs = json.loads(z.read("proofs.json"))
-        verified: dict[int, dict[str, Any]] = {}
-        for n, line in enumerate(z.read("journal.jsonl").decode().splitlines(), 1):
-            seq = _check_record(line, n, site_id, key, cp, proofs, report)
-            if seq is not None:
-                verified[seq[0]] = seq[1]
+            proofs = json.loads(z.read("proofs.json"))
+            if not isinstance(proofs, dict):
+                raise ValueError("not an object")
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            report.problem(f"proofs.json: unreadable ({exc})")
+            proofs = {}
+        verified = _check_journal(z, site_id, check_key, cp, proofs, report)
         report.records = len(verified)
-        absent = set(manifest.get("records", [])) - set(verified)
+        listed_records = manifest.get("records", [])
+        if not isinstance(listed_records, list):
+            report.problem("manifest.json: records is not a list")
+            listed_records = []
+        absent = {r for r in listed_records if isinstance(r, int)} - set(verified)
         if absent:
             report.problem(f"journal.jsonl: records {sorted(absent)[:20]} listed in the manifest are missing or invalid")
+        extra = set(verified) - set(listed_records)
+        if extra:
+            report.problem(f"journal.jsonl: records {sorted(extra)[:20]} are not listed in the manifest")
+        size = manifest.get("checkpoint_size")
+        if cp is not None and size != cp.size:
+            report.problem(f"manifest.json: checkpoint_size {size!r} is not the checkpoint's {cp.size}")
         listed = set()
-        for seg in manifest.get("segments", []):
+        segments = manifest.get("segments", [])
+        for seg in segments if isinstance(segments, list) else []:
+            if not isinstance(seg, dict) or not isinstance(seg.get("file"), str):
+                report.problem("manifest.json: a segment without its file")
+                continue
             listed.add(seg["file"])
-            _check_segment(z, seg, verified.get(seg["seq"]), report)
-        for name in sorted(names - listed - {"manifest.json", "manifest.sig", "site.pub", "checkpoint.note",
-                                              "journal.jsonl", "proofs.json"}):
+            _check_segment(z, infos, seg, verified.get(seg.get("seq")) if isinstance(seg.get("seq"), int) else None, report)
+        for name in sorted(set(infos) - listed - set(PARTS)):
             if not name.endswith("/"):
                 report.problem(f"{name}: not in the manifest")
     return report
+
+
+def _checkpoint(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, report: Report) -> Any:
+    """The package's checkpoint; when its signature fails, still parsed (so every record can be
+    checked against it and named), with the failure reported."""
+    from appliance.signednote import parse_checkpoint, parse_note
+
+    try:
+        text = z.read("checkpoint.note").decode()
+    except (UnicodeDecodeError, zipfile.BadZipFile) as exc:
+        report.problem(f"checkpoint.note: unreadable ({exc})")
+        return None
+    try:
+        return open_checkpoint(text, site_id, key)
+    except NoteError as exc:
+        report.problem(f"checkpoint.note: {exc}")
+    try:
+        return parse_checkpoint(parse_note(text).text)
+    except NoteError:
+        return None
+
+
+def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: Any, proofs: dict[str, Any],
+                   report: Report) -> dict[int, dict[str, Any]]:
+    verified: dict[int, dict[str, Any]] = {}
+    try:
+        with z.open("journal.jsonl") as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    report.problem(f"journal.jsonl line {n}: not UTF-8")
+                    continue
+                checked = _check_record(line, n, site_id, key, cp, proofs, report)
+                if checked is not None:
+                    verified[checked[0]] = checked[1]
+    except (zipfile.BadZipFile, OSError) as exc:
+        report.problem(f"journal.jsonl: damaged ({exc})")
+    return verified
 
 
 def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: Any, proofs: dict[str, list[str]],
@@ -176,8 +271,10 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
         item = json.loads(line)
         body = item["body"].encode()
         obj = json.loads(body)
-        seq = int(item["seq"])
-    except (ValueError, KeyError, TypeError) as exc:
+        seq = item["seq"]
+        if type(seq) is not int or not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
+            raise ValueError("seq, body or payload of the wrong type")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         report.problem(f"{where}: unreadable ({exc})")
         return None
     where = f"journal.jsonl record {seq}"
@@ -192,42 +289,57 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
         report.problem(f"{where}: hash does not match the body (altered)")
         return None
     try:
-        key.verify(base64.b64decode(item["sig"]), RECORD_SIGNING_CONTEXT + digest)
+        key.verify(base64.b64decode(str(item["sig"]), validate=True), RECORD_SIGNING_CONTEXT + digest)
     except (InvalidSignature, ValueError, KeyError):
         report.problem(f"{where}: the site's signature does not match")
+        return None
+    if cp is None:
+        report.problem(f"{where}: no checkpoint to prove it against")
         return None
     try:
         proof = [base64.b64decode(p) for p in proofs[str(seq)]]
         merkle.verify_inclusion(seq - 1, cp.size, merkle.leaf_hash(digest), proof, cp.root)
-    except (KeyError, ValueError, merkle.ProofError) as exc:
+    except (KeyError, ValueError, TypeError, merkle.ProofError) as exc:
         report.problem(f"{where}: not proven in the signed checkpoint of size {cp.size} ({exc})")
         return None
     return seq, obj["payload"]
 
 
-def _check_segment(z: zipfile.ZipFile, seg: dict[str, Any], record: dict[str, Any] | None, report: Report) -> None:
+def _check_segment(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], seg: dict[str, Any],
+                   record: dict[str, Any] | None, report: Report) -> None:
     name = seg["file"]
-    if record is None or record.get("sha256") is None:
+    if record is None or not all(isinstance(record.get(k), t) for k, t in
+                                 (("sha256", str), ("file", str), ("size", int), ("chunk_size", int))):
         report.problem(f"{name}: its sealing record {seg.get('seq')} is not among the verified records")
         return
     if f"segments/{record['file']}" != name:
         report.problem(f"{name}: record {seg['seq']} seals another file ({record['file']})")
         return
-    if chunks_root(seg["chunks"]) != record.get("chunks_sha256"):
+    chunks = seg.get("chunks")
+    if not isinstance(chunks, list) or chunks_root([str(c) for c in chunks]) != record.get("chunks_sha256"):
         report.problem(f"{name}: the chunk list does not match record {seg['seq']}")
         return
-    try:
-        data = z.read(name)
-    except KeyError:
+    if name not in infos:
         report.problem(f"{name}: missing")
         return
-    report.segments += 1
-    if hashlib.sha256(data).hexdigest() == record["sha256"] and len(data) == record["size"]:
+    if infos[name].file_size > min(SEGMENT_LIMIT, int(record["size"]) + CHUNK):
+        report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, not the {record['size']} sealed: not read")
         return
-    size = record["chunk_size"]
-    changed = [i for i, expected in enumerate(seg["chunks"])
-               if hashlib.sha256(data[i * size:(i + 1) * size]).hexdigest() != expected]
-    ranges = ", ".join(f"bytes {i * size}–{min(len(data), (i + 1) * size) - 1}" for i in changed[:10])
-    if len(data) != record["size"]:
-        ranges = (ranges + "; " if ranges else "") + f"size {len(data)} instead of {record['size']}"
+    report.segments += 1
+    size, whole, length, changed = int(record["chunk_size"]), hashlib.sha256(), 0, []
+    try:
+        with z.open(name) as f:
+            for i, block in enumerate(iter(lambda: f.read(size), b"")):
+                whole.update(block)
+                length += len(block)
+                if i >= len(chunks) or hashlib.sha256(block).hexdigest() != chunks[i]:
+                    changed.append(i)
+    except (zipfile.BadZipFile, OSError) as exc:
+        report.problem(f"{name}: damaged in the package ({exc})")
+        return
+    if whole.hexdigest() == record["sha256"] and length == record["size"]:
+        return
+    ranges = ", ".join(f"bytes {i * size}–{min(length, (i + 1) * size) - 1}" for i in changed[:10])
+    if length != record["size"]:
+        ranges = (ranges + "; " if ranges else "") + f"size {length} instead of {record['size']}"
     report.problem(f"{name}: SHA-256 differs from record {seg['seq']} — altered in {ranges or 'an unknown place'}")

@@ -247,14 +247,17 @@ class PersonalDataCipher:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks resident ID and bank card numbers in every log message before any handler writes it."""
+    """Masks resident ID and bank card numbers, and passwords in URLs, in every log message before
+    any handler writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from appliance.credentials import hide_url_passwords
+
         message = record.getMessage()
-        redacted = redact_personal_data(message)
+        redacted = hide_url_passwords(redact_personal_data(message))
         if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and record.exc_info[1] is not None:
             text = logging.Formatter().formatException(record.exc_info)
-            record.exc_text, record.exc_info = redact_personal_data(text), None
+            record.exc_text, record.exc_info = hide_url_passwords(redact_personal_data(text)), None
         return True

@@ -8,19 +8,24 @@ The seeds require full audio and video recording of openings and evaluations (00
   keyframe after each ``recording.segment_s`` boundary of the clock, ``+faststart`` so browsers
   play them at once), and writes a line to the camera's segment list when a segment is complete.
   Audio is copied when it is AAC; other camera audio (G.711 mostly) is converted to AAC, the only
-  change made to the stream, because MP4 in a browser cannot carry G.711. ffmpeg exiting or going
-  quiet (no new segment within ``stall_s``) is reconnected with backoff (1 s doubling to 30 s),
-  with a ``camera_offline`` alarm once per outage and ``recording.camera_state`` records.
-* **Sealer** — watchdog (inotify) sees the segment list grow; each new segment is hashed
-  (SHA-256), measured (size, ffprobe duration) and journaled (``recording.segment``: camera,
-  room, file, start and end, duration, size, hash) in the same transaction as its row in
-  ``segments`` and its links to the sessions of that room whose window it overlaps.
+  change made to the stream, because MP4 in a browser cannot carry G.711. Evidence comes first:
+  ffmpeg exiting or going quiet (no new segment within ``stall_s``) is retried every
+  ``RETRY_S`` (every second after a minute), so footage resumes within about a second of the
+  camera answering again; a ``camera_offline`` alarm is raised once per outage, with the
+  sessions it touches, and ``recording.camera_state`` records. ffmpeg's own words go to
+  ``ffmpeg.log`` with any password in a URL hidden (they repeat the camera's URL).
+* **Sealer** — watchdog (inotify) sees the segment list grow; each new segment is hashed,
+  measured and journaled (`appliance.segments.seal_segment`). Its span on the wall clock: within
+  one ffmpeg run the segments follow each other, each starting where the one before ended and
+  lasting its own stream duration; the first of a run ends when its file was closed. A segment
+  whose stream duration disagrees with the wall-clock time between its close and the previous
+  one (by more than a second and 10 %) — a camera whose stream clock runs wrong — is raised as
+  ``camera_clock`` and journaled (``recording.clock_mismatch``), and its span is the wall clock's.
+* **Live view** — `appliance.live_pictures`: the latest picture of each watched camera.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -29,7 +34,6 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,8 @@ from watchdog.observers import Observer
 
 from appliance.clock import utc_timestamp
 from appliance.config import CameraConfig
+from appliance.credentials import hide_url_passwords
+from appliance.segments import RecordingError, probe, recordings_dir, seal_segment, sessions_for
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 
@@ -46,25 +52,10 @@ log = logging.getLogger(__name__)
 LIST_SUFFIX = ".csv"  # one segment list per ffmpeg run: segments-<unix time>.csv
 NAME_FORMAT = "%Y%m%dT%H%M%SZ"
 PID_FILE = "ffmpeg.pid"
-
-
-class RecordingError(RuntimeError):
-    pass
-
-
-def recordings_dir(site: Site) -> Path:
-    return site.config.recording.dir or site.data_dir / "recordings"
-
-
-def probe(ffprobe: str, target: str, timeout: float = 15.0) -> dict[str, Any]:
-    """ffprobe's streams and format of a file or a camera URL, as JSON."""
-    args = [ffprobe, "-v", "error", "-show_entries", "stream=codec_type,codec_name:format=duration", "-of", "json"]
-    if target.startswith("rtsp://"):
-        args += ["-rtsp_transport", "tcp"]
-    proc = subprocess.run([*args, target], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode:
-        raise RecordingError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"ffprobe failed on {target}")
-    return json.loads(proc.stdout or "{}")
+RETRY_S = 0.5  # a camera that is not recording is tried again this soon: footage first
+SLOW_RETRY_AFTER_S = 60.0  # after a minute of outage, once a second
+LOG_MAX = 1 << 20  # ffmpeg.log is rotated at this size (one old copy kept)
+CLOCK_TOLERANCE = (1.0, 0.10)  # stream and wall clock may differ by this (seconds, share) per segment
 
 
 def ffmpeg_command(cfg: Any, camera: CameraConfig, out_dir: Path, audio_codec: str | None, listing: Path) -> list[str]:
@@ -83,9 +74,9 @@ def ffmpeg_command(cfg: Any, camera: CameraConfig, out_dir: Path, audio_codec: s
 
 
 class CameraRecorder:
-    """Keeps one ffmpeg recording one camera; reconnects with backoff. An outage lasts from a
-    failure (no connection, ffmpeg exiting, no new segment within ``stall_s``) to the next
-    sealed segment."""
+    """Keeps one ffmpeg recording one camera, retried at once when it fails. An outage lasts
+    from a failure (no connection, ffmpeg exiting, no new segment within ``stall_s``) to the
+    next sealed segment."""
 
     def __init__(self, site: Site, camera: CameraConfig) -> None:
         self.site, self.camera = site, camera
@@ -97,36 +88,66 @@ class CameraRecorder:
         self.lists = self.dir / "lists"
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_segment = time.monotonic()
-        self.backoff = 1.0
         self.next_try = 0.0
         self.outage = False
+        self.outage_since: float | None = None  # wall clock
         self.error = ""
-        self._stderr: Any = None
+        self.audio: str | None | bool = False  # the camera's audio codec once probed (None: no audio); False: not yet
+        self._starting: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @property
     def stall_s(self) -> float:
         return self.cfg.stall_s or 2 * self.cfg.segment_s + 15
 
     def start(self) -> None:
+        """Start ffmpeg (blocking: a first start probes the camera's audio, a second or two)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
-            audio = None
-            if not self.camera.url.startswith("/dev/"):
-                streams = probe(self.cfg.ffprobe, self.camera.url).get("streams", [])
-                audio = next((s["codec_name"] for s in streams if s.get("codec_type") == "audio"), None)
+            if self.audio is False:  # what the camera sends, asked once: a restart must not wait on it
+                self.audio = None
+                if not self.camera.url.startswith("/dev/"):
+                    streams = probe(self.cfg.ffprobe, self.camera.url, timeout=10).get("streams", [])
+                    self.audio = next((s["codec_name"] for s in streams if s.get("codec_type") == "audio"), None)
             self.lists.mkdir(parents=True, exist_ok=True)
             listing = self.lists / f"segments-{time.time_ns()}{LIST_SUFFIX}"
-            cmd = ffmpeg_command(self.cfg, self.camera, self.dir, audio, listing)
+            cmd = ffmpeg_command(self.cfg, self.camera, self.dir, self.audio or None, listing)
             self._reap_previous()
-            self._stderr = open(self.dir / "ffmpeg.log", "ab")
             # UTC file names; its own process group, so a signal to us does not cut it mid-write.
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                         env={**os.environ, "TZ": "UTC"}, start_new_session=True)
-            (self.dir / PID_FILE).write_text(f"{self.proc.pid}\n")
-            self.last_segment = time.monotonic()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    env={**os.environ, "TZ": "UTC"}, start_new_session=True)
+            (self.dir / PID_FILE).write_text(f"{proc.pid}\n")
+            self._reader = threading.Thread(target=self._log_stderr, args=(proc,), name=f"ffmpeg-log-{self.camera.name}",
+                                            daemon=True)
+            self._reader.start()
+            with self._lock:
+                self.proc = proc
+                self.last_segment = time.monotonic()
         except (RecordingError, OSError, subprocess.TimeoutExpired) as exc:
-            self.proc = None
+            with self._lock:
+                self.proc = None
+            self.audio = False if isinstance(exc, RecordingError) else self.audio  # ask again next time
             self._failed(str(exc))
+
+    def _log_stderr(self, proc: subprocess.Popen[bytes]) -> None:
+        """ffmpeg's words, passwords in URLs hidden, to ffmpeg.log (rotated at LOG_MAX)."""
+        path = self.dir / "ffmpeg.log"
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = hide_url_passwords(raw.decode(errors="replace").rstrip())
+            if not line:
+                continue
+            self.last_line = line[:200]
+            try:
+                if path.exists() and path.stat().st_size > LOG_MAX:
+                    os.replace(path, path.with_name("ffmpeg.log.1"))
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(f"{utc_timestamp(datetime.now(timezone.utc))} {line}\n")
+            except OSError:
+                pass
+
+    last_line = ""
 
     def _reap_previous(self) -> None:
         """An ffmpeg left by a run of ours that was killed (kill -9, a crash) still records this
@@ -148,131 +169,53 @@ class CameraRecorder:
         os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # ffmpeg closes the open segment and its list line
+        if self._starting is not None:
+            self._starting.join(15)
+        with self._lock:
+            proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # ffmpeg closes the open segment and its list line
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+                proc.kill()
+                proc.wait(5)
+        if self._reader is not None:
+            self._reader.join(2)
 
     def _failed(self, why: str) -> None:
-        self.outage = True
-        self.error = why[:300]
-        self.next_try = time.monotonic() + self.backoff
-        self.backoff = min(30.0, self.backoff * 2)
+        if not self.outage:
+            self.outage, self.outage_since = True, time.time()
+        self.error = hide_url_passwords(why)[:300]
+        slow = self.outage_since is not None and time.time() - self.outage_since > SLOW_RETRY_AFTER_S
+        self.next_try = time.monotonic() + (1.0 if slow else RETRY_S)
 
     def segment_sealed(self) -> None:
         self.last_segment = time.monotonic()
-        self.backoff = 1.0
-        self.outage = False
+        self.outage, self.outage_since = False, None
         self.error = ""
 
     def check(self) -> tuple[str, str]:
-        """Keep it running; returns (state, detail): 'recording' or 'offline'."""
+        """Keep it running (a start runs on its own thread: other cameras never wait on it);
+        returns (state, detail): 'recording', 'starting' (its first start under way) or 'offline'."""
         now = time.monotonic()
-        if self.proc is not None:
-            code = self.proc.poll()
+        with self._lock:
+            proc = self.proc
+        if proc is not None:
+            code = proc.poll()
             if code is None and now - self.last_segment > self.stall_s:
                 self.stop()
                 self._failed(f"no new segment for {int(now - self.last_segment)} s")
             elif code is not None:
                 self.stop()
-                self._failed(f"ffmpeg exited with {code}: {self._last_error()}")
-        if self.proc is None and now >= self.next_try:
-            self.start()
-        return ("offline", self.error) if self.outage else ("recording", "")
-
-    def _last_error(self) -> str:
-        try:
-            lines = (self.dir / "ffmpeg.log").read_text(errors="replace").strip().splitlines()
-            return lines[-1][:200] if lines else ""
-        except OSError:
-            return ""
-
-
-@dataclass(frozen=True)
-class Sealed:
-    id: int
-    path: Path
-    sha256: str
-    seq: int
-
-
-CHUNK = 1 << 20  # segments are also hashed per MiB, so a changed byte can be located
-
-
-def sha256_file(path: Path) -> str:
-    return file_digests(path)[0]
-
-
-def file_digests(path: Path) -> tuple[str, list[str]]:
-    """(SHA-256 of the whole file, SHA-256 of each CHUNK-byte piece), hex."""
-    whole, chunks = hashlib.sha256(), []
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            whole.update(block)
-            chunks.append(hashlib.sha256(block).hexdigest())
-    return whole.hexdigest(), chunks
-
-
-def chunks_root(chunks: list[str]) -> str:
-    """SHA-256 over the concatenated raw chunk digests: signed in the segment's record."""
-    return hashlib.sha256(b"".join(bytes.fromhex(c) for c in chunks)).hexdigest()
-
-
-def seal_segment(site: Site, camera: CameraConfig, path: Path,
-                 span: tuple[datetime, datetime] | None = None) -> Sealed | None:
-    """Hash, measure and journal one closed segment; None when it was sealed before.
-
-    ``span``: its wall-clock start and end, from the recorder's segment list (see
-    ``RecorderService``). Without it, the end is the file's modification time — ffmpeg closes a
-    segment when the first keyframe after the boundary arrives, live, and never writes it again —
-    and the start that minus the duration."""
-    base = recordings_dir(site)
-    rel = str(path.relative_to(base))
-    if site.store.reader().execute("SELECT 1 FROM segments WHERE path = ?", (rel,)).fetchone():
-        return None
-    info = probe(site.config.recording.ffprobe, str(path))
-    duration_ms = int(float(info.get("format", {}).get("duration") or 0) * 1000)
-    stat = path.stat()
-    if span is None:
-        end = datetime.fromtimestamp(stat.st_mtime_ns // 1000 / 1e6, timezone.utc)
-        span = (end - timedelta(milliseconds=duration_ms), end)
-    start, end = span
-    digest, chunks = file_digests(path)
-    size = stat.st_size
-    with site.store.transaction() as conn:
-        sessions = [r[0] for r in conn.execute(
-            """SELECT id FROM sessions WHERE room = ? AND state != 'scheduled' AND start <= ? AND COALESCE(ended, end) >= ?""",
-            (camera.room, utc_timestamp(end + timedelta(hours=2)), utc_timestamp(start)))
-            if _in_window(conn, r[0], start, end)]
-        record = site.journal.append(conn, "recording.segment", {
-            "camera": camera.name, "room": camera.room, "file": rel, "start": utc_timestamp(start), "end": utc_timestamp(end),
-            "duration_ms": duration_ms, "size": size, "sha256": digest, "chunk_size": CHUNK,
-            "chunks_sha256": chunks_root(chunks), "sessions": sessions})
-        cur = conn.execute(
-            """INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, chunks, seq, sealed)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (camera.name, camera.room, rel, utc_timestamp(start), utc_timestamp(end), duration_ms, size, digest,
-             " ".join(chunks), record.seq, utc_timestamp(site.clock.now())))
-        segment_id = int(cur.lastrowid or 0)
-        for session in sessions:
-            conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, ?)", (segment_id, session))
-    return Sealed(segment_id, path, digest, record.seq)
-
-
-def _in_window(conn: Any, session: str, start: datetime, end: datetime) -> bool:
-    """The session's window: from admission (start − admission_opens_min) to its end (or its
-    planned end while it runs)."""
-    row = conn.execute("SELECT start, end, ended, admission_opens_min FROM sessions WHERE id = ?", (session,)).fetchone()
-    opens = datetime.fromisoformat(row[0].replace("Z", "+00:00")) - timedelta(minutes=row[3])
-    closes = datetime.fromisoformat((row[2] or row[1]).replace("Z", "+00:00"))
-    return start < closes and end > opens
+                self._failed(f"ffmpeg exited with {code}: {self.last_line}")
+        starting = self._starting is not None and self._starting.is_alive()
+        if self.proc is None and not starting and now >= self.next_try:
+            self._starting = threading.Thread(target=self.start, name=f"start-{self.camera.name}", daemon=True)
+            self._starting.start()
+        if self.outage:
+            return "offline", self.error
+        return ("recording", "") if self.proc is not None else ("starting", "")
 
 
 class _ListWatcher(FileSystemEventHandler):
@@ -298,7 +241,9 @@ class RecorderService:
         self.recorders = {c.name: CameraRecorder(site, c) for c in cameras}
         self.wake = threading.Event()
         self._offsets: dict[str, int] = {}
-        self._anchors: dict[str, float] = {}  # segment list → wall clock at its stream time 0
+        # segment list (one ffmpeg run) → (its last segment's end on the wall clock, that
+        # segment's close time, its end on the stream clock): the chain the next one continues
+        self._runs: dict[str, tuple[datetime, float | None, float]] = {}
         self._seal_lock = threading.Lock()
         self._next_housekeeping = 0.0
         self._next_disk_check = 0.0
@@ -307,10 +252,12 @@ class RecorderService:
         self.disk = DiskWatch(site)
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="seal")
         self._offline: set[str] = set()
+        self._clock_alarmed: dict[str, float] = {}
         self._observer: Any = None
         self._sealer: threading.Thread | None = None
         self._stop = threading.Event()
         self.health: Any = None
+        self.live: Any = None
         self.sealed: list[tuple[str, float]] = []  # (file, seconds from list line to sealed record), for benchmarks
 
     def _simulated(self, camera: CameraConfig) -> CameraConfig:
@@ -330,10 +277,14 @@ class RecorderService:
             raise RecordingError("ffmpeg is not installed (Debian package ffmpeg)")
         with self.site.store.transaction() as conn:
             conn.execute("DELETE FROM camera_streams")
-            for r in self.recorders.values():
+            for r in self.recorders.values():  # what the monitoring room lists (no password kept)
                 conn.execute("INSERT INTO camera_streams (name, room, live_url, updated) VALUES (?, ?, ?, ?)",
-                             (r.camera.name, r.camera.room, r.camera.substream_url or r.camera.url,
+                             (r.camera.name, r.camera.room, hide_url_passwords(r.camera.substream_url or r.camera.url),
                               utc_timestamp(self.site.clock.now())))
+        from appliance.live_pictures import LivePictures
+
+        self.live = LivePictures(self.site.config.recording.ffmpeg,
+                                 {n: (r.camera.substream_url or r.camera.url, r.dir) for n, r in self.recorders.items()})
         self._observer = Observer()
         for recorder in self.recorders.values():
             recorder.lists.mkdir(parents=True, exist_ok=True)
@@ -345,14 +296,12 @@ class RecorderService:
 
         self.health = HealthWatch(self.site, [r.camera for r in self.recorders.values()])
         threading.Thread(target=self._health_loop, name="camera-health", daemon=True).start()
-        # Each start asks the camera what it sends (ffprobe, a second or two): all at once.
-        starters = [threading.Thread(target=r.start, name=f"start-{name}") for name, r in self.recorders.items()]
-        for t in starters:
-            t.start()
-        for t in starters:
-            t.join()
+        for recorder in self.recorders.values():  # each starts on its own thread: all at once
+            recorder.check()
 
     def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
         for recorder in self.recorders.values():
             recorder.stop()
         self.seal_pending()  # the segments closed by stopping
@@ -385,13 +334,8 @@ class RecorderService:
 
     def seal_pending(self) -> int:
         """Seal every segment the lists name that is not sealed yet (after a restart too).
-
-        Times come from the list: ffmpeg writes each segment's start and end on the stream's
-        clock, continuous within one run; one anchor per run ties that clock to the wall clock: a
-        segment's close (its modification time) is its end, give or take the delay of the close
-        under load, so the anchor is the earliest that any of the run's segments gives. Within a
-        run, consecutive segments abut (or overlap by the anchor's correction), never leave a gap. Segments are hashed and
-        probed on a few threads (many cameras close at the same clock boundary)."""
+        Segments are hashed and probed on a few threads (many cameras close at the same clock
+        boundary)."""
         with self._seal_lock:  # the sealer thread, and stop() for the last segments
             return self._seal_lists()
 
@@ -414,14 +358,58 @@ class RecorderService:
                     except ValueError:
                         continue
                     path = recorder.dir / parts[0]
-                    try:  # a close can be late (load), never early: the earliest estimate is the best
-                        anchor = min(self._anchors.get(key, float("inf")), path.stat().st_mtime - end_s)
-                    except OSError:
-                        continue
-                    self._anchors[key] = anchor
-                    span = (datetime.fromtimestamp(anchor + start_s, timezone.utc), datetime.fromtimestamp(anchor + end_s, timezone.utc))
-                    jobs.append((recorder, path, span))
+                    span = self._span(recorder, key, path, start_s, end_s)
+                    if span is not None:
+                        jobs.append((recorder, path, span))
         return sum(self._pool.map(lambda job: self._seal(*job), jobs))
+
+    def _span(self, recorder: CameraRecorder, key: str, path: Path, start_s: float,
+              end_s: float) -> tuple[datetime, datetime] | None:
+        """A segment's span on the wall clock (see the module's doc): chained to the run's
+        previous segment, or ending at its own close for the first of a run; the wall clock's
+        when the stream's disagrees (a camera whose clock runs wrong), which is journaled."""
+        try:
+            closed = path.stat().st_mtime
+        except OSError:  # deleted (retention) before sealing: the chain restarts after it
+            previous = self._runs.get(key)
+            if previous is not None:
+                self._runs[key] = (previous[0], None, end_s)
+            return None
+        duration = max(0.0, end_s - start_s)
+        previous = self._runs.get(key)
+        if previous is None or previous[1] is None:
+            end = datetime.fromtimestamp(closed, timezone.utc)
+            start = end - timedelta(seconds=duration)
+        else:
+            prev_end, prev_closed, prev_end_s = previous
+            wall, stream = closed - prev_closed, end_s - prev_end_s
+            start = prev_end
+            if abs(wall - stream) > max(CLOCK_TOLERANCE[0], CLOCK_TOLERANCE[1] * wall):
+                end = max(start, datetime.fromtimestamp(closed, timezone.utc))
+                self._clock_mismatch(recorder, path, stream, wall, start, end)
+            else:
+                end = start + timedelta(seconds=duration)
+        self._runs[key] = (end, closed, end_s)
+        return start, end
+
+    def _clock_mismatch(self, recorder: CameraRecorder, path: Path, stream: float, wall: float,
+                        start: datetime, end: datetime) -> None:
+        """A segment whose stream time is not the time that passed: journaled, and raised as an
+        alarm once per camera and hour (a camera whose clock runs wrong does so all the time)."""
+        camera = recorder.camera
+        with self.site.store.transaction() as conn:
+            sessions = sessions_for(conn, camera.room, start, end)
+            record = self.site.journal.append(conn, "recording.clock_mismatch", {
+                "camera": camera.name, "room": camera.room, "file": path.name, "stream_s": f"{stream:.3f}",
+                "wall_s": f"{wall:.3f}", "sessions": sessions})
+            last = self._clock_alarmed.get(camera.name)
+            if last is None or time.monotonic() - last > 3600:
+                self._clock_alarmed[camera.name] = time.monotonic()
+                raise_alarm(self.site, conn, "camera_clock", seq=record.seq, session=sessions[0] if sessions else None,
+                            detail={"camera": camera.name, "room": camera.room, "stream_s": f"{stream:.3f}",
+                                    "wall_s": f"{wall:.3f}"})
+        log.warning("camera %s: segment %s holds %.2f s of stream time for %.2f s of wall time", camera.name, path.name,
+                    stream, wall)
 
     def _seal(self, recorder: CameraRecorder, path: Path, span: tuple[datetime, datetime]) -> int:
         try:
@@ -434,6 +422,22 @@ class RecorderService:
             return 0
         self.sealed.append((path.name, time.time() - path.stat().st_mtime))
         return 1
+
+    def _camera_state(self, recorder: CameraRecorder, state: str, detail: str) -> None:
+        """An outage's start or end, journaled with the sessions it touches (so a session's
+        evidence package shows why its footage has a gap) and, at its start, alarmed."""
+        camera, now = recorder.camera, self.site.clock.now()
+        since = datetime.fromtimestamp(recorder.outage_since, timezone.utc) if recorder.outage_since else now
+        with self.site.store.transaction() as conn:
+            sessions = sessions_for(conn, camera.room, min(since, now), now + timedelta(seconds=1))
+            payload = {"camera": camera.name, "room": camera.room, "state": state, "detail": hide_url_passwords(detail),
+                       "sessions": sessions}
+            if state == "offline":
+                payload["since"] = utc_timestamp(since)
+            record = self.site.journal.append(conn, "recording.camera_state", payload)
+            if state == "offline":
+                raise_alarm(self.site, conn, "camera_offline", seq=record.seq, session=sessions[0] if sessions else None,
+                            detail={"camera": camera.name, "room": camera.room, "sessions": sessions})
 
     def step(self) -> str:
         now = time.monotonic()
@@ -448,21 +452,18 @@ class RecorderService:
             from appliance.retention import apply_retention
 
             apply_retention(self.site)
+        if self.live is not None:
+            self.live.step()
         states = {}
         for name, recorder in self.recorders.items():
             state, detail = recorder.check()
             states[name] = state
             if state == "offline" and name not in self._offline:
                 self._offline.add(name)
-                with self.site.store.transaction() as conn:
-                    record = self.site.journal.append(conn, "recording.camera_state", {
-                        "camera": name, "room": recorder.camera.room, "state": "offline", "detail": detail})
-                    raise_alarm(self.site, conn, "camera_offline", seq=record.seq,
-                                detail={"camera": name, "room": recorder.camera.room})
+                self._camera_state(recorder, "offline", detail)
             elif state == "recording" and name in self._offline:
                 self._offline.discard(name)
-                self.site.journal.record("recording.camera_state", {"camera": name, "room": recorder.camera.room,
-                                                                    "state": "recording", "detail": ""})
+                self._camera_state(recorder, "recording", "")
         if not states:
             return "no cameras configured yet"
         recording = sum(1 for s in states.values() if s == "recording")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.recording import recordings_dir
+from appliance.segments import recordings_dir
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli.common import config_option, data_option, emit
+from cli.common import fail, friendly_errors, config_option, data_option, emit
 
 
 @click.group()
@@ -36,11 +36,24 @@ def evidence_export(data_dir: Path, config_path: Path | None, session_id: str, o
 
 @evidence.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def evidence_verify(file: Path) -> None:
-    """Check an evidence package; exit 1 and name every problem when anything is altered."""
-    from appliance.evidence import verify
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The site's key held elsewhere (PEM, or its verifier key text): the package must be signed by it.")
+@click.option("--fingerprint", "pinned_fingerprint", default=None,
+              help="The site key's fingerprint as written down at the venue or shown by the center (64 hex).")
+@friendly_errors
+def evidence_verify(file: Path, key_path: Path | None, pinned_fingerprint: str | None) -> None:
+    """Check an evidence package and print the fingerprint of the key that signed it; exit 1 and
+    name every problem when anything is altered or the key is not the pinned one; exit 2 when
+    the file is not a package at all."""
+    from appliance.evidence import EvidenceError, verify
+    from appliance.keys import load_pinned_key, normalise_fingerprint
 
-    report = verify(file)
+    key = load_pinned_key(key_path) if key_path is not None else None
+    fp = normalise_fingerprint(pinned_fingerprint) if pinned_fingerprint is not None else None
+    try:
+        report = verify(file, key=key, fingerprint_hex=fp)
+    except EvidenceError as exc:
+        fail(str(exc))
     emit(report.as_json())
     if not report.ok:
         sys.exit(1)

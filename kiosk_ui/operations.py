@@ -47,7 +47,8 @@ ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", 
 def alarm_labels() -> dict[str, str]:
     return {"exit_during_evaluation": _("An expert left the evaluation area without approval"),
             "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open"),
-            "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"), "disk_warning": _("The recordings disk is filling up"),
+            "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"),
+            "camera_clock": _("A camera's clock runs wrong: its footage times come from this box's clock"), "disk_warning": _("The recordings disk is filling up"),
             "disk_critical": _("The recordings disk is nearly full"),
             "feed_refused": _("An item from the provincial center could not be applied"),
             "collusion_signal": _("Bid files share identifying data (a signal to look into)")}

@@ -27,7 +27,7 @@ from tusclient.storage.interface import Storage
 from tusclient.uploader import Uploader
 
 from appliance.clock import utc_timestamp
-from appliance.recording import recordings_dir
+from appliance.segments import recordings_dir
 
 if TYPE_CHECKING:
     from sync.agent import Agent

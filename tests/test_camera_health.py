@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from appliance.camera_health import HealthWatch, examine, grab_frame, unchanged
-from appliance.recording import recordings_dir
+from appliance.segments import recordings_dir
 from appliance.site import open_site
 from appliance.siteops.alarms import open_alarms
 from tests.camera import rtsp_camera

@@ -7,10 +7,8 @@ from __future__ import annotations
 import re
 import secrets
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from appliance.keys import fingerprint
@@ -18,8 +16,7 @@ from appliance.site import init_site, open_site
 from sync.agent import Agent, enroll
 from sync.center import Center
 from sync.center_accounts import CenterStaff
-from sync.center_api import center_server
-from tests.helpers import SITE_ID, SITE_NAME, free_port
+from tests.helpers import SITE_ID, SITE_NAME
 from tests.test_sync import center, notes  # noqa: F401  (the center fixture)
 
 STAFF = ("provincial-1", "province-password-1")

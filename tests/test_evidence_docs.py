@@ -8,7 +8,8 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 
 from appliance.evidence import export
-from appliance.recording import NAME_FORMAT, recordings_dir, seal_segment
+from appliance.recording import NAME_FORMAT
+from appliance.segments import recordings_dir, seal_segment
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
@@ -59,3 +60,45 @@ def test_the_documented_check_passes_and_fails(data_dir, tmp_path):
             z.writestr(name, content)
     bad = run_doc_block(tmp_path / "bad", altered)
     assert bad.returncode != 0 and "FAILED" in bad.stdout + bad.stderr
+
+
+def rewritten(package, out, change):
+    with zipfile.ZipFile(package) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    change(entries)
+    with zipfile.ZipFile(out, "w") as z:
+        for name, content in entries.items():
+            z.writestr(name, content)
+    return out
+
+
+def test_the_documented_check_catches_a_dropped_record_and_an_extra_file(data_dir, tmp_path):
+    package = tmp_path / "package.zip"
+    make_package(data_dir, package)
+
+    def drop_a_state_change(entries):  # a record that seals no segment: the footage still checks
+        lines = entries["journal.jsonl"].decode().splitlines(keepends=True)
+        kept = [line for line in lines if '"kind":"session.state"' not in json.loads(line)["body"]]
+        assert len(kept) < len(lines)
+        entries["journal.jsonl"] = "".join(kept).encode()
+
+    dropped = rewritten(package, tmp_path / "dropped.zip", drop_a_state_change)
+    bad = run_doc_block(tmp_path / "dropped", dropped)
+    assert bad.returncode != 0 and "FAILED" in bad.stdout + bad.stderr
+    extra = rewritten(package, tmp_path / "extra.zip", lambda e: e.__setitem__("segments/pb1/note.txt", b"planted"))
+    bad = run_doc_block(tmp_path / "extra", extra)
+    assert bad.returncode != 0 and "FAILED: extra" in bad.stdout + bad.stderr
+    # The tool agrees, and names both.
+    from appliance.evidence import verify
+
+    assert any("not among" in p or "missing or invalid" in p for p in verify(dropped).problems)
+    assert any("not in the manifest" in p for p in verify(extra).problems)
+
+
+def test_the_documented_check_prints_the_fingerprint_to_compare(data_dir, tmp_path):
+    from appliance.keys import fingerprint, load_public_key
+
+    package = tmp_path / "package.zip"
+    make_package(data_dir, package)
+    ok = run_doc_block(tmp_path / "fp", package)
+    assert ok.returncode == 0 and ok.stdout.strip().splitlines()[-1] == fingerprint(load_public_key(data_dir / "keys"))

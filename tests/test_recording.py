@@ -10,7 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from appliance.recording import RecorderService, recordings_dir, sha256_file
+from appliance.recording import RecorderService
+from appliance.segments import recordings_dir, sha256_file
 from appliance.site import open_site
 from appliance.siteops.alarms import open_alarms
 from appliance.siteops.plan import load_plan, parse_plan
@@ -107,7 +108,10 @@ def test_an_unreachable_camera_is_reported_not_fatal(data_dir):
     service = RecorderService(site)
     service.start()
     try:
-        assert service.step() == "0/1 cameras recording"
+        deadline = time.monotonic() + 10  # the start runs on its own thread: the refusal comes at once
+        while not open_alarms(site) and time.monotonic() < deadline:
+            assert service.step() == "0/1 cameras recording"
+            time.sleep(0.1)
         assert open_alarms(site)[0]["kind"] == "camera_offline"
         assert "pb1-overview" in site.journal.records(kind="recording.camera_state")[0].payload["camera"]
     finally:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from appliance.clock import FixedClock, utc_timestamp
-from appliance.recording import recordings_dir
+from appliance.segments import recordings_dir
 from appliance.retention import DiskWatch, apply_retention, disk_usage, expected_need
 from appliance.site import open_site
 from appliance.siteops.alarms import open_alarms

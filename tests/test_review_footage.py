@@ -7,7 +7,7 @@ import zipfile
 from datetime import timedelta
 
 from appliance.evidence import export
-from appliance.recording import recordings_dir, seal_segment
+from appliance.segments import recordings_dir, seal_segment
 from kiosk_ui import create_app
 from tests.conftest import PASSWORDS
 from tests.helpers import csrf_token

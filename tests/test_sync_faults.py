@@ -21,7 +21,7 @@ from datetime import timedelta
 import pytest
 
 from appliance.clock import FixedClock
-from appliance.recording import recordings_dir, seal_segment
+from appliance.segments import recordings_dir, seal_segment
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state

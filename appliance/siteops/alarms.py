@@ -12,6 +12,8 @@ by the live feed — until someone acknowledges it with a note (``alarm.acknowle
   recording has a gap: 001 art. 25 requires full recording);
 * ``camera_picture`` — a camera's picture is black, covered, blurred or frozen (see
   appliance/camera_health.py; a snapshot is kept);
+* ``camera_clock`` — a camera's stream clock disagrees with the wall clock (its segments hold
+  more or less time than passed; their spans are then taken from the wall clock);
 * ``disk_warning`` / ``disk_critical`` — the recordings disk is ``recording.disk_warn_pct`` /
   ``disk_critical_pct`` full (see appliance/retention.py).
 """
@@ -26,7 +28,7 @@ from appliance.personal import redact_personal_data
 from appliance.site import Site
 
 KINDS = ("exit_during_evaluation", "gate_fault", "locker_door_left_open", "camera_offline", "camera_picture",
-         "disk_warning", "disk_critical", "feed_refused", "collusion_signal")
+         "camera_clock", "disk_warning", "disk_critical", "feed_refused", "collusion_signal")
 
 
 class AlarmError(ValueError):

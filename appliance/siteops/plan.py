@@ -238,6 +238,10 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[st
         conn.execute("UPDATE people SET blacklisted = 1 WHERE id = ?", (person_ids[ref],))
     conn.execute("INSERT INTO plans (day, version, sha256, loaded) VALUES (?, ?, ?, ?)",
                  (day, plan.version, digest, utc_timestamp(site.clock.now())))
+    from appliance.segments import relink
+
+    for s in plan.sessions:  # footage sealed before the session was planned, or moved, joins it
+        relink(site, conn, s.id)
     counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
               "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
     site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts,

@@ -58,4 +58,8 @@ def change_state(site: Site, session_id: str, to: str, *, by: str, reason: str =
                      "WHERE id = ?", (to, to, utc_timestamp(site.clock.now()), session_id))
         site.journal.append(conn, "session.state", {"session": session_id, "from": current, "to": to, "by": by,
                                                     "reason": reason, "confirmed_by": confirmed_by})
+        # Footage sealed before the window reached it (an overrun's last minutes at its end).
+        from appliance.segments import relink
+
+        relink(site, conn, session_id)
     return to

@@ -1,0 +1,323 @@
+"""Recording as an independent camera and an evidence verifier tried it: no password of a camera
+in the journal or the logs, footage linked to its session whatever the session's state or its
+admission window, a camera's return recorded within seconds, a stream clock that runs wrong
+caught, and evidence packages checked against a key held elsewhere, safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from appliance.config import CameraConfig
+from appliance.recording import LIST_SUFFIX, RecorderService
+from appliance.segments import recordings_dir, seal_segment
+from appliance.site import open_site
+from appliance.siteops.alarms import open_alarms
+from appliance.siteops.plan import load_plan, parse_plan
+from tests.camera import rtsp_camera
+from tests.helpers import json_line, run_appliance, wait_for
+from tests.test_recording import configure, ts
+from tests.venue import todays_plan
+
+PASSWORD = "S3cretCamPass"
+CAMERA = CameraConfig(name="pb1-overview", room="PB1", url="rtsp://127.0.0.1:9/x")
+
+
+def with_password(url: str) -> str:
+    return url.replace("rtsp://", f"rtsp://admin:{PASSWORD}@")
+
+
+def everything_written(data_dir) -> str:
+    """The journal as `journal show` prints it, the logs and every file under recordings."""
+    shown = run_appliance("journal", "show", "--data", str(data_dir)).stdout
+    files = "".join(p.read_text(errors="replace") for p in data_dir.rglob("*.log")) if data_dir.exists() else ""
+    db = (data_dir / "appliance.db").read_bytes().decode(errors="replace")
+    wal = (data_dir / "appliance.db-wal").read_bytes().decode(errors="replace") if (data_dir / "appliance.db-wal").exists() else ""
+    return shown + files + db + wal
+
+
+def test_a_cameras_password_never_reaches_the_journal_the_logs_or_config_show(data_dir):
+    with rtsp_camera() as camera:
+        configure(data_dir, with_password(camera.main), segment_s=1, stall_s=4)
+        site = open_site(data_dir)
+        service = RecorderService(site)
+        service.start()
+        try:
+            assert wait_for(lambda: service.step() and site.journal.records(kind="recording.segment"), 30)
+            os.kill(camera.proc.pid, signal.SIGSTOP)  # the camera hangs: the connection open, nothing comes
+            try:
+                assert wait_for(lambda: service.step() and open_alarms(site), 40)
+            finally:
+                os.kill(camera.proc.pid, signal.SIGCONT)
+        finally:
+            service.stop()
+        site.close()
+    out = run_appliance("config", "show", "--data", str(data_dir)).stdout
+    assert PASSWORD not in out and "admin:***@" in out
+    written = everything_written(data_dir)
+    assert "recording.camera_state" in written and PASSWORD not in written
+
+
+def test_a_camera_down_at_start_is_journaled_without_its_password(data_dir):
+    configure(data_dir, f"rtsp://admin:{PASSWORD}@127.0.0.1:9/Streaming/Channels/101")
+    site = open_site(data_dir)
+    service = RecorderService(site)
+    service.start()
+    try:
+        assert wait_for(lambda: service.step() and open_alarms(site), 20)
+    finally:
+        service.stop()
+    site.close()
+    assert PASSWORD not in everything_written(data_dir)
+
+
+def segment_file(folder, name: str, seconds: float = 1.0):
+    """A real MP4 segment (ffmpeg's test source)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size=160x90:rate=10:duration={seconds}",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def plan_at(start: datetime, *, opens_min: int = 60) -> str:
+    plan = todays_plan("test-county-01")
+    for s in plan["sessions"]:
+        s["start"] = (start if s["id"] == "S-0922-02" else start + timedelta(hours=6)).isoformat()
+        s["end"] = (start + timedelta(hours=2) if s["id"] == "S-0922-02" else start + timedelta(hours=7)).isoformat()
+        s["admission_opens_min"] = opens_min if s["id"] == "S-0922-02" else 30
+    return json.dumps(plan, ensure_ascii=False)
+
+
+def test_footage_of_a_scheduled_session_in_its_admission_window_is_linked(site):
+    now = datetime.now(timezone.utc)
+    load_plan(site, parse_plan(plan_at(now + timedelta(minutes=20))))  # still 'scheduled'
+    path = segment_file(recordings_dir(site) / "pb1-overview", "a.mp4")
+    sealed = seal_segment(site, CAMERA, path, (now - timedelta(seconds=1), now))
+    record = site.journal.records(kind="recording.segment")[-1].payload
+    assert record["sessions"] == ["S-0922-02"] and sealed is not None
+
+
+def test_a_long_admission_window_gets_its_footage(site):
+    now = datetime.now(timezone.utc)
+    load_plan(site, parse_plan(plan_at(now + timedelta(minutes=500), opens_min=600)))  # opens 100 min ago
+    path = segment_file(recordings_dir(site) / "pb1-overview", "b.mp4")
+    seal_segment(site, CAMERA, path, (now - timedelta(seconds=1), now))
+    assert site.journal.records(kind="recording.segment")[-1].payload["sessions"] == ["S-0922-02"]
+
+
+def test_footage_sealed_before_its_session_was_planned_is_linked_when_the_plan_loads(site, tmp_path):
+    from appliance.evidence import export, verify
+
+    now = datetime.now(timezone.utc)
+    path = segment_file(recordings_dir(site) / "pb1-overview", "c.mp4")
+    sealed = seal_segment(site, CAMERA, path, (now - timedelta(seconds=1), now))
+    assert site.journal.records(kind="recording.segment")[-1].payload["sessions"] == []
+    load_plan(site, parse_plan(plan_at(now + timedelta(minutes=10))))  # planned afterwards
+    linked = site.journal.records(kind="recording.linked")
+    assert [r.payload for r in linked] == [{"session": "S-0922-02", "segments": [sealed.seq]}]
+    package = tmp_path / "p.zip"
+    result = export(site, "S-0922-02", package, by="staff1")
+    assert result["segments"] == 1
+    assert verify(package).ok  # the segment's sealing record travels with it, though it names no session
+
+
+def test_a_stream_clock_that_runs_wrong_is_caught_and_the_wall_clock_used(data_dir):
+    """The camera's stream says each segment holds 0.12 s while 2 s pass between closes (as a
+    camera does whose timestamps jump): the sealer raises it, journals it, and takes the spans
+    from the wall clock. The segment list stands in for the camera: GStreamer's test camera
+    cannot be made to run its clock wrong."""
+    configure(data_dir, "rtsp://127.0.0.1:9/x")
+    site = open_site(data_dir)
+    service = RecorderService(site)
+    recorder = service.recorders["pb1-overview"]
+    recorder.lists.mkdir(parents=True, exist_ok=True)
+    base = time.time() - 30
+    names = [f"seg{i}.mp4" for i in range(4)]
+    for i, name in enumerate(names):
+        path = segment_file(recorder.dir, name, 0.2)
+        os.utime(path, (base + 2 * i, base + 2 * i))
+    listing = recorder.lists / f"segments-1{LIST_SUFFIX}"
+    listing.write_text("".join(f"{n},{0.12 * i:.6f},{0.12 * (i + 1):.6f}\n" for i, n in enumerate(names)))
+    assert service.seal_pending() == 4
+    kinds = [a["kind"] for a in open_alarms(site)]
+    assert kinds == ["camera_clock"]
+    mismatches = site.journal.records(kind="recording.clock_mismatch")
+    assert len(mismatches) == 3 and mismatches[0].payload["wall_s"] == "2.000"
+    spans = sorted((ts(r.payload["start"]), ts(r.payload["end"])) for r in site.journal.records(kind="recording.segment"))
+    assert all(abs((e - s).total_seconds() - 2.0) < 0.01 for s, e in spans[1:])  # the wall clock's 2 s, not 0.12
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # and they abut
+    service._pool.shutdown()
+    site.close()
+
+
+def test_footage_resumes_within_seconds_of_the_camera_returning_and_runs_abut(data_dir):
+    with rtsp_camera() as camera:
+        port = camera.port
+        configure(data_dir, camera.main, segment_s=1, stall_s=4)
+        site = open_site(data_dir)
+        service = RecorderService(site)
+        service.start()
+        try:
+            assert wait_for(lambda: service.step() and len(site.journal.records(kind="recording.segment")) >= 3, 30)
+            camera.stop()
+            down = time.time()
+            assert wait_for(lambda: service.step() and open_alarms(site), 30)
+            time.sleep(3)
+            with rtsp_camera(port=port):
+                back = time.time()
+                before = {r.seq for r in site.journal.records(kind="recording.segment")}
+                assert wait_for(lambda: service.step() and len(site.journal.records(kind="recording.segment")) > len(before) + 1, 30)
+        finally:
+            service.stop()
+        records = site.journal.records(kind="recording.segment")
+        first_after = min((r for r in records if r.seq not in before), key=lambda r: r.seq)
+        resumed = ts(first_after.payload["start"]).timestamp()
+        assert resumed - back < 2.0, (resumed - back, down)
+        # Within one ffmpeg run the spans abut exactly (the last one, cut by the stop, too).
+        after = sorted((r.payload for r in records if r.seq not in before), key=lambda p: p["start"])
+        for a, b in zip(after, after[1:]):
+            assert a["end"] == b["start"]
+        site.close()
+
+
+def test_an_offline_cameras_alarm_carries_the_session(data_dir):
+    configure(data_dir, "rtsp://127.0.0.1:9/x")
+    site = open_site(data_dir)
+    load_plan(site, parse_plan(plan_at(datetime.now(timezone.utc) + timedelta(minutes=10))))
+    service = RecorderService(site)
+    service.start()
+    try:
+        assert wait_for(lambda: service.step() and open_alarms(site), 20)
+    finally:
+        service.stop()
+    alarm = open_alarms(site)[0]
+    assert alarm["kind"] == "camera_offline" and alarm["session"] == "S-0922-02"
+    state = site.journal.records(kind="recording.camera_state")[0].payload
+    assert state["sessions"] == ["S-0922-02"] and "since" in state
+    site.close()
+
+
+@pytest.fixture
+def package(site, tmp_path):
+    from appliance.evidence import export
+
+    now = datetime.now(timezone.utc)
+    load_plan(site, parse_plan(plan_at(now + timedelta(minutes=10))))
+    for i in range(2):
+        path = segment_file(recordings_dir(site) / "pb1-overview", f"s{i}.mp4")
+        seal_segment(site, CAMERA, path, (now + timedelta(seconds=i), now + timedelta(seconds=i + 1)))
+    out = tmp_path / "package.zip"
+    export(site, "S-0922-02", out, by="staff1")
+    return out
+
+
+def evidence(*args):
+    proc = run_appliance("evidence", "verify", *map(str, args))
+    return proc.returncode, (json_line(proc.stdout) if proc.stdout.strip() else None), proc.stderr
+
+
+def resign(package, new_package, key):
+    """Everything re-signed with another key: records, checkpoint, manifest, site.pub."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from appliance import merkle
+    from appliance.journal import RECORD_SIGNING_CONTEXT
+    from appliance.signednote import Checkpoint, parse_checkpoint, parse_note, sign_checkpoint
+
+    with zipfile.ZipFile(package) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    cp = parse_checkpoint(parse_note(parts["checkpoint.note"].decode()).text)
+    manifest = json.loads(parts["manifest.json"])
+    lines = []
+    for line in parts["journal.jsonl"].decode().splitlines():
+        item = json.loads(line)
+        item["sig"] = base64.b64encode(key.sign(RECORD_SIGNING_CONTEXT + bytes.fromhex(item["hash"]))).decode()
+        lines.append(json.dumps(item, ensure_ascii=False))
+    parts["journal.jsonl"] = ("\n".join(lines) + "\n").encode()
+    parts["checkpoint.note"] = sign_checkpoint(Checkpoint(manifest["site"], cp.size, cp.root), manifest["site"], key).encode()
+    parts["manifest.sig"] = (base64.b64encode(key.sign(b"site-appliance/evidence-manifest/v1\n"
+                                                       + hashlib.sha256(parts["manifest.json"]).digest())).decode() + "\n").encode()
+    parts["site.pub"] = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    with zipfile.ZipFile(new_package, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return merkle
+
+
+def test_a_package_resigned_under_another_key_fails_against_the_pinned_key(site, data_dir, package, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.keys import fingerprint
+
+    ours = fingerprint(site.public_key)
+    code, report, _ = evidence(package, "--fingerprint", ours)
+    assert code == 0 and report["ok"] and report["key_fingerprint"] == ours and report["key_pinned"]
+    forged = tmp_path / "forged.zip"
+    resign(package, forged, Ed25519PrivateKey.generate())
+    code, report, _ = evidence(forged)
+    assert code == 0 and report["key_fingerprint"] != ours  # self-consistent: only the fingerprint tells
+    code, report, _ = evidence(forged, "--fingerprint", ours)
+    assert code == 1 and any("not the pinned" in p for p in report["problems"])
+    code, report, _ = evidence(forged, "--key", data_dir / "keys" / "site.pub")
+    assert code == 1 and sum("signature does not match" in p for p in report["problems"]) >= report["records"] + 1
+
+
+def test_with_site_pub_replaced_every_record_is_named(package, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    with zipfile.ZipFile(package) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["site.pub"] = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    swapped = tmp_path / "swapped.zip"
+    with zipfile.ZipFile(swapped, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    code, report, _ = evidence(swapped)
+    records = len(parts["journal.jsonl"].splitlines())
+    named = [p for p in report["problems"] if p.startswith("journal.jsonl record")]
+    assert code == 1 and len(named) == records
+
+
+def test_a_file_that_is_not_a_zip_is_unusable_input(tmp_path):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"this is no package" * 10)
+    code, report, err = evidence(junk)
+    assert code == 2 and report is None and "not a readable ZIP" in err
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(package, tmp_path):
+    with zipfile.ZipFile(package) as z:
+        parts = {n: z.read(n) for n in z.namelist() if n != "manifest.json"}
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+        with z.open("manifest.json", "w", force_zip64=True) as f:  # 1 GiB of zeros: ~1 MB packed
+            block = bytes(1 << 20)
+            for _ in range(1024):
+                f.write(block)
+    assert bomb.stat().st_size < 3 << 20
+    from tests.helpers import APPLIANCE
+
+    # The check runs in a child of a small wrapper, which reports the child's peak memory.
+    wrapper = ("import json, resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(json.dumps({'code': p.returncode, 'out': p.stdout, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+    started = time.monotonic()
+    proc = subprocess.run(["python3", "-c", wrapper, APPLIANCE, "evidence", "verify", str(bomb)], capture_output=True,
+                          text=True, timeout=60)
+    result = json.loads(proc.stdout)
+    report = json.loads(result["out"])
+    assert result["code"] == 1 and "more than" in report["problems"][0]
+    assert result["peak_kib"] < 300_000 and time.monotonic() - started < 30  # it was 2.3 GB before
