@@ -110,6 +110,7 @@ class LiveFeed:
             self._changed.notify_all()
         if self._observer is not None:
             self._observer.stop()
+            self._observer.join(2)
 
     @property
     def stopped(self) -> bool:

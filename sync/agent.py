@@ -42,6 +42,7 @@ from appliance.keys import load_site_keys
 from appliance.signednote import Checkpoint, NoteError, sign_checkpoint, verify_note
 from appliance.site import Site
 from sync import feed
+from sync.errors import SyncError  # noqa: F401  (raised here, and imported from here by callers)
 from sync.feed import LANES
 from sync.statements import StatementError, open_media_held
 
@@ -50,12 +51,6 @@ CLOCK_SKEW_S = 4  # the center's signature check allows a request created at mos
 BATCH = 2000
 TIMEOUT_S = 30
 BASE_BACKOFF_S = 2.0
-
-
-class SyncError(RuntimeError):
-    def __init__(self, message: str, code: str = "unreachable") -> None:
-        super().__init__(message)
-        self.code = code  # "unreachable" (no link), or the center's error code
 
 
 def _set_meta(site: Site, conn: Any, key: str, value: str) -> None:

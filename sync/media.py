@@ -16,7 +16,7 @@ checksum header (``sha256``), the URL store and fingerprint interfaces.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from tusclient.client import TusClient
@@ -28,9 +28,7 @@ from tusclient.uploader import Uploader
 
 from appliance.clock import utc_timestamp
 from appliance.segments import recordings_dir
-
-if TYPE_CHECKING:
-    from sync.agent import Agent
+from sync.errors import SyncError
 
 CHUNK = 4 << 20  # 4 MiB a PATCH: few round trips, little lost when a link drops mid-chunk
 TIMEOUT_S = 60
@@ -119,11 +117,9 @@ class SignedUploader(Uploader):
             self._retry_or_cry(error)
 
 
-def upload_segment(agent: "Agent", segment: dict[str, Any]) -> None:
+def upload_segment(agent: Any, segment: dict[str, Any]) -> None:
     """Send one sealed segment (resuming where the center has it); raises SyncError when the
     link or the center fails, leaving the URL stored for the next round."""
-    from sync.agent import SyncError
-
     path = recordings_dir(agent.site) / segment["path"]
     client = TusClient(f"{agent.base}/media/uploads")
     store = SqliteUrlStore(agent.site)
