@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s/]*)@")
+# The password runs to the last "@" before the host (a camera password may hold "@": Admin@123),
+# as URL parsers (ffmpeg's too) split user information from the host.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^/\s]*)@(?=[^@/\s]*(?:[/\s]|$))")
 
 
 def hide_url_passwords(text: str) -> str:

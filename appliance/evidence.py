@@ -35,12 +35,16 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 
-from appliance.personal import contains_personal_number
 from appliance import merkle
 from appliance.canonical import canonical_bytes
 from appliance.journal import RECORD_SIGNING_CONTEXT
+from appliance.personal import contains_personal_number
 from appliance.segments import CHUNK, chunks_root, recordings_dir
 from appliance.signednote import NoteError, open_checkpoint
 from appliance.site import Site
@@ -133,9 +137,13 @@ class Report:
 
 # What a package's parts may decompress to: bounded before a byte is inflated (a ZIP's own
 # sizes are checked against these, and reading stops at the declared size, so a zip bomb or a
-# lying header costs nothing). Footage is read in 1 MiB blocks, never whole.
-LIMITS = {"manifest.json": 64 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 10, "checkpoint.note": 4 << 10,
-          "journal.jsonl": 2 << 30, "proofs.json": 1 << 30}
+# lying header costs nothing). Footage is read in 1 MiB blocks, never whole; the journal a line
+# at a time, each line at most LINE_LIMIT (a record is a few KiB; the limit leaves room for
+# the largest payload a site writes). The parsed JSON parts are what is held in memory, so
+# their limits stay well under what a review-room box can spare.
+LIMITS = {"manifest.json": 32 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 10, "checkpoint.note": 4 << 10,
+          "journal.jsonl": 512 << 20, "proofs.json": 64 << 20}
+LINE_LIMIT = 4 << 20
 SEGMENT_LIMIT = 64 << 30
 MAX_ENTRIES = 1_000_000
 PARTS = tuple(LIMITS)
@@ -172,8 +180,8 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
             packaged = load_pem_public_key(z.read("site.pub"))
             if not isinstance(manifest, dict) or not isinstance(packaged, Ed25519PublicKey):
                 raise ValueError("manifest.json is not an object, or site.pub not an Ed25519 key")
-        except (ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-            report.problem(f"site.pub or manifest.json unreadable: {exc}")
+        except (ValueError, zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as exc:
+            report.problem(f"site.pub or manifest.json unreadable: {_why(exc)}")
             return report
         report.key_fingerprint = fingerprint(packaged)
         if key is not None and fingerprint(key) != report.key_fingerprint:
@@ -193,8 +201,8 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
             proofs = json.loads(z.read("proofs.json"))
             if not isinstance(proofs, dict):
                 raise ValueError("not an object")
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
-            report.problem(f"proofs.json: unreadable ({exc})")
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, RecursionError) as exc:
+            report.problem(f"proofs.json: unreadable ({_why(exc)})")
             proofs = {}
         verified = _check_journal(z, site_id, check_key, cp, proofs, report)
         report.records = len(verified)
@@ -225,6 +233,10 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
     return report
 
 
+def _why(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
 def _checkpoint(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, report: Report) -> Any:
     """The package's checkpoint; when its signature fails, still parsed (so every record can be
     checked against it and named), with the failure reported."""
@@ -250,7 +262,12 @@ def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: 
     verified: dict[int, dict[str, Any]] = {}
     try:
         with z.open("journal.jsonl") as f:
-            for n, raw in enumerate(f, 1):
+            n = 0
+            while raw := f.readline(LINE_LIMIT + 1):
+                n += 1
+                if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
+                    report.problem(f"journal.jsonl line {n}: longer than {LINE_LIMIT} bytes: the rest of the file not read")
+                    break
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
@@ -274,8 +291,8 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
         seq = item["seq"]
         if type(seq) is not int or not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
             raise ValueError("seq, body or payload of the wrong type")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        report.problem(f"{where}: unreadable ({exc})")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        report.problem(f"{where}: unreadable ({_why(exc)})")
         return None
     where = f"journal.jsonl record {seq}"
     if obj.get("seq") != seq or obj.get("site") != site_id:

@@ -233,7 +233,12 @@ def resign(package, new_package, key):
 
     from appliance import merkle
     from appliance.journal import RECORD_SIGNING_CONTEXT
-    from appliance.signednote import Checkpoint, parse_checkpoint, parse_note, sign_checkpoint
+    from appliance.signednote import (
+        Checkpoint,
+        parse_checkpoint,
+        parse_note,
+        sign_checkpoint,
+    )
 
     with zipfile.ZipFile(package) as z:
         parts = {n: z.read(n) for n in z.namelist()}
@@ -297,27 +302,124 @@ def test_a_file_that_is_not_a_zip_is_unusable_input(tmp_path):
     assert code == 2 and report is None and "not a readable ZIP" in err
 
 
-def test_a_zip_bomb_is_refused_before_it_is_inflated(package, tmp_path):
+def rebuilt(package, tmp_path, name: str, write) -> object:
+    """The package with one part replaced by what ``write`` streams into it (deflated)."""
     with zipfile.ZipFile(package) as z:
-        parts = {n: z.read(n) for n in z.namelist() if n != "manifest.json"}
-    bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, data in parts.items():
-            z.writestr(name, data)
-        with z.open("manifest.json", "w", force_zip64=True) as f:  # 1 GiB of zeros: ~1 MB packed
-            block = bytes(1 << 20)
-            for _ in range(1024):
-                f.write(block)
-    assert bomb.stat().st_size < 3 << 20
+        parts = {n: z.read(n) for n in z.namelist() if n != name}
+    out = tmp_path / f"hostile-{name}.zip"
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for part, data in parts.items():
+            z.writestr(part, data)
+        with z.open(name, "w", force_zip64=True) as f:
+            write(f)
+    return out
+
+
+def verify_measured(path) -> tuple[int, dict, int, float]:
+    """`evidence verify` in a child of a small wrapper, which reports the child's peak memory."""
     from tests.helpers import APPLIANCE
 
-    # The check runs in a child of a small wrapper, which reports the child's peak memory.
     wrapper = ("import json, resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "print(json.dumps({'code': p.returncode, 'out': p.stdout, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
+               "print(json.dumps({'code': p.returncode, 'out': p.stdout, 'err': p.stderr, "
+               "'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))")
     started = time.monotonic()
-    proc = subprocess.run(["python3", "-c", wrapper, APPLIANCE, "evidence", "verify", str(bomb)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(["python3", "-c", wrapper, APPLIANCE, "evidence", "verify", str(path)], capture_output=True,
+                          text=True, timeout=120)
     result = json.loads(proc.stdout)
-    report = json.loads(result["out"])
-    assert result["code"] == 1 and "more than" in report["problems"][0]
-    assert result["peak_kib"] < 300_000 and time.monotonic() - started < 30  # it was 2.3 GB before
+    assert "Traceback" not in result["err"]
+    return result["code"], json.loads(result["out"]), result["peak_kib"], time.monotonic() - started
+
+
+def test_a_zip_bomb_is_refused_before_it_is_inflated(package, tmp_path):
+    def zeros(f, mib=1024):  # 1 GiB of zeros: ~1 MB packed
+        block = bytes(1 << 20)
+        for _ in range(mib):
+            f.write(block)
+
+    bomb = rebuilt(package, tmp_path, "manifest.json", zeros)
+    assert bomb.stat().st_size < 3 << 20
+    code, report, peak_kib, took = verify_measured(bomb)
+    assert code == 1 and "more than" in report["problems"][0]
+    assert peak_kib < 300_000 and took < 30  # it was 2.3 GB before
+
+
+def test_a_journal_of_one_endless_line_is_refused_line_by_line(package, tmp_path):
+    def one_line(f):  # 400 MiB with no newline: under the part's limit, far over a line's
+        block = b"x" * (1 << 20)
+        for _ in range(400):
+            f.write(block)
+
+    hostile = rebuilt(package, tmp_path, "journal.jsonl", one_line)
+    code, report, peak_kib, took = verify_measured(hostile)
+    assert code == 1
+    assert any(p.startswith("journal.jsonl line 1: longer than") for p in report["problems"]), report["problems"]
+    assert peak_kib < 300_000 and took < 60
+
+
+def test_json_nested_too_deeply_is_a_named_problem_not_a_crash(package, tmp_path):
+    deep = b"[" * 200_000 + b"]" * 200_000
+    for name in ("manifest.json", "proofs.json"):
+        code, report, _, _ = verify_measured(rebuilt(package, tmp_path, name, lambda f: f.write(deep)))
+        assert code == 1 and any(p.startswith((name, "site.pub or manifest.json")) and "nested too deeply" in p
+                                 for p in report["problems"]), report["problems"]
+    with zipfile.ZipFile(package) as z:
+        lines = z.read("journal.jsonl").splitlines(keepends=True)
+    code, report, _, _ = verify_measured(rebuilt(package, tmp_path, "journal.jsonl",
+                                                 lambda f: f.write(b"".join(lines[:-1]) + deep + b"\n")))
+    assert code == 1 and f"journal.jsonl line {len(lines)}: unreadable (nested too deeply)" in report["problems"]
+
+
+def test_a_password_holding_an_at_sign_is_hidden_whole():
+    from appliance.credentials import hide_url_passwords
+
+    line = "opening rtsp://admin:Admin@123@10.0.0.5:554/Streaming/101 and rtsp://op:p@ss:w0rd@cam-2/main failed"
+    assert hide_url_passwords(line) == "opening rtsp://admin:***@10.0.0.5:554/Streaming/101 and rtsp://op:***@cam-2/main failed"
+    assert hide_url_passwords("rtsp://admin:Admin@123@10.0.0.5") == "rtsp://admin:***@10.0.0.5"
+    assert hide_url_passwords("mail me at a@b.cn, rtsp://10.0.0.5/x") == "mail me at a@b.cn, rtsp://10.0.0.5/x"
+
+
+def test_the_live_picture_page_only_reads_what_the_recorder_keeps(login, web_site):
+    """The web never decodes: it asks for the picture (live.wanted) and serves live.jpg while it
+    is fresh; with no recorder keeping it, 503 at once; an unknown camera 404."""
+    from appliance.live_pictures import FRESH_S, PICTURE, WANTED
+
+    with web_site.store.transaction() as conn:
+        conn.execute("INSERT INTO camera_streams (name, room, live_url, updated) VALUES ('pb1-overview', 'PB1', "
+                     "'rtsp://127.0.0.1:9/x', '2026-12-06T00:00:00Z')")
+    supervisor = login("supervisor")
+    folder = recordings_dir(web_site) / "pb1-overview"
+    started = time.monotonic()
+    assert supervisor.get("/review/live/pb1-overview.jpg").status_code == 503
+    assert time.monotonic() - started < 1.0 and (folder / WANTED).exists()
+    jpeg = b"\xff\xd8\xff\xe0" + b"picture" * 100 + b"\xff\xd9"
+    (folder / PICTURE).write_bytes(jpeg)
+    shown = supervisor.get("/review/live/pb1-overview.jpg")
+    assert shown.status_code == 200 and shown.data == jpeg and shown.mimetype == "image/jpeg"
+    assert shown.headers["Cache-Control"] == "no-store"
+    stale = time.time() - FRESH_S - 5
+    os.utime(folder / PICTURE, (stale, stale))
+    assert supervisor.get("/review/live/pb1-overview.jpg").status_code == 503  # an old picture is not live
+    assert supervisor.get("/review/live/no-such-camera.jpg").status_code == 404
+    assert login("staff").get("/review/live/pb1-overview.jpg").status_code in (302, 403)
+
+
+def test_the_recorder_keeps_a_picture_while_someone_watches_and_stops_after(tmp_path):
+    """LivePictures against a real RTSP camera: asked for, a fresh JPEG within seconds; nobody
+    watching for IDLE_S, its ffmpeg stopped."""
+    from appliance.live_pictures import IDLE_S, PICTURE, LivePictures, latest, want
+
+    folder = tmp_path / "pb1-overview"
+    with rtsp_camera() as camera:
+        pictures = LivePictures("ffmpeg", {"pb1-overview": (camera.sub, folder)})
+        try:
+            pictures.step()
+            assert pictures.procs == {}  # nobody watching: no decoder
+            want(folder)
+            pictures.step()
+            assert wait_for(lambda: latest(folder) is not None, 20)
+            assert (folder / PICTURE).read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+            proc = pictures.procs["pb1-overview"]
+            pictures.step(now=time.time() + IDLE_S + 1)  # nobody has looked since
+            assert "pb1-overview" not in pictures.procs and proc.poll() is not None
+        finally:
+            pictures.stop()
