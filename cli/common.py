@@ -33,6 +33,17 @@ config_option = click.option(
 )
 
 
+class FiniteFloat(click.FloatRange):
+    """A float in a range that is also finite: ``nan`` and ``inf`` are refused with the option
+    named (click's FloatRange lets ``nan`` through every bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        out = super().convert(value, param, ctx)
+        if out != out or out in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return out
+
+
 def emit(obj: Any) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, separators=(", ", ": ")))
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from cli.common import (
+    FiniteFloat,
     config_option,
     data_option,
     emit,
@@ -112,7 +113,7 @@ def simulate() -> None:
 @data_option
 @config_option
 @click.option("--seed", default=0, show_default=True)
-@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True, max=10_000),
+@click.option("--speed", default=1.0, show_default=True, type=FiniteFloat(min=0, min_open=True, max=10_000),
               help="Time compression: 10 runs the day ten times faster (more than 0).")
 @friendly_errors
 def simulate_day(data_dir: Path, config_path: Path | None, seed: int, speed: float) -> None:
@@ -173,7 +174,7 @@ def fees_sheet(data_dir: Path, config_path: Path | None, session_id: str, finali
 @fees.command("quote")
 @data_option
 @config_option
-@click.option("--hours", required=True, type=click.FloatRange(min=0, max=24),
+@click.option("--hours", required=True, type=FiniteFloat(min=0, max=24),
               help="How long the expert worked, in hours (e.g. 5.5).")
 @click.option("--holiday", is_flag=True, help="Paid as a holiday.")
 @click.option("--terminated", is_flag=True, help="The session was terminated (中止后终止).")

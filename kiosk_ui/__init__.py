@@ -21,6 +21,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from appliance.accounts import Accounts
+from appliance.journal import JournalDamaged
 from appliance.kiosks import Kiosks
 from appliance.personal import PersonalDataError
 from appliance.webserver import BoundedInt
@@ -100,7 +101,19 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     Babel(app, locale_selector=select_locale)
     init_access(app)
 
-    from kiosk_ui import api, auth, committee, console, evaluation, fees, kiosk, opening, operations, review, rooms
+    from kiosk_ui import (
+        api,
+        auth,
+        committee,
+        console,
+        evaluation,
+        fees,
+        kiosk,
+        opening,
+        operations,
+        review,
+        rooms,
+    )
 
     for module in (auth, console, operations, rooms, fees, opening, committee, review, kiosk, evaluation, api):
         app.register_blueprint(module.bp)
@@ -114,13 +127,19 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.template_filter("points")
     def points(value: Any) -> str:
-        """An exact decimal (a string from the scoring engine) to two places, never through a float."""
+        """An exact decimal (a string from the scoring engine) as the engine rounded it, never
+        through a float and never rounded again (a rule rounding to 3 places shows 3): only
+        padded to two places when it has fewer (95 → 95.00)."""
         from decimal import Decimal, InvalidOperation
 
         try:
-            return str(Decimal(str(value)).quantize(Decimal("0.01")))
+            number = Decimal(str(value))
         except InvalidOperation:
             return str(value)
+        if not number.is_finite():
+            return str(value)
+        places = -number.as_tuple().exponent  # type: ignore[operator]
+        return format(number, "f") if places >= 2 else format(number.quantize(Decimal("0.01")), "f")
 
     @app.template_filter("clock_time")
     def clock_time(stamp: str, fmt: str = "%H:%M:%S") -> str:
@@ -170,6 +189,14 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         # The last line of defence refused to journal a number in clear: nothing was written.
         log.warning("refused a request carrying personal data in clear (%s)", request.endpoint)
         return error(400, "personal_data")
+
+    @app.errorhandler(JournalDamaged)
+    def journal_damaged(exc: JournalDamaged) -> Any:
+        # A record altered in the database: the page says so (and which), instead of a crash.
+        log.error("%s", exc)
+        if wants_json():
+            return jsonify(error="journal_damaged", seq=exc.seq), 500
+        return render_template("error.html", code=500, title="journal_damaged", seq=exc.seq), 500
 
     @app.errorhandler(405)
     def method_not_allowed(exc: Any) -> Any:

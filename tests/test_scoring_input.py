@@ -101,12 +101,21 @@ def test_a_negative_evaluated_price_is_refused(tmp_path):
 
 def test_amounts_are_exact_decimal_strings(tmp_path):
     rule = {"format": "site-appliance/scoring-rule/v1", "method": "lowest_evaluated_price"}
-    bids = [{"bidder": "甲", "price": "12345678901234.56"}, {"bidder": "乙", "price": "12345678901234.57"}]
-    out = run(tmp_path, rule, bids)
+    # As binary floats both are 1e15 (doubles near it are 0.125 apart): equal, and tied.
+    low, high = "999999999999999.98", "999999999999999.99"
+    assert float(low) == float(high)
+    out = run(tmp_path, rule, [{"bidder": "甲", "price": low}, {"bidder": "乙", "price": high}])
     rows = {r["bidder"]: r for r in json.loads(out.stdout)}
-    assert (rows["甲"]["price"], rows["乙"]["price"]) == ("12345678901234.56", "12345678901234.57")
-    assert (rows["甲"]["evaluated_price"], rows["乙"]["evaluated_price"]) == ("12345678901234.56", "12345678901234.57")
-    assert (rows["甲"]["rank"], rows["乙"]["rank"]) == (1, 2)
+    assert (rows["甲"]["price"], rows["乙"]["price"]) == (low, high)
+    assert (rows["甲"]["evaluated_price"], rows["乙"]["evaluated_price"]) == (low, high)
+    assert (rows["甲"]["rank"], rows["乙"]["rank"], rows["甲"]["tied"]) == (1, 2, False)
+
+
+def test_a_baseline_that_rounds_to_nothing_is_refused_naming_it(tmp_path):
+    rule = {**WEIGHTED, "price": {"kind": "deduction", "points": 100, "above_per_pct": 1, "below_per_pct": 1,
+                                  "baseline": {"factor": "0.000001", "round": 2}}}
+    tiny = [{**BIDS[0], "price": "0.01"}, {**BIDS[1], "price": "0.02"}]
+    refused(run(tmp_path, rule, tiny), "price.baseline", "0.00")
 
 
 def test_adjustment_rules_reproduce_the_published_schedule_example():
@@ -146,8 +155,9 @@ def test_fees_quote_prints_what_the_rule_pays(cli, data_dir):
     assert code == 0 and (quote["fee_yuan"], quote["extra_hours_billed"]) == ("700.00", "2")
     code, out, _ = cli("fees", "quote", "--hours", "3", "--terminated", "--data", str(data_dir))
     assert json.loads(out)["fee_yuan"] == "250.00"  # half of the base fee
-    code, _, err = cli("fees", "quote", "--hours", "-1", "--data", str(data_dir))
-    assert code == 2 and "--hours" in err
+    for absurd in ("-1", "nan", "inf", "25"):
+        code, _, err = cli("fees", "quote", "--hours", absurd, "--data", str(data_dir))
+        assert code == 2 and "--hours" in err and "Traceback" not in err
 
 
 def test_the_published_schema_is_current():
@@ -155,3 +165,9 @@ def test_the_published_schema_is_current():
 
     assert json.loads((ROOT / "docs" / "scoring.schema.json").read_text(encoding="utf-8")) == json.loads(
         json.dumps(json_schemas()))
+
+
+def test_scores_are_shown_as_the_engine_rounded_them(app):
+    shown = app.jinja_env.filters["points"]
+    # A rule rounding to 3 places shows 3 (never rounded again); fewer places are padded to 2.
+    assert [shown(v) for v in ("86.998", "95", "87.5", "0.125", "1E+2")] == ["86.998", "95.00", "87.50", "0.125", "100.00"]

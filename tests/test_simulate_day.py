@@ -56,3 +56,10 @@ def test_needs_simulated_devices(data_dir):
     proc = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", "100"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "devices.simulate is off" in proc.stderr
+
+
+def test_a_speed_that_is_not_a_positive_finite_number_is_refused(data_dir):
+    for absurd in ("0", "-3", "nan", "inf", "100000"):
+        proc = subprocess.run([APPLIANCE, "simulate", "day", "--data", str(data_dir), "--speed", absurd],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and "--speed" in proc.stderr and "Traceback" not in proc.stderr, (absurd, proc.stderr)

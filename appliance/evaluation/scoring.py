@@ -32,14 +32,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_HALF_UP,
+    Decimal,
+    DecimalException,
+    InvalidOperation,
+    localcontext,
+)
 from typing import Any
 
 from appliance.evaluation.scoring_rules import (  # noqa: F401  (RuleError and FORMAT are this module's API too)
-    FORMAT, AdjustmentRule, Bid, Price, RuleError, parse_bids, parse_rule,
+    FORMAT,
+    AdjustmentRule,
+    Bid,
+    Price,
+    RuleError,
+    parse_bids,
+    parse_rule,
 )
 
 HUNDRED = Decimal(100)
+# Working precision: amounts are below 10^15 with at most 6 places (21 digits), so products and
+# quotients keep every digit that rounding to a rule's places can see, with room to spare.
+PRECISION = 60
 
 
 def parse_json(text: str) -> Any:
@@ -131,7 +148,11 @@ def baseline(spec: Any, bids: list[Result]) -> Decimal:
         if trim and len(prices) >= trim.when_at_least and len(prices) > trim.highest + trim.lowest:
             prices = prices[trim.lowest:len(prices) - trim.highest]
         value = prices[0] if spec.source == "lowest_valid" else sum(prices, Decimal(0)) / len(prices)
-    return round_half_up(value * spec.factor, spec.round)
+    out = round_half_up(value * spec.factor, spec.round)
+    if out <= 0:
+        raise RuleError(f"price.baseline: {text(value * spec.factor)} rounds to {text(out)} at {spec.round} places; "
+                        "a baseline must be above 0 (check factor and round)")
+    return out
 
 
 # -- price scores -------------------------------------------------------------------------------
@@ -295,9 +316,20 @@ def rank(results: list[Result], *, higher_is_better: bool) -> None:
 # -- the whole ----------------------------------------------------------------------------------
 
 def score(rule_data: Any, bid_data: Any) -> list[Result]:
-    """Score the bids under the rule; both are checked against their schema first."""
+    """Score the bids under the rule; both are checked against their schema first. Arithmetic
+    runs at a fixed precision; anything it cannot compute is a `RuleError`, never a crash."""
     rule = parse_rule(rule_data)
     bids = parse_bids(bid_data).bids
+    with localcontext() as ctx:
+        ctx.prec = PRECISION
+        try:
+            return _score(rule, bids)
+        except DecimalException as exc:
+            raise RuleError(f"the rule cannot be computed for these bids ({type(exc).__name__}): "
+                            "check the rule's factors, units and places") from exc
+
+
+def _score(rule: Any, bids: list[Bid]) -> list[Result]:
     results = [Result(bidder=b.bidder, price=b.price, valid=b.valid,
                       invalid_reason=None if b.valid else (b.invalid_reason or "not valid")) for b in bids]
     _validity(rule, results)
