@@ -26,8 +26,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance.clock import utc_timestamp
 from appliance.personal import mask_name, refuse_personal_numbers
-from appliance.throttle import AddressBudget, JournalThrottle
 from appliance.site import Site
+from appliance.throttle import AddressBudget, JournalThrottle
 
 ROLES = ("staff", "supervisor", "admin")
 MIN_PASSWORD_LENGTH = 10
@@ -182,14 +182,16 @@ class Accounts:
             return LoginResult(False, "address_limited")
         row = self._row(self.site.store.reader(), username)
         if row is None:
-            if not self._check_slot(lambda: self._burn_time()):
+            if not self._check_slot(self._burn_time):
                 return LoginResult(False, "busy")
             self._journal_unknown(username, remote)
             return LoginResult(False, "unknown_user")
-        refused = self._reserve_attempt(username, remote)
-        if isinstance(refused, LoginResult):
-            return refused
-        user_id, attempt_id, password_hash = refused
+        reserved = self._reserve_attempt(username, remote)
+        if isinstance(reserved, LoginResult):
+            # Refused without a check (locked, disabled, rate limited, deleted): the same time as
+            # a check anyway, so the answer's timing does not tell which names exist.
+            return reserved if self._check_slot(self._burn_time) else LoginResult(False, "busy")
+        user_id, attempt_id, password_hash, provisional_lock = reserved
         verdict: dict[str, Any] = {}
 
         def check() -> None:
@@ -202,7 +204,7 @@ class Accounts:
                 verdict["good"] = False
 
         if not self._check_slot(check):
-            verdict["good"] = False  # the reserved attempt stays counted: fail safe
+            self._release_attempt(user_id, attempt_id, provisional_lock)  # no check ran: not a try
             return LoginResult(False, "busy")
         return self._settle_attempt(user_id, attempt_id, verdict, remote)
 
@@ -216,9 +218,12 @@ class Accounts:
             self._slots.release()
         return True
 
-    def _reserve_attempt(self, username: str, remote: str) -> LoginResult | tuple[int, int, str]:
+    def _reserve_attempt(self, username: str, remote: str) -> LoginResult | tuple[int, int, str, str | None]:
         """Short write: refuse a disabled, locked or rate-limited account, else count this
-        attempt as a failure until its check proves otherwise."""
+        attempt as a failure until its check proves otherwise. The attempt that reaches the
+        lockout locks the account at once, provisionally (``locked_until``, returned): attempts
+        in parallel with it are refused, its success clears the lock, and a check that never
+        settles (the process killed) leaves a lock that ends by itself, never a permanent one."""
         now = self.site.clock.now()
         stamp = utc_timestamp(now)
         with self.site.store.transaction() as conn:
@@ -231,8 +236,6 @@ class Accounts:
                 outcome = "disabled"
             elif row["locked_until"] and _parse(row["locked_until"]) > now:
                 outcome, extra = "locked", {"locked_until": row["locked_until"]}
-            elif row["failed_count"] >= self.cfg.lockout_failures:
-                outcome = "locked"  # as many checks under way as the lockout allows
             else:
                 hour_ago = utc_timestamp(now - timedelta(hours=1))
                 recent = conn.execute(
@@ -250,10 +253,20 @@ class Accounts:
                                                                   "role": row["role"], "remote": remote,
                                                                   "similar_attempts_not_journaled": left_out, **extra})
                 return LoginResult(False, outcome)
-            conn.execute("UPDATE users SET failed_count = failed_count + 1 WHERE id = ?", (user_id,))
+            failures = (0 if row["locked_until"] else row["failed_count"]) + 1  # a lock that ended: a fresh count
+            lock = utc_timestamp(now + timedelta(minutes=self.cfg.lockout_minutes)) if failures >= self.cfg.lockout_failures else None
+            conn.execute("UPDATE users SET failed_count = ?, locked_until = ? WHERE id = ?", (failures, lock, user_id))
             cur = conn.execute("INSERT INTO login_attempts (user_id, at, ok, checked, remote) VALUES (?, ?, 0, 1, ?)",
                                (user_id, stamp, remote))
-            return user_id, int(cur.lastrowid or 0), row["password_hash"]
+            return user_id, int(cur.lastrowid or 0), row["password_hash"], lock
+
+    def _release_attempt(self, user_id: int, attempt_id: int, lock: str | None) -> None:
+        """Undo a reservation whose check never ran (no slot freed in time): not counted."""
+        with self.site.store.transaction() as conn:
+            conn.execute("DELETE FROM login_attempts WHERE id = ?", (attempt_id,))
+            conn.execute("UPDATE users SET failed_count = MAX(failed_count - 1, 0) WHERE id = ?", (user_id,))
+            if lock is not None:
+                conn.execute("UPDATE users SET locked_until = NULL WHERE id = ? AND locked_until = ?", (user_id, lock))
 
     def _settle_attempt(self, user_id: int, attempt_id: int, verdict: dict[str, Any], remote: str) -> LoginResult:
         """Short write: the check's outcome — a session, or the failure that may lock the account."""
@@ -261,15 +274,13 @@ class Accounts:
         stamp = utc_timestamp(now)
         token = None
         with self.site.store.transaction() as conn:
-            row = conn.execute("SELECT username, role, failed_count FROM users WHERE id = ?", (user_id,)).fetchone()
+            row = conn.execute("SELECT username, role, failed_count, locked_until FROM users WHERE id = ?", (user_id,)).fetchone()
             if row is None:
                 return LoginResult(False, "unknown_user")
             payload = {"user_id": user_id, "username": row[0], "role": row[1], "remote": remote}
             if not verdict["good"]:
-                failures = row[2]
-                if failures >= self.cfg.lockout_failures:
-                    until = utc_timestamp(now + timedelta(minutes=self.cfg.lockout_minutes))
-                    conn.execute("UPDATE users SET failed_count = 0, locked_until = ? WHERE id = ?", (until, user_id))
+                failures, until = row[2], row[3]
+                if failures >= self.cfg.lockout_failures and until:  # the provisional lock stands
                     self.site.journal.append(conn, "auth.login", {"outcome": "bad_password", **payload,
                                                                   "consecutive_failures": failures, "locked_until": until})
                 else:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import date
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,7 +93,10 @@ class WebConfig(_Section):
         default=30.0, ge=1, le=600, description="Seconds a request body may pause before the request is dropped (408).")
     streams_per_client: int = Field(
         default=4, ge=1, le=50,
-        description="Live-update streams one login session or one kiosk may hold at once; more are refused (429).")
+        description="Live-update streams one login session or one kiosk may hold at once; a new one takes the oldest's slot.")
+    streams_per_account: int = Field(
+        default=8, ge=1, le=100,
+        description="Live-update streams all the sessions of one account may hold together; more are refused (429).")
     tls_cert: Path | None = Field(
         default=None, description="PEM certificate chain; with tls_key, the server speaks HTTPS only."
     )

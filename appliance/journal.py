@@ -55,6 +55,15 @@ class JournalError(ValueError):
     """A record that cannot be appended (bad kind, bad payload, personal data in clear)."""
 
 
+class JournalDamaged(JournalError):
+    """A stored record that cannot be read back (its row altered or corrupted in the database):
+    named by its sequence number; `appliance journal verify` tells the rest."""
+
+    def __init__(self, seq: int, why: str) -> None:
+        super().__init__(f"journal record {seq} is damaged in the database ({why}): run 'appliance journal verify'")
+        self.seq = seq
+
+
 @dataclass(frozen=True)
 class Record:
     seq: int
@@ -194,7 +203,7 @@ class Journal:
         return self.head(self.store.reader())
 
     def records(self, *, since: int = 0, kind: str | None = None, limit: int | None = None) -> list[Record]:
-        sql = "SELECT body, hash, sig FROM journal WHERE seq > ?"
+        sql = "SELECT seq, CAST(body AS BLOB), hash, sig FROM journal WHERE seq > ?"
         args: list[Any] = [since]
         if kind:
             sql += " AND (kind = ? OR kind LIKE ?)"
@@ -204,9 +213,15 @@ class Journal:
             sql += " LIMIT ?"
             args.append(limit)
         out = []
-        for body, hex_hash, sig in self.store.reader().execute(sql, args):
-            b = json.loads(body)
-            out.append(Record(b["seq"], b["ts"], b["kind"], b["payload"], b["prev"], hex_hash, sig))
+        for seq, body, hex_hash, sig in self.store.reader().execute(sql, args):
+            try:
+                b = json.loads(bytes(body).decode("utf-8"))
+                record = Record(b["seq"], b["ts"], b["kind"], b["payload"], b["prev"], str(hex_hash), str(sig))
+                if not isinstance(record.payload, dict) or record.seq != seq:
+                    raise ValueError("payload or seq of the wrong kind")
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+                raise JournalDamaged(seq, type(exc).__name__) from exc
+            out.append(record)
         return out
 
     def leaf_hashes(self, size: int | None = None) -> list[bytes]:

@@ -29,16 +29,3 @@ def setup_logging(config: Config) -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
-    logging.getLogger("watchdog.observers.inotify").addFilter(InotifyShutdownFilter())
-
-
-class InotifyShutdownFilter(logging.Filter):
-    """watchdog's inotify thread checks that it should keep running, then reads; stopping the
-    observer in between (every shutdown of the live feed and the sealer may) closes the inotify
-    handle under it, and it logs ``InotifyEmitter.queue_events() called when the thread is
-    inactive`` at ERROR and returns — nothing is lost, it was stopping (the race is in the
-    library: gorakhargosh/watchdog#963 added the message). That one line, at a shutdown, is not
-    an error for an operator to chase; everything else watchdog says is kept."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "called when the thread is inactive" not in record.getMessage()

@@ -89,11 +89,21 @@ _CHINESE_DIGITS = {**{c: str(i) for i, c in enumerate("〇一二三四五六七�
 _SEPARATORS = set(" \t-\u00a0\u2009\u200a\u2010\u2011\u2012\u2013\u2014\u2212\u3000\uff0d")
 # An ID number: 17 digits and a check character, single separators allowed between them.
 _ID_CANDIDATE = re.compile(r"(?<![0-9])[1-9](?: ?[0-9]){16} ?[0-9Xx](?![0-9])")
-# A bank card: 13-19 digits passing Luhn. In free text any digit run is masked; the journal's
-# guard only refuses runs that stand alone (not glued to letters, as in a hash or an id).
-_CARD_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?: ?[0-9]){12,18}(?![0-9])")
+# A bank card: 13-19 digits passing Luhn, written as one run or in groups of four as cards are
+# printed (6222 0212 3456 7890 128; a separator of any kind). Other groupings are no card: a
+# code like 440300-2026-00120 is left alone. In free text every such number is masked; the
+# journal's guard only refuses one that stands alone (not glued to letters, as in a hash or an id).
+def _card_pattern(edge: str) -> re.Pattern[str]:
+    """One run (nothing of ``edge`` touching it), or groups of four (no group of ``edge`` before
+    or after them either: not a piece of a longer grouped number)."""
+    run = rf"(?<!{edge})[0-9]{{13,19}}(?!{edge})"
+    groups = rf"(?<!{edge})(?<!{edge} )[0-9]{{4}}(?: [0-9]{{4}}){{2,3}}(?: [0-9]{{1,4}})?(?!{edge})(?! {edge})"
+    return re.compile(f"{run}|{groups}")
+
+
+_CARD_CANDIDATE = _card_pattern("[0-9]")
+_CARD_STANDALONE = _card_pattern("[0-9A-Za-z]")
 _LONG_RUN = re.compile(r"[0-9](?: ?[0-9]){12}")
-_CARD_STANDALONE = re.compile(r"(?<![0-9A-Za-z])[0-9](?: ?[0-9]){12,18}(?![0-9A-Za-z])")
 
 
 def _shadow_char(c: str) -> str:
@@ -155,7 +165,7 @@ def personal_numbers(text: str, *, standalone_cards: bool = False) -> list[tuple
     taken = [(a, b) for a, b, _, _ in found]
     for m in (_CARD_STANDALONE if standalone_cards else _CARD_CANDIDATE).finditer(shadow):
         number = _compact(m.group(0))
-        if luhn_valid(number) and not any(a < m.end() and m.start() < b for a, b in taken):
+        if 13 <= len(number) <= 19 and luhn_valid(number) and not any(a < m.end() and m.start() < b for a, b in taken):
             found.append((m.start(), m.end(), "bank_card", number))
     return sorted(found)
 

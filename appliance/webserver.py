@@ -26,6 +26,7 @@ The WSGI app runs in a pool of ``threads`` threads. See docs/web.md ("Slow clien
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import resource
 import socket
@@ -265,7 +266,7 @@ class WsgiBridge:
                 raise ClientDisconnected("the client stopped reading") from exc
 
         watcher = None if more else loop.create_task(_watch(receive, gone))
-        environ = _environ(scope, _Input(spool, fetch if more else None), None if more else received[0])
+        environ = wsgi_environ(scope, _Input(spool, fetch if more else None), None if more else received[0])
         environ[DISCONNECTED] = gone  # a long-lived answer (a live stream) checks it to end early
         try:
             await loop.run_in_executor(self.pool, self._run, environ, out)
@@ -335,7 +336,11 @@ async def _plain(send: Any, status: int, text: str, extra: list[tuple[str, str]]
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _environ(scope: dict[str, Any], body: _Input, length: int | None) -> dict[str, Any]:
+def wsgi_environ(scope: dict[str, Any], body: Any = None, length: int | None = None) -> dict[str, Any]:
+    """The WSGI environ of an ASGI request; with no ``body`` (a precheck, before the body is
+    read) its input is empty and the headers are as the client sent them."""
+    if body is None:
+        body = io.BytesIO()
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client") or ("", 0)
     environ: dict[str, Any] = {

@@ -78,7 +78,7 @@ def journal_show(data_dir: Path, config_path: Path | None, since: int, kind: str
     members and chain are checked as it is read (signatures: `journal verify`); at the first
     damaged record one JSON verdict line is printed instead, and the exit code is 1."""
     from appliance.config import load_config
-    from appliance.keys import load_public_key
+    from appliance.keys import fingerprint, load_public_key
     from appliance.personal import redact_personal_data
     from appliance.store import connect
     from appliance.verify import read_records
@@ -87,11 +87,11 @@ def journal_show(data_dir: Path, config_path: Path | None, since: int, kind: str
     if not cfg.database_path.exists():
         fail(f"{cfg.database_path}: no database")
     conn = connect(cfg.database_path, cfg.store.busy_timeout_ms, readonly=True)
+    key = load_public_key(cfg.paths.keys_dir)
     try:
-        for item in read_records(conn, cfg.site.id, load_public_key(cfg.paths.keys_dir), since=since, kind=kind,
-                                 limit=limit):
-            if isinstance(item, dict):  # the verdict on a damaged record
-                emit(item)
+        for item in read_records(conn, cfg.site.id, key, since=since, kind=kind, limit=limit):
+            if isinstance(item, dict):  # the verdict on a damaged record, shaped as verify's
+                emit({**item, "site": cfg.site.id, "key_fingerprint": fingerprint(key), "key_pinned": False})
                 sys.exit(1)
             click.echo(redact_personal_data(json.dumps(item.as_json(), ensure_ascii=False)))
     finally:

@@ -6,7 +6,15 @@ import hashlib
 import re
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    request,
+    stream_with_context,
+)
 from flask_login import current_user
 
 from appliance.personal import redact_personal_data
@@ -103,7 +111,7 @@ def events() -> Any:
     # A kiosk stands in a public area: it gets a wake-up signal and the clock, not the site's state.
     view = (lambda snapshot: {"time": snapshot["time"], "journal": {"records": snapshot["journal"]["records"]}}) if g.kiosk else None
     client = f"kiosk:{g.kiosk.id}" if g.kiosk else f"session:{hashlib.sha256(str(token).encode()).hexdigest()}"
-    slot = feed.admit(client)
+    slot = feed.admit(client, None if g.kiosk else f"user:{current_user.user.id}")
     if slot is None:
         response = jsonify(error="too_many_streams", message="the live-update streams of every screen are in use")
         response.status_code, response.headers["Retry-After"] = 429, "30"

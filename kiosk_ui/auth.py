@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -54,12 +65,11 @@ def login() -> Any:
             login_user(WebUser(result.user, result.token))
             g.role = result.user.role
             return redirect(_safe_next(form.next.data) or role_home(result.user.role))
-        if result.outcome in ("locked", "rate_limited"):
-            message = _("This account is locked after repeated failed logins. Try again later or ask an administrator.")
-        elif result.outcome in ("address_limited", "busy"):
+        if result.outcome in ("address_limited", "busy"):
             message, status = _("Too many login attempts from this computer. Wait a minute and try again."), 429
-        else:
-            message = _("Wrong username or password.")
+        else:  # wrong, unknown, locked, disabled: one answer, so the page does not tell which names exist
+            message = _("Wrong username or password, or the account is locked after repeated failed logins "
+                        "(it unlocks by itself later; an administrator can unlock it sooner).")
     elif request.method == "POST":
         message = _("Enter your username and password.")
     return render_template("login.html", form=form, message=message), status

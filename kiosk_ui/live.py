@@ -49,26 +49,34 @@ class LiveFeed:
         self._start_lock = threading.Lock()
         self._observer: Any = None
         self.keepalive_s = KEEPALIVE_S  # also how soon a stream whose client left notices it
-        # Streams hold a web thread each: at most ``per_client`` for one login or kiosk, and
-        # ``total`` in all, so one client (24 tabs, a looping script) cannot take every thread.
+        # Streams hold a web thread each: at most ``per_client`` for one login session or kiosk,
+        # ``per_account`` for all the sessions of one account, and ``total`` in all, so one
+        # client (24 tabs, a looping script, an account logged in 50 times) cannot take every thread.
         web = site.config.web
         self.per_client, self.total = web.streams_per_client, max(1, web.threads - 8)
+        self.per_account = web.streams_per_account
         self._open: dict[str, list[threading.Event]] = {}  # client → its streams' stop signals, oldest first
+        self._account_of: dict[str, str] = {}  # client → its account (sessions only)
         self._open_lock = threading.Lock()
 
-    def admit(self, client: str) -> threading.Event | None:
-        """A stream slot for ``client`` (a login session or a kiosk): its stop signal, or None
-        when the web server has no slot left at all. A client at its share gets the slot of its
-        oldest stream, which ends within a second (a screen reloading leaves such streams behind
-        until they notice). `release` gives the slot back."""
+    def admit(self, client: str, account: str | None = None) -> threading.Event | None:
+        """A stream slot for ``client`` (a login session or a kiosk; ``account`` the session's
+        account): its stop signal, or None when the account's sessions together hold their
+        share or the web server has no slot left at all. A client at its own share gets the
+        slot of its oldest stream, which ends within a second (a screen reloading leaves such
+        streams behind until they notice). `release` gives the slot back."""
         with self._open_lock:
             mine = self._open.setdefault(client, [])
             if len(mine) >= self.per_client:
                 mine.pop(0).set()
-            elif sum(len(v) for v in self._open.values()) >= self.total:
+            elif (account is not None and sum(len(v) for c, v in self._open.items()
+                                              if self._account_of.get(c) == account) >= self.per_account) \
+                    or sum(len(v) for v in self._open.values()) >= self.total:
                 if not mine:
                     self._open.pop(client, None)
                 return None
+            if account is not None:
+                self._account_of[client] = account
             stop = threading.Event()
             mine.append(stop)
             return stop
@@ -80,6 +88,7 @@ class LiveFeed:
                 mine.remove(stop)
             if not mine:
                 self._open.pop(client, None)
+                self._account_of.pop(client, None)
 
     def streams(self, client: str | None = None) -> int:
         with self._open_lock:

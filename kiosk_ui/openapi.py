@@ -42,7 +42,11 @@ STATUS = {
                     "properties": {"records": {"type": "integer", "minimum": 0},
                                    "head": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                                    "head_ts": {"type": ["string", "null"]},
-                                   "checkpoint_size": {"type": "integer", "minimum": 0}}},
+                                   "checkpoint_size": {"type": "integer", "minimum": 0},
+                                   "key_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                                                       "description": "SHA-256 of the site's raw Ed25519 public key"},
+                                   "key_fingerprint_grouped": {"type": "string",
+                                                               "description": "the same in groups of four, as printed and shown"}}},
         "services": {"type": "array", "items": SERVICE},
         "devices": {"type": "array", "items": DEVICE},
         "sync": {"type": "object", "required": ["state"], "properties": {

@@ -52,7 +52,8 @@ def collect_status(site: Any) -> dict[str, Any]:
             "head_ts": head_ts,
             "checkpoint_size": latest[0] if latest else 0,
             # What staff wrote down at init, and what the center shows beside the pinned key.
-            "key_fingerprint": grouped(fingerprint(site.public_key)),
+            "key_fingerprint": fingerprint(site.public_key),
+            "key_fingerprint_grouped": grouped(fingerprint(site.public_key)),
         },
         "services": services,
         "devices": devices,

@@ -23,9 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import (
-    Encoding, NoEncryption, PrivateFormat, PublicFormat, load_pem_private_key, load_pem_public_key,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
 )
 from sqlite_utils import Database, Migrations
 
@@ -36,7 +44,13 @@ from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.keys import fingerprint
 from appliance.signednote import NoteError, open_checkpoint, sign_note
 from appliance.store import Store
-from sync.center_base import CENTER_NAME, FUTURE_SKEW_S, MAX_BATCH, SIGNATURE_MAX_AGE, CenterError  # noqa: F401
+from sync.center_base import (  # noqa: F401
+    CENTER_NAME,
+    FUTURE_SKEW_S,
+    MAX_BATCH,
+    SIGNATURE_MAX_AGE,
+    CenterError,
+)
 from sync.center_feed import CenterFeed
 from sync.center_media import CenterMedia
 
@@ -420,21 +434,13 @@ class Center(CenterFeed, CenterMedia):
         with self.store.transaction() as conn:
             self._alarm(conn, site_id, kind, detail, source=source)
 
-    def precheck(self, scope: dict[str, Any]) -> tuple[int, str] | None:
-        """Before a byte of its body is read (the web server calls this): a request to a site's
-        API must be signed (RFC 9421) by an enrolled, unrevoked site key named as its keyid,
-        created within the last five minutes, with a nonce not seen before. Anything else is
-        refused (401) and alarmed, aggregated, by the address it came from. The signature itself
-        and the body's digest are verified by the view once the body is in."""
-        match = re.fullmatch(r"/center/v1/sites/([^/]+)/.+", scope["path"])
-        if match is None or scope["method"] == "OPTIONS":
-            return None
-        refusal = self._precheck(scope, match.group(1))
-        if refusal is not None and "/media/uploads" in scope["path"]:
-            return (*refusal, [("Tus-Resumable", "1.0.0")])  # every tus answer carries it, refusals too
-        return refusal
-
-    def _precheck(self, scope: dict[str, Any], site_id: str) -> tuple[int, str] | None:
+    def precheck(self, scope: dict[str, Any], site_id: str) -> tuple[int, str] | None:
+        """What the center can tell of a site's request from its headers, before a byte of its
+        body is read: the site is enrolled and its key not revoked (an unknown or revoked site is
+        alarmed, aggregated, by the address it came from), the Signature-Input names the site's
+        key, was created within the last five minutes and carries a nonce not seen before. The
+        web layer verifies the signature itself too (`center_api.site_precheck`); the view
+        checks the body's digest once the body is in and records the nonce."""
         remote = str((scope.get("client") or ("?",))[0])
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         params = dict(re.findall(r';\s*([a-z]+)=("[^"]*"|[0-9]+)', headers.get("signature-input", "")))
@@ -444,14 +450,14 @@ class Center(CenterFeed, CenterMedia):
             self.site_key(site_id)
         except CenterError as exc:
             self.alarm(None, exc.code, {"site_tried": site_id[:64], "path": scope["path"][:200]}, source=remote)
-            return _refusal(exc)
+            return refusal(exc)
         now = time.time()  # as the view's signature check counts (http_message_signatures uses the wall clock)
         if keyid != site_id or created is None or not nonce:
-            return _refusal(CenterError(401, "bad_signature", "a request signed by the site's key (keyid, created, nonce)"))
+            return refusal(CenterError(401, "bad_signature", "a request signed by the site's key (keyid, created, nonce)"))
         if not now - SIGNATURE_MAX_AGE.total_seconds() <= created <= now + FUTURE_SKEW_S:
-            return _refusal(CenterError(401, "bad_signature", "the signature's created time is not within the last 5 minutes"))
+            return refusal(CenterError(401, "bad_signature", "the signature's created time is not within the last 5 minutes"))
         if self.store.reader().execute("SELECT 1 FROM nonces WHERE site = ? AND nonce = ?", (site_id, nonce)).fetchone():
-            return _refusal(CenterError(401, "replay", "a nonce is required and must be new"))
+            return refusal(CenterError(401, "replay", "a nonce is required and must be new"))
         return None
 
     def seen_nonce(self, site_id: str, nonce: str) -> bool:
@@ -491,5 +497,5 @@ class Center(CenterFeed, CenterMedia):
                 "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
 
 
-def _refusal(exc: CenterError) -> tuple[int, str]:
+def refusal(exc: CenterError) -> tuple[int, str]:
     return exc.status, json.dumps({"error": exc.code, "message": str(exc)})

@@ -69,19 +69,20 @@ class CenterStaff:
 
     def login(self, name: str, password: str, remote: str = "") -> tuple[str, str | None]:
         """(outcome, session token): ``ok``, ``wrong``, ``locked``, ``disabled``, ``busy`` or
-        ``address_limited``."""
+        ``address_limited``. An unknown name, a locked or a disabled login cost the same hash
+        as a real check (timing tells nothing); the page words all three as a wrong password."""
         if not self._budget.take(remote):
             return "address_limited", None
         row = self.center.store.reader().execute("SELECT password_hash FROM staff WHERE name = ?", (name,)).fetchone()
         if row is None:
-            self._check(lambda: _verify(_DUMMY, password))
-            return "wrong", None
+            return ("wrong" if self._check(lambda: _verify(_DUMMY, password)) else "busy"), None
         reserved = self._reserve(name)
-        if reserved is not None:
-            return reserved, None
+        if isinstance(reserved, str):
+            return (reserved if self._check(lambda: _verify(_DUMMY, password)) else "busy"), None
         outcome: list[bool] = []
         if not self._check(lambda: outcome.append(_verify(row[0], password))):
-            return "busy", None  # the reserved attempt stays counted
+            self._release(name, reserved)  # no check ran: not a try
+            return "busy", None
         return self._settle(name, bool(outcome and outcome[0]))
 
     def _check(self, check: Any) -> bool:
@@ -93,28 +94,37 @@ class CenterStaff:
             self._slots.release()
         return True
 
-    def _reserve(self, name: str) -> str | None:
+    def _reserve(self, name: str) -> str | tuple[str | None]:
+        """Count the attempt as a failure before its check; the one that reaches the lockout
+        locks the login at once, provisionally (its success clears it; a check that never
+        settles leaves a lock that ends by itself). Returns a refusal, or (the lock set)."""
         now = self.center.clock.now()
         with self.center.store.transaction() as conn:
-            disabled, locked_until, failed = conn.execute(
-                "SELECT disabled, locked_until, failed_count FROM staff WHERE name = ?", (name,)).fetchone()
+            found = conn.execute("SELECT disabled, locked_until, failed_count FROM staff WHERE name = ?", (name,)).fetchone()
+            if found is None:
+                return "wrong"  # deleted meanwhile
+            disabled, locked_until, failed = found
             if disabled:
                 return "disabled"
-            if (locked_until and _parse(locked_until) > now) or failed >= LOCK_AFTER:
+            if locked_until and _parse(locked_until) > now:
                 return "locked"
-            conn.execute("UPDATE staff SET failed_count = failed_count + 1 WHERE name = ?", (name,))
-        return None
+            failed = (0 if locked_until else failed) + 1  # a lock that ended: a fresh count
+            lock = utc_timestamp(now + timedelta(minutes=LOCK_MINUTES)) if failed >= LOCK_AFTER else None
+            conn.execute("UPDATE staff SET failed_count = ?, locked_until = ? WHERE name = ?", (failed, lock, name))
+        return (lock,)
+
+    def _release(self, name: str, reserved: tuple[str | None]) -> None:
+        with self.center.store.transaction() as conn:
+            conn.execute("UPDATE staff SET failed_count = MAX(failed_count - 1, 0) WHERE name = ?", (name,))
+            if reserved[0] is not None:
+                conn.execute("UPDATE staff SET locked_until = NULL WHERE name = ? AND locked_until = ?", (name, reserved[0]))
 
     def _settle(self, name: str, good: bool) -> tuple[str, str | None]:
         now = self.center.clock.now()
         stamp = utc_timestamp(now)
         with self.center.store.transaction() as conn:
             if not good:
-                failed = conn.execute("SELECT failed_count FROM staff WHERE name = ?", (name,)).fetchone()[0]
-                if failed >= LOCK_AFTER:
-                    conn.execute("UPDATE staff SET failed_count = 0, locked_until = ? WHERE name = ?",
-                                 (utc_timestamp(now + timedelta(minutes=LOCK_MINUTES)), name))
-                return "wrong", None
+                return "wrong", None  # counted when reserved; the lock, if this one reached it, stands
             conn.execute("UPDATE staff SET failed_count = 0, locked_until = NULL WHERE name = ?", (name,))
             token = secrets.token_urlsafe(32)
             conn.execute("INSERT INTO staff_sessions (token_hash, name, created, last_seen) VALUES (?, ?, ?, ?)",

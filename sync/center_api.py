@@ -1,7 +1,8 @@
 """The center's HTTP API for sites (enrolment, the journal, the feed, recordings by tus) and the
 server it runs behind. Every request of a site is signed (RFC 9421): the server's precheck
-refuses one with an unknown or revoked key, a stale date or a used nonce before reading its
-body; the view verifies the signature and the body's digest (docs/sync-protocol.md)."""
+refuses one with an unknown or revoked key, a stale date, a used nonce or a signature that does
+not verify before reading its body; the view checks the body's digest and records the nonce
+(docs/sync-protocol.md)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from flask import Flask, g, jsonify, request
-from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
+from flask import Flask, Request, g, jsonify, request
+from http_message_signatures import (
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    algorithms,
+)
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from appliance.clock import utc_timestamp
-from appliance.webserver import BoundedInt
+from appliance.webserver import BoundedInt, wsgi_environ
 from sync import tus
 from sync.center import Center
+from sync.center import refusal as refusal_of
 from sync.center_base import CENTER_NAME, SIGNATURE_MAX_AGE, CenterError
 from sync.feed import PAGE_ITEMS
 from sync.requestbody import raw_body
@@ -47,6 +53,40 @@ class _SiteKeys(HTTPSignatureKeyResolver):
         raise NotImplementedError
 
 
+SITE_PATH = re.compile(r"/center/v1/sites/([^/]+)/.+")
+REQUIRED_COMPONENTS = ("@method", "@authority", "@target-uri", "content-digest")
+
+
+def _verifier(center: Center) -> HTTPMessageVerifier:
+    return HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
+
+
+def site_precheck(center: Center) -> Any:
+    """The server's precheck (called before a byte of a request's body is read): a request to a
+    site's API is refused unless the center admits it (`Center.precheck`: enrolled, unrevoked,
+    fresh, a new nonce) and its RFC 9421 signature verifies over the signed components; the
+    body's digest is the view's to check once the body is in. A forged signature with a huge
+    body costs the center its headers only."""
+    verifier = _verifier(center)
+
+    def precheck(scope: dict[str, Any]) -> tuple[int, str] | tuple[int, str, list[tuple[str, str]]] | None:
+        match = SITE_PATH.fullmatch(scope["path"])
+        if match is None or scope["method"] == "OPTIONS":
+            return None
+        refusal = center.precheck(scope, match.group(1))
+        if refusal is None:
+            try:
+                verifier.verify(Request(wsgi_environ(scope)), max_age=SIGNATURE_MAX_AGE,
+                                require_components=REQUIRED_COMPONENTS, body=None)
+            except (HTTPMessageSignaturesException, InvalidSignature, KeyError, ValueError) as exc:
+                refusal = refusal_of(CenterError(401, "bad_signature", f"request signature: {exc}"))
+        if refusal is not None and "/media/uploads" in scope["path"]:
+            return (*refusal, [("Tus-Resumable", "1.0.0")])  # every tus answer carries it, refusals too
+        return refusal
+
+    return precheck
+
+
 def create_center_app(center: Center) -> Flask:
     from sync.center_ui import init_ui
 
@@ -55,7 +95,7 @@ def create_center_app(center: Center) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     app.config["MAX_CONTENT_LENGTH"] = 64 << 20  # a journal batch or a tus chunk, with room
     init_ui(app, center)
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.ED25519, key_resolver=_SiteKeys(center))
+    verifier = _verifier(center)
 
     def authenticated(site_id: str, *, streamed_body: bool = False) -> None:
         """RFC 9421: the request is signed by the site's key (keyid = site id), covering the
@@ -68,8 +108,7 @@ def create_center_app(center: Center) -> Flask:
             center.alarm(None, exc.code, {"site_tried": site_id[:64], "path": request.path[:200]}, source=request.remote_addr)
             raise
         try:
-            results = verifier.verify(request, max_age=SIGNATURE_MAX_AGE,
-                                      require_components=("@method", "@authority", "@target-uri", "content-digest"),
+            results = verifier.verify(request, max_age=SIGNATURE_MAX_AGE, require_components=REQUIRED_COMPONENTS,
                                       body=None if streamed_body else raw_body())
         except (HTTPMessageSignaturesException, InvalidSignature, KeyError, ValueError) as exc:
             raise CenterError(401, "bad_signature", f"request signature: {exc}") from exc
@@ -158,7 +197,7 @@ def center_server(center: Center, host: str, port: int, *, threads: int = 8, tls
     spool = center.data / "spool"
     spool.mkdir(exist_ok=True)
     return WebServer(create_center_app(center), host, port, threads=threads, tls=tls, spool_dir=spool,
-                     precheck=center.precheck, body_limit=center_body_limit, name=name)
+                     precheck=site_precheck(center), body_limit=center_body_limit, name=name)
 
 
 def center_body_limit(scope: dict[str, Any]) -> tuple[int, int]:

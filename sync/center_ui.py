@@ -18,7 +18,19 @@ from pathlib import Path
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
@@ -105,12 +117,12 @@ def login() -> Any:
             session["staff_token"] = token
             target = request.args.get("next", "")
             return redirect(target if target.startswith("/center/ui") else url_for("center_ui.sites"))
+        # Wrong, unknown, locked and disabled read the same: the page does not tell which names exist.
         error, status = {
-            "locked": (_("Too many wrong passwords: try again in five minutes."), 401),
-            "disabled": (_("This login is disabled."), 401),
             "address_limited": (_("Too many login attempts from this computer. Wait a minute and try again."), 429),
             "busy": (_("Too many login attempts from this computer. Wait a minute and try again."), 429),
-        }.get(outcome, (_("Wrong name or password."), 401))
+        }.get(outcome, (_("Wrong name or password, or the login is locked after repeated failures "
+                            "(it unlocks by itself after a few minutes; an administrator can unlock it sooner)."), 401))
     return render_template("center_login.html", error=error), status
 
 

@@ -4,12 +4,16 @@ replaced box starts a new journal under a new key with the old one kept."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.keys import fingerprint
 from appliance.site import init_site, open_site
@@ -37,7 +41,6 @@ def test_a_flood_of_unsigned_requests_is_one_alarm_and_real_alarms_stay_on_top(s
     rows = alarm_rows(c)
     unknown = [r for r in rows if r[0] == "unknown_key"]
     assert len(unknown) == 1 and unknown[0][3] == 300 and unknown[0][2] == "127.0.0.1" and unknown[0][1] is None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     pem = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -76,10 +79,54 @@ def test_an_unsigned_body_is_refused_before_it_is_read(site, center):  # noqa: F
     assert resp.status_code == 401 and "created" in resp.json()["message"]
 
 
+def test_a_forged_signature_is_refused_before_the_body_is_read(site, center):  # noqa: F811
+    """Headers that name the site's key, fresh and with a new nonce, but a signature that is not
+    the site's: refused from the headers alone, the 60 MB announced never read."""
+    c, url = center
+    enroll(site, url, c.add_site(site.config.site.id))
+    port = int(url.rsplit(":", 1)[1])
+    forger = Ed25519PrivateKey.generate()
+    path = f"/center/v1/sites/{site.config.site.id}/journal"
+    params = (f'("@method" "@authority" "@target-uri" "content-digest");created={int(time.time())};'
+              f'keyid="{site.config.site.id}";nonce="{secrets.token_hex(16)}";alg="ed25519"')
+    digest = base64.b64encode(hashlib.sha256(b"").digest()).decode()
+    base = (f'"@method": POST\n"@authority": 127.0.0.1:{port}\n"@target-uri": http://127.0.0.1:{port}{path}\n'
+            f'"content-digest": sha-256=:{digest}:\n"@signature-params": {params}')
+    signature = base64.b64encode(forger.sign(base.encode())).decode()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(5)
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+              f"Content-Digest: sha-256=:{digest}:\r\nSignature-Input: sig1={params}\r\nSignature: sig1=:{signature}:\r\n"
+              "Content-Length: 60000000\r\n\r\n".encode())
+    answer = b""
+    while chunk := s.recv(4096):  # the answer, then the server closes: the body never asked for
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+    assert b"bad_signature" in answer and b"request signature" in answer
+
+
 def staff_login(session: requests.Session, url: str, name: str = STAFF[0], password: str = STAFF[1]) -> requests.Response:
     page = session.get(f"{url}/center/ui/login", timeout=10).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     return session.post(f"{url}/center/ui/login", data={"name": name, "password": password, "csrf_token": token}, timeout=10)
+
+
+def test_a_staff_login_page_does_not_tell_which_names_exist(center):  # noqa: F811
+    c, url = center
+    staff = CenterStaff(c)
+    staff.set(*STAFF)
+    staff.set("provincial-2", "province-password-2")
+    staff.disable("provincial-2")
+
+    def said(name: str, password: str) -> str:
+        return re.search(r'<p class="bad"[^>]*>(.*?)</p>', staff_login(requests.Session(), url, name, password).text, re.S).group(1)
+
+    wrong = said(STAFF[0], "not-it")
+    for _ in range(5):
+        said(STAFF[0], "not-it")
+    assert said(STAFF[0], STAFF[1]) == wrong  # locked now, even with the right password: worded the same
+    assert said("nobody-at-all", "x") == wrong and said("provincial-2", "province-password-2") == wrong
 
 
 def test_staff_sessions_end_on_logout_and_on_a_password_reset(center):  # noqa: F811

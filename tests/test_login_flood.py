@@ -6,16 +6,16 @@ at once."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from appliance.accounts import Accounts
 from appliance.kiosks import Kiosks
 from tests.conftest import PASSWORDS
 from tests.helpers import APPLIANCE, csrf_token
-
-import subprocess
 
 
 def test_the_password_check_runs_outside_the_write_transaction(web_site, monkeypatch):
@@ -94,6 +94,33 @@ def test_a_parallel_burst_gets_no_more_tries_than_the_lockout(web_site):
     assert outcomes.count("bad_password") == web_site.config.web.lockout_failures == 5
     assert set(outcomes) <= {"bad_password", "locked"}
     assert accounts.login("staff1", PASSWORDS["staff"], remote="10.8.1.1").outcome == "locked"
+
+
+def test_a_login_turned_away_busy_is_not_counted_against_the_account(web_site, monkeypatch):
+    """When every check slot stays taken, the answer is "busy": that is the server's doing, not a
+    wrong password, so it must not bring the account nearer its lockout."""
+    accounts = Accounts(web_site)
+    real = accounts._check_slot
+    monkeypatch.setattr(accounts, "_check_slot", lambda check: False)  # every slot taken for 10 s
+    outcomes = [accounts.login("staff1", PASSWORDS["staff"], remote=f"10.9.0.{i}").outcome for i in range(12)]
+    assert set(outcomes) == {"busy"}
+    monkeypatch.setattr(accounts, "_check_slot", real)
+    assert accounts.login("staff1", PASSWORDS["staff"], remote="10.9.1.1").outcome == "ok"
+
+
+def test_checks_that_never_settle_leave_a_lock_that_ends_by_itself(web_site):
+    """Attempts reserved and never settled (the process killed mid-check) lock the account for
+    the lockout's minutes, never for good: then the right password works again."""
+    accounts = Accounts(web_site)
+    for i in range(web_site.config.web.lockout_failures):
+        assert isinstance(accounts._reserve_attempt("staff1", f"10.10.0.{i}"), tuple)  # reserved; its process dies
+    assert accounts.login("staff1", PASSWORDS["staff"], remote="10.10.1.1").outcome == "locked"
+    real_now = web_site.clock.now
+    web_site.clock.now = lambda: real_now() + timedelta(minutes=web_site.config.web.lockout_minutes + 1)
+    try:
+        assert accounts.login("staff1", PASSWORDS["staff"], remote="10.10.1.2").outcome == "ok"
+    finally:
+        web_site.clock.now = real_now
 
 
 def test_one_address_is_refused_unchecked_after_its_budget(app, web_site):

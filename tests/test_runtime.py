@@ -204,23 +204,48 @@ def test_stops_within_2s_with_live_streams_open(data_dir):
     assert took < 2.0
 
 
-def test_the_inotify_shutdown_race_is_not_logged_as_an_error(site, tmp_path):
-    """watchdog's emitter, stopped between its check and its read, logs one ERROR line at every
-    such shutdown: not written to the operators' log; watchdog's other words are."""
+def test_stopping_file_watchers_while_files_change_leaves_no_error_in_the_log(site, tmp_path):
+    """The live feed and the sealer stop their watchdog observers at every shutdown, often while
+    files change; watchdog's emitter, stopped between its check and its read, says so (at DEBUG
+    since 7.1, the version pinned). Fifty such stops with writes under way: nothing at INFO or
+    above in the operators' log."""
     import logging
+    import threading
+
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
 
     from appliance.logs import setup_logging
 
     setup_logging(site.config)
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    done = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not done.is_set():
+            (watched / f"f{i % 20}").write_bytes(b"x" * 64)
+            i += 1
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
     try:
-        logger = logging.getLogger("watchdog.observers.inotify")
-        logger.error("InotifyEmitter.queue_events() called when the thread is inactive")
-        logger.error("inotify watch limit reached")
+        for _ in range(50):
+            observer = Observer()
+            observer.schedule(FileSystemEventHandler(), str(watched), recursive=False)
+            observer.start()
+            time.sleep(0.005)
+            observer.stop()
+            observer.join(5)
+        done.set()
+        writer.join(5)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        text = site.config.log_file.read_text()
+        text = site.config.log_file.read_text() if site.config.log_file.exists() else ""
     finally:
+        done.set()
         for handler in list(logging.getLogger().handlers):
             logging.getLogger().removeHandler(handler)
             handler.close()
-    assert "thread is inactive" not in text and "inotify watch limit reached" in text
+    assert "watchdog" not in text and "Traceback" not in text, text[-2000:]

@@ -169,6 +169,30 @@ def test_when_every_stream_slot_is_taken_a_new_client_is_refused(served, app, lo
             r.close()
 
 
+def test_one_account_logged_in_many_times_gets_no_more_than_its_share_of_streams(served, app, web_site):
+    """Twelve sessions of the same account, one stream each: the account's share (8) is served,
+    the rest refused, and another account still gets its stream."""
+    url, server = served
+    per_account = web_site.config.web.streams_per_account
+
+    def session(role: str) -> requests.Session:
+        s = requests.Session()
+        page = s.get(url + "/login").text
+        token = csrf_token(type("R", (), {"get_data": lambda self, as_text: page})())
+        s.post(url + "/login", data={"username": f"{role}1", "password": f"{role}-password-1", "csrf_token": token})
+        return s
+
+    sessions = [session("staff") for _ in range(12)]
+    streams = [s.get(url + "/api/v1/events", stream=True, timeout=10) for s in sessions]
+    other = session("supervisor").get(url + "/api/v1/events", stream=True, timeout=10)
+    try:
+        assert [r.status_code for r in streams] == [200] * per_account + [429] * (12 - per_account)
+        assert other.status_code == 200
+    finally:
+        for r in streams + [other]:
+            r.close()
+
+
 def test_an_id_too_large_for_the_database_is_404_not_500(login):
     supervisor = login("supervisor")
     assert supervisor.get("/review/segments/99999999999999999999/video").status_code == 404

@@ -12,7 +12,12 @@ import sqlite3
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.keys import fingerprint, load_site_keys
@@ -177,6 +182,7 @@ def test_damaged_storage_gives_the_verdict_not_a_traceback(cli, filled, how):
     lines = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and [r["seq"] for r in lines[:-1]] == list(range(1, 7))
     assert lines[-1]["ok"] is False and lines[-1]["seq"] == 7
+    assert (lines[-1]["site"], lines[-1]["key_fingerprint"]) == (verdict["site"], verdict["key_fingerprint"])
 
 
 def test_a_database_that_is_not_sqlite_gives_a_verdict(cli, filled):
@@ -271,3 +277,25 @@ def test_a_short_command_resumes_the_tree_from_the_stored_range(site, data_dir):
     for h in hashes:
         tree.append(leaf_hash(h))
     assert size == 52 and root == tree.root().hex()
+
+
+def test_a_damaged_record_is_named_on_the_review_pages_not_a_crash(login, web_site):
+    supervisor = login("supervisor")
+    seq = web_site.journal.count()
+    conn = sqlite3.connect(web_site.store.path)
+    with conn:
+        conn.execute("UPDATE journal SET body = CAST(X'7bff' AS TEXT) WHERE seq = ?", (seq,))  # not UTF-8, not JSON
+    conn.close()
+    page = supervisor.get("/review/")
+    assert page.status_code == 500 and f"本机日志第 {seq} 条记录已损坏" in page.get_data(as_text=True)
+    api = supervisor.get(f"/api/v1/journal?since={seq - 1}")
+    assert api.status_code == 500 and api.get_json() == {"error": "journal_damaged", "seq": seq}
+
+
+def test_the_console_and_the_status_api_show_the_key_fingerprint(login, web_site):
+    staff = login("staff")
+    expected = fingerprint(web_site.public_key)
+    status = staff.get("/api/v1/status").get_json()["journal"]
+    assert status["key_fingerprint"] == expected
+    assert status["key_fingerprint_grouped"] == " ".join(expected[i:i + 4] for i in range(0, 64, 4))
+    assert status["key_fingerprint_grouped"] in staff.get("/console/").get_data(as_text=True)
