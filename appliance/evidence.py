@@ -102,15 +102,21 @@ def export(site: Site, session: str, out: Path, *, by: str) -> dict[str, Any]:
     signature = site.journal.sign(MANIFEST_CONTEXT, hashlib.sha256(manifest_bytes).digest())
     public_pem = site.public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     proofs = {str(seq): [base64.b64encode(h).decode() for h in merkle.inclusion_proof(seq - 1, leaves)] for seq, *_ in records}
+    journal_lines = "".join(json.dumps({"seq": seq, "body": body, "hash": h, "sig": sig}, ensure_ascii=False) + "\n"
+                            for seq, body, h, sig in records).encode()
+    proofs_bytes = json.dumps(proofs, indent=1, sort_keys=True).encode()
+    for name, data in (("manifest.json", manifest_bytes), ("journal.jsonl", journal_lines), ("proofs.json", proofs_bytes)):
+        if len(data) > LIMITS[name]:  # a package the verifier would refuse unread: not made
+            raise EvidenceError(f"session {session}: {name} would be {len(data)} bytes, more than a package may hold "
+                                f"({LIMITS[name]}; {len(records)} records)")
     tmp = out.with_name(out.name + ".partial")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("manifest.json", manifest_bytes)
         z.writestr("manifest.sig", base64.b64encode(signature).decode() + "\n")
         z.writestr("site.pub", public_pem)
         z.writestr("checkpoint.note", note)
-        z.writestr("journal.jsonl", "".join(json.dumps({"seq": seq, "body": body, "hash": h, "sig": sig}, ensure_ascii=False) + "\n"
-                                            for seq, body, h, sig in records))
-        z.writestr("proofs.json", json.dumps(proofs, indent=1, sort_keys=True))
+        z.writestr("journal.jsonl", journal_lines)
+        z.writestr("proofs.json", proofs_bytes)
         for s in segments:  # already compressed video: stored as is
             z.write(base / s[1], f"segments/{s[1]}", compress_type=zipfile.ZIP_STORED)
     tmp.replace(out)
@@ -126,13 +132,26 @@ class Report:
     key_fingerprint: str = ""
     key_pinned: bool = False
 
+    not_listed: int = 0
+
     def problem(self, text: str) -> None:
+        """Every problem counts; the first `MAX_PROBLEMS` are named (a hostile package of a
+        million bad lines must not become a million messages in memory)."""
         self.ok = False
-        self.problems.append(text)
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+        else:
+            self.not_listed += 1
+
+    @property
+    def full(self) -> bool:
+        """One place left: for saying where the check stopped."""
+        return len(self.problems) >= MAX_PROBLEMS - 1
 
     def as_json(self) -> dict[str, Any]:
+        problems = self.problems + ([f"… and {self.not_listed} more problems, not listed"] if self.not_listed else [])
         return {"ok": self.ok, "records": self.records, "segments": self.segments, "key_fingerprint": self.key_fingerprint,
-                "key_pinned": self.key_pinned, "problems": self.problems}
+                "key_pinned": self.key_pinned, "problems": problems}
 
 
 # What a package's parts may decompress to: bounded before a byte is inflated (a ZIP's own
@@ -144,6 +163,8 @@ class Report:
 LIMITS = {"manifest.json": 32 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 10, "checkpoint.note": 4 << 10,
           "journal.jsonl": 512 << 20, "proofs.json": 64 << 20}
 LINE_LIMIT = 4 << 20
+MAX_PROBLEMS = 1000  # named in a report; the rest counted. Reading journal.jsonl stops there too.
+SEALING_KIND = "recording.segment"  # the only records whose payloads the check keeps (for the footage)
 SEGMENT_LIMIT = 64 << 30
 MAX_ENTRIES = 1_000_000
 PARTS = tuple(LIMITS)
@@ -210,7 +231,10 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
         if not isinstance(listed_records, list):
             report.problem("manifest.json: records is not a list")
             listed_records = []
-        absent = {r for r in listed_records if isinstance(r, int)} - set(verified)
+        if not all(type(r) is int for r in listed_records):
+            report.problem("manifest.json: records holds something other than sequence numbers")
+            listed_records = [r for r in listed_records if type(r) is int]
+        absent = set(listed_records) - set(verified)
         if absent:
             report.problem(f"journal.jsonl: records {sorted(absent)[:20]} listed in the manifest are missing or invalid")
         extra = set(verified) - set(listed_records)
@@ -226,7 +250,7 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
                 report.problem("manifest.json: a segment without its file")
                 continue
             listed.add(seg["file"])
-            _check_segment(z, infos, seg, verified.get(seg.get("seq")) if isinstance(seg.get("seq"), int) else None, report)
+            _check_segment(z, infos, seg, verified.get(seg.get("seq")) if type(seg.get("seq")) is int else None, report)
         for name in sorted(set(infos) - listed - set(PARTS)):
             if not name.endswith("/"):
                 report.problem(f"{name}: not in the manifest")
@@ -258,8 +282,10 @@ def _checkpoint(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, report:
 
 
 def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: Any, proofs: dict[str, Any],
-                   report: Report) -> dict[int, dict[str, Any]]:
-    verified: dict[int, dict[str, Any]] = {}
+                   report: Report) -> dict[int, dict[str, Any] | None]:
+    """seq → the payload of each record that verifies, kept only for sealing records (None for
+    the others): what the footage check needs, not the whole journal in memory."""
+    verified: dict[int, dict[str, Any] | None] = {}
     try:
         with z.open("journal.jsonl") as f:
             n = 0
@@ -267,6 +293,9 @@ def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: 
                 n += 1
                 if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
                     report.problem(f"journal.jsonl line {n}: longer than {LINE_LIMIT} bytes: the rest of the file not read")
+                    break
+                if report.full:
+                    report.problem(f"journal.jsonl: more than {MAX_PROBLEMS} problems: the rest of the file (from line {n}) not read")
                     break
                 try:
                     line = raw.decode("utf-8")
@@ -282,7 +311,7 @@ def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: 
 
 
 def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: Any, proofs: dict[str, list[str]],
-                  report: Report) -> tuple[int, dict[str, Any]] | None:
+                  report: Report) -> tuple[int, dict[str, Any] | None] | None:
     where = f"journal.jsonl line {n}"
     try:
         item = json.loads(line)
@@ -298,7 +327,12 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
     if obj.get("seq") != seq or obj.get("site") != site_id:
         report.problem(f"{where}: sequence or site does not match its body")
         return None
-    if canonical_bytes(obj) != body:
+    try:
+        canonical = canonical_bytes(obj)
+    except (ValueError, TypeError, RecursionError) as exc:  # CanonicalError: a float, an integer beyond 2^53 …
+        report.problem(f"{where}: body is not in canonical form (altered: {_why(exc)})")
+        return None
+    if canonical != body:
         report.problem(f"{where}: body is not in canonical form (altered)")
         return None
     digest = hashlib.sha256(body).digest()
@@ -319,12 +353,15 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
     except (KeyError, ValueError, TypeError, merkle.ProofError) as exc:
         report.problem(f"{where}: not proven in the signed checkpoint of size {cp.size} ({exc})")
         return None
-    return seq, obj["payload"]
+    return seq, (obj["payload"] if obj.get("kind") == SEALING_KIND else None)
 
 
 def _check_segment(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], seg: dict[str, Any],
                    record: dict[str, Any] | None, report: Report) -> None:
     name = seg["file"]
+    if report.full:
+        report.problem(f"{name}: not checked (too many problems already)")
+        return
     if record is None or not all(isinstance(record.get(k), t) for k, t in
                                  (("sha256", str), ("file", str), ("size", int), ("chunk_size", int))):
         report.problem(f"{name}: its sealing record {seg.get('seq')} is not among the verified records")

@@ -51,6 +51,12 @@ SIGNING_CHUNK = 32
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
+# A record's canonical body at most: records carry facts, digests and references, never files
+# (an evidence package's verifier reads journal lines of at most 4 MiB; a body escaped into a
+# line can double).
+MAX_BODY = 1 << 20
+
+
 class JournalError(ValueError):
     """A record that cannot be appended (bad kind, bad payload, personal data in clear)."""
 
@@ -159,6 +165,8 @@ class Journal:
             seq += 1
             strings: list[str] = []
             body = record_body(self.site_id, seq, ts, kind, payload, prev, strings)
+            if len(body) > MAX_BODY:
+                raise JournalError(f"record {kind}: {len(body)} bytes, more than a record may hold ({MAX_BODY})")
             assert_no_id_numbers(strings, f"record {kind}")
             digest = hashlib.sha256(body).digest()
             rows.append([seq, ts, kind, body.decode("utf-8"), digest.hex(), None, payload, prev])

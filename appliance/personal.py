@@ -89,21 +89,29 @@ _CHINESE_DIGITS = {**{c: str(i) for i, c in enumerate("〇一二三四五六七�
 _SEPARATORS = set(" \t-\u00a0\u2009\u200a\u2010\u2011\u2012\u2013\u2014\u2212\u3000\uff0d")
 # An ID number: 17 digits and a check character, single separators allowed between them.
 _ID_CANDIDATE = re.compile(r"(?<![0-9])[1-9](?: ?[0-9]){16} ?[0-9Xx](?![0-9])")
-# A bank card: 13-19 digits passing Luhn, written as one run or in groups of four as cards are
-# printed (6222 0212 3456 7890 128; a separator of any kind). Other groupings are no card: a
-# code like 440300-2026-00120 is left alone. In free text every such number is masked; the
-# journal's guard only refuses one that stands alone (not glued to letters, as in a hash or an id).
+# A bank card: 13-19 digits passing Luhn, written as one run or grouped as cards are printed,
+# a separator of any kind (one or two) between groups: groups of four (6222 0212 3456 7890 128),
+# 4-6-5 (American Express: 3782 822463 10005), 4-6-4 (Diners), or the issuer's six digits and
+# the rest (622202 1234567894). Other groupings are no card: a code like 440300-2026-00104 is
+# left alone. In free text every such number is masked; the journal's guard only refuses one
+# that stands alone (not glued to letters, as in a hash or an id).
+_SEP = " {1,2}"
+_CARD_SHAPES = (r"[0-9]{13,19}",
+                rf"[0-9]{{4}}(?:{_SEP}[0-9]{{4}}){{2,3}}(?:{_SEP}[0-9]{{1,4}})?",
+                rf"[0-9]{{4}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{4,5}}",
+                rf"[0-9]{{6}}{_SEP}[0-9]{{7,13}}")
+
+
 def _card_pattern(edge: str) -> re.Pattern[str]:
-    """One run (nothing of ``edge`` touching it), or groups of four (no group of ``edge`` before
-    or after them either: not a piece of a longer grouped number)."""
-    run = rf"(?<!{edge})[0-9]{{13,19}}(?!{edge})"
-    groups = rf"(?<!{edge})(?<!{edge} )[0-9]{{4}}(?: [0-9]{{4}}){{2,3}}(?: [0-9]{{1,4}})?(?!{edge})(?! {edge})"
-    return re.compile(f"{run}|{groups}")
+    """Any card shape with nothing of ``edge`` touching it, nor a group of ``edge`` just before
+    or after it (not a piece of a longer grouped number)."""
+    before, after = rf"(?<!{edge})(?<!{edge} )(?<!{edge}  )", rf"(?!{edge})(?! {{1,2}}{edge})"
+    return re.compile("|".join(f"{before}{shape}{after}" for shape in _CARD_SHAPES))
 
 
 _CARD_CANDIDATE = _card_pattern("[0-9]")
 _CARD_STANDALONE = _card_pattern("[0-9A-Za-z]")
-_LONG_RUN = re.compile(r"[0-9](?: ?[0-9]){12}")
+_LONG_RUN = re.compile(r"[0-9](?: {0,2}[0-9]){12}")
 
 
 def _shadow_char(c: str) -> str:

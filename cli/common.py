@@ -61,6 +61,7 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from appliance.accounts import AccountError
         from appliance.config import ConfigError
+        from appliance.journal import JournalDamaged
         from appliance.keys import KeyFileError
         from appliance.kiosks import KioskError
         from appliance.personal import PersonalDataError
@@ -69,7 +70,8 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError, KioskError) as exc:
+        except (ConfigError, SiteError, KeyFileError, StoreError, PersonalDataError, AccountError, KioskError,
+                JournalDamaged) as exc:
             fail(str(exc))
 
     return wrapper

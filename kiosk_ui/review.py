@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from appliance.clock import utc_timestamp
-from appliance.journal import CHECKPOINT_FILE
+from appliance.journal import CHECKPOINT_FILE, JournalDamaged
 from appliance.personal import contains_personal_number, redact_personal_data
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
@@ -45,12 +45,30 @@ def home() -> Any:
 def _page(site: Any, end: int, result: dict[str, Any] | None) -> Any:
     """Records (end - PAGE, end], newest first."""
     start = max(0, end - PAGE)
-    records = list(reversed(site.journal.records(since=start, limit=end - start))) if end > start else []
+    records = list(reversed(_readable_records(site, start, end)))
     return render_template(
         "review_home.html", records=records, head=site.journal.count(), start=start,
         latest=site.journal.latest_checkpoint(), action=ActionForm(), result=result, redact=redact_personal_data,
         alarms=open_alarms(site), alarm_labels=alarm_labels(),
     )
+
+
+def _readable_records(site: Any, start: int, end: int) -> list[Any]:
+    """Records (start, end]; a damaged one (altered in the database) is shown as such, in its
+    place, so the page — and the verdict of a check just run — stays readable around it."""
+    if end <= start:
+        return []
+    try:
+        return site.journal.records(since=start, limit=end - start)
+    except JournalDamaged:
+        out: list[Any] = []
+        for seq in range(start + 1, end + 1):
+            try:
+                found = site.journal.records(since=seq - 1, limit=1)
+            except JournalDamaged:
+                found = []
+            out += [r for r in found if r.seq == seq] or [{"seq": seq, "damaged": True}]
+        return out
 
 
 @bp.post("/verify")

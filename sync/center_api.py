@@ -70,9 +70,11 @@ def site_precheck(center: Center) -> Any:
     verifier = _verifier(center)
 
     def precheck(scope: dict[str, Any]) -> tuple[int, str] | tuple[int, str, list[tuple[str, str]]] | None:
+        if not scope["path"].startswith("/center/v1/sites/") or scope["method"] == "OPTIONS":
+            return None  # (an OPTIONS may carry no body: center_body_limit)
         match = SITE_PATH.fullmatch(scope["path"])
-        if match is None or scope["method"] == "OPTIONS":
-            return None
+        if match is None:  # no site's API at all: not worth reading a body for
+            return refusal_of(CenterError(404, "not_found", "no such resource"))
         refusal = center.precheck(scope, match.group(1))
         if refusal is None:
             try:
@@ -204,6 +206,8 @@ def center_body_limit(scope: dict[str, Any]) -> tuple[int, int]:
     """A tus PATCH may carry up to a whole segment (buffered 64 MiB at a time); a journal batch up
     to 64 MiB; enrolment and the staff pages' forms little."""
     path, method = scope["path"], scope["method"]
+    if method in ("OPTIONS", "GET", "HEAD"):
+        return 0, 0
     if method == "PATCH" and "/media/uploads/" in path:
         return tus.MAX_SIZE + (1 << 20), 64 << 20
     if path.startswith("/center/v1/sites/"):

@@ -72,6 +72,15 @@ def test_an_unsigned_body_is_refused_before_it_is_read(site, center):  # noqa: F
         answer = s.recv(4096)
         s.close()
         assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+    # Paths under the sites' API that name no API, and an OPTIONS with a body: the same.
+    for method, path, code in (("POST", "/center/v1/sites/abc", b"404"), ("POST", "/center/v1/sites//head", b"404"),
+                               ("OPTIONS", f"/center/v1/sites/{site.config.site.id}/head", b"413")):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.settimeout(5)
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 60000000\r\n\r\n".encode())
+        answer = s.recv(4096)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 " + code), (method, path, answer[:100])
     # A signed request with a stale date is refused the same way.
     old = "sig1=(\"@method\");created=1000000000;keyid=\"%s\";nonce=\"abc\"" % site.config.site.id
     resp = requests.post(f"{url}/center/v1/sites/{site.config.site.id}/head", json={}, headers={"Signature-Input": old},
@@ -156,6 +165,36 @@ def test_a_parallel_burst_gets_no_more_tries_than_the_lockout_in_any_worker(cent
     # Another worker process (another CenterStaff over the same database) sees the lockout.
     other = CenterStaff(Center(c.data))
     assert other.login(*STAFF, remote="10.1.1.1")[0] == "locked"
+
+
+def test_a_staff_login_turned_away_busy_is_not_counted(center, monkeypatch):  # noqa: F811
+    c, _ = center
+    staff = CenterStaff(c)
+    staff.set(*STAFF)
+    real = staff._check
+    monkeypatch.setattr(staff, "_check", lambda check: False)  # every check slot taken for 10 s
+    assert {staff.login(*STAFF, remote=f"10.2.0.{i}")[0] for i in range(12)} == {"busy"}
+    monkeypatch.setattr(staff, "_check", real)
+    assert staff.login(*STAFF, remote="10.2.1.1")[0] == "ok"
+
+
+def test_staff_checks_that_never_settle_leave_a_lock_that_ends_by_itself(center):  # noqa: F811
+    from datetime import timedelta
+
+    from sync.center_accounts import LOCK_AFTER, LOCK_MINUTES
+
+    c, _ = center
+    staff = CenterStaff(c)
+    staff.set(*STAFF)
+    for _ in range(LOCK_AFTER):
+        assert isinstance(staff._reserve(STAFF[0]), tuple)  # reserved; its worker dies mid-check
+    assert staff.login(*STAFF, remote="10.3.0.1")[0] == "locked"
+    real_now = c.clock.now
+    c.clock.now = lambda: real_now() + timedelta(minutes=LOCK_MINUTES + 1)
+    try:
+        assert staff.login(*STAFF, remote="10.3.0.2")[0] == "ok"
+    finally:
+        c.clock.now = real_now
 
 
 def test_a_replaced_box_starts_a_new_journal_under_a_new_key_and_the_old_one_is_kept(site, center, tmp_path):  # noqa: F811

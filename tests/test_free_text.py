@@ -35,6 +35,16 @@ def test_bank_cards_are_masked_in_any_digit_form(typed):
     assert redact_personal_data(f"劳务费打入{typed}。") == f"劳务费打入{CARD[:6]}{'*' * (len(CARD) - 10)}{CARD[-4:]}。"
 
 
+@pytest.mark.parametrize("typed, masked", [
+    ("3782 822463 10005", "378282*****0005"),  # American Express, 4-6-5 as printed
+    ("3056 930902 5904", "305693****5904"),  # Diners, 4-6-4
+    (f"{CARD[:6]} {CARD[6:]}", f"{CARD[:6]}{'*' * (len(CARD) - 10)}{CARD[-4:]}"),  # the issuer's six, then the rest
+    ("  ".join(CARD[i:i + 4] for i in range(0, len(CARD), 4)), f"{CARD[:6]}{'*' * (len(CARD) - 10)}{CARD[-4:]}"),
+])
+def test_cards_in_the_other_printed_groupings_are_masked(typed, masked):
+    assert redact_personal_data(f"卡号{typed}。") == f"卡号{masked}。"
+
+
 def test_what_is_not_a_card_or_id_is_kept():
     for text in ("电话 13912345678", "标段 JL2026-GC-0117-01", "金额 1234567.89 元", "2026-12-06T08:30:00.000000Z",
                  CARD[:-1] + str((int(CARD[-1]) + 1) % 10), "sha256 " + "ab12" * 16,

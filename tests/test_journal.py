@@ -104,3 +104,12 @@ def test_two_processes_worth_of_writers_never_fork_the_chain(data_dir):
     finally:
         a.close()
         b.close()
+
+
+def test_a_record_too_large_for_any_package_is_refused_and_nothing_is_written(site):
+    before = site.journal.count()
+    with pytest.raises(JournalError, match="more than a record may hold"):
+        site.journal.record("note.added", {"text": "备注" * 300_000})  # ~1.8 MB
+    assert site.journal.count() == before
+    site.journal.record("note.added", {"text": "备注" * 1000})  # an ordinary one goes on
+    assert site.journal.count() == before + 1

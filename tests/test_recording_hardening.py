@@ -423,3 +423,30 @@ def test_the_recorder_keeps_a_picture_while_someone_watches_and_stops_after(tmp_
             assert "pb1-overview" not in pictures.procs and proc.poll() is not None
         finally:
             pictures.stop()
+
+
+def test_a_package_of_endless_bad_lines_is_counted_not_kept(package, tmp_path):
+    """16 MiB of empty lines (a 17 KB ZIP): a thousand problems named, the rest counted, reading
+    stopped — not sixteen million messages in memory."""
+    hostile = rebuilt(package, tmp_path, "journal.jsonl", lambda f: [f.write(b"\n" * (1 << 20)) for _ in range(16)])
+    code, report, peak_kib, took = verify_measured(hostile)
+    assert code == 1 and len(report["problems"]) <= 1002
+    assert any("more than 1000 problems" in p for p in report["problems"])
+    assert report["problems"][-1].startswith("… and ") and peak_kib < 300_000 and took < 30
+
+
+def test_small_tampering_with_types_is_a_named_problem(package, tmp_path):
+    """A float or an integer beyond 2^53 slipped into a body, a list among the manifest's
+    records: each named, never a traceback."""
+    with zipfile.ZipFile(package) as z:
+        lines = z.read("journal.jsonl").decode().splitlines(keepends=True)
+        manifest = json.loads(z.read("manifest.json"))
+    item = json.loads(lines[0])
+    item["body"] = item["body"].replace('"seq":', '"x":1.5,"seq":', 1)
+    tampered = [json.dumps(item, ensure_ascii=False) + "\n"] + lines[1:]
+    code, report, _, _ = verify_measured(rebuilt(package, tmp_path, "journal.jsonl", lambda f: f.write("".join(tampered).encode())))
+    assert code == 1 and any(p.startswith(f"journal.jsonl record {item['seq']}: body is not in canonical form")
+                             for p in report["problems"]), report["problems"]
+    manifest["records"] = [[1]] + manifest["records"]
+    code, report, _, _ = verify_measured(rebuilt(package, tmp_path, "manifest.json", lambda f: f.write(json.dumps(manifest).encode())))
+    assert code == 1 and "manifest.json: records holds something other than sequence numbers" in report["problems"]

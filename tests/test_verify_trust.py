@@ -23,7 +23,7 @@ from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.keys import fingerprint, load_site_keys
 from appliance.merkle import CompactRange, leaf_hash
 from appliance.signednote import Checkpoint, sign_checkpoint, verifier_key
-from tests.helpers import SITE_ID, json_line
+from tests.helpers import SITE_ID, csrf_token, json_line
 
 
 @pytest.fixture
@@ -286,8 +286,14 @@ def test_a_damaged_record_is_named_on_the_review_pages_not_a_crash(login, web_si
     with conn:
         conn.execute("UPDATE journal SET body = CAST(X'7bff' AS TEXT) WHERE seq = ?", (seq,))  # not UTF-8, not JSON
     conn.close()
+    # The review room stays readable around it, and a check run there shows its verdict.
     page = supervisor.get("/review/")
-    assert page.status_code == 500 and f"本机日志第 {seq} 条记录已损坏" in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<tr class="damaged"><td>%d</td>' % seq in text
+    assert f"<tr><td>{seq - 1}</td>" in text  # the records around it are shown
+    checked = supervisor.post("/review/verify", data={"csrf_token": csrf_token(page)})
+    assert checked.status_code == 200 and f"第 {seq} 条记录处受损" in checked.get_data(as_text=True).split('id="verify-result"')[1][:300]
+    # A page that needs that very record, and the API, name it.
     api = supervisor.get(f"/api/v1/journal?since={seq - 1}")
     assert api.status_code == 500 and api.get_json() == {"error": "journal_damaged", "seq": seq}
 
