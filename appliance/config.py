@@ -182,6 +182,7 @@ class ServicesConfig(_Section):
 
 class IdcardReaderConfig(_Section):
     name: str = Field(min_length=1, description="Reader name, e.g. the gate it serves ('gate-1').")
+    label: str = Field(default="", max_length=64, description="The name people read on the screens ('1号闸机入口读卡器'); empty: the name.")
     port: str = Field(description="Serial port URL (pyserial): '/dev/ttyUSB0', 'socket://host:port', ...")
     fingerprint: bool = Field(default=False, description="Also read the fingerprint data (needs a fingerprint-capable reader).")
     debounce_s: float = Field(default=3.0, gt=0, le=60, description="A card still on the reader is reported once per this many seconds.")
@@ -189,6 +190,7 @@ class IdcardReaderConfig(_Section):
 
 class GateDeviceConfig(_Section):
     name: str = Field(min_length=1, description="Gate name ('gate-1').")
+    label: str = Field(default="", max_length=64, description="The name people read on the screens ('1号闸机'); empty: the name.")
     port: str = Field(description="Serial port URL of the RS-485 bus of the relay module.")
     device_id: int = Field(default=1, ge=1, le=247, description="Modbus device id of the relay module.")
     open_channel: int = Field(default=0, ge=0, le=31, description="Relay (0-based) wired to the gate's open input.")
@@ -200,6 +202,7 @@ class GateDeviceConfig(_Section):
 
 class LockerBankConfig(_Section):
     name: str = Field(min_length=1, description="Locker bank name ('bank-a').")
+    label: str = Field(default="", max_length=64, description="The name people read on the screens ('A组储物柜'); empty: the name.")
     port: str = Field(description="Serial port URL of the lock-control board's bus.")
     protocol: Literal["kerong", "8a"] = Field(description="Board family: 'kerong' (CU, 19200) or '8a' (8A/80, 9600).")
     board: int = Field(ge=0, le=31, description="Board address (Kerong 0–15, 8A/80 1–31).")
@@ -210,6 +213,7 @@ class LockerBankConfig(_Section):
 
 class SpeakerConfig(_Section):
     name: str = Field(min_length=1, description="Speaker (or amplifier zone output) name, e.g. 'evaluation-ceiling'.")
+    label: str = Field(default="", max_length=64, description="The name people read on the screens ('评标区吸顶音箱'); empty: the name.")
     zones: list[str] = Field(min_length=1, description="Zones (day plan zone ids) this speaker covers; a call to a zone plays on every speaker covering it.")
     sink: Literal["file", "alsa", "rtp"] = Field(description="How audio reaches it: an IP speaker over RTP, an ALSA device, or a WAV file (demo).")
     target: str = Field(default="", description="'host:port' for rtp, the ALSA device for alsa, the WAV path for file (default '<data>/broadcast/<name>.wav').")
@@ -281,6 +285,7 @@ class SiteOpsConfig(_Section):
 
 class CameraConfig(_Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="Camera name ('pb1-overview'); also its folder.")
+    label: str = Field(default="", max_length=64, description="The name people read on the screens ('第一评标室全景摄像机'); empty: the name.")
     room: str = Field(min_length=1, description="The day plan's room id the camera films.")
     url: str = Field(description="Main stream: 'rtsp://user:pass@host:554/Streaming/Channels/101' (Hikvision), "
                      "'rtsp://…/cam/realmonitor?channel=1&subtype=0' (Dahua), or a V4L2 device '/dev/video0'.")
@@ -408,12 +413,32 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     if data_dir is not None:
-        raw.setdefault("paths", {}).setdefault("data", str(data_dir))
+        raw.setdefault("paths", {}).setdefault("data", os.path.abspath(data_dir))
     _apply_env(raw, environ)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_format_errors(exc)}") from exc
+    return _absolute(config, Path(os.path.abspath(path)).parent)
+
+
+def _absolute(model: Any, base: Path) -> Any:
+    """Every path of the configuration made absolute once, at start-up: a relative one is
+    relative to the configuration file's directory (``--data`` to the working directory). No
+    later lookup depends on a process's working directory or a web framework's root."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            update[name] = Path(os.path.abspath(base / value))
+        elif isinstance(value, BaseModel):
+            if (fixed := _absolute(value, base)) is not value:
+                update[name] = fixed
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, BaseModel) for v in value):
+            items = [_absolute(v, base) if isinstance(v, BaseModel) else v for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                update[name] = type(value)(items)
+    return model.model_copy(update=update) if update else model
 
 
 def effective_config(config: Config) -> dict[str, Any]:

@@ -301,6 +301,14 @@ class WsgiBridge:
             out({"type": "http.response.body", "body": b"", "more_body": False})
         except ClientDisconnected:
             pass
+        except Exception:  # the app's own error pages failed too: still an answer people can read
+            log.exception("%s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            if started:
+                raise  # half an answer is out: the connection is dropped
+            body = FALLBACK_ERROR_PAGE.encode()
+            out({"type": "http.response.start", "status": 500,
+                 "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+            out({"type": "http.response.body", "body": body, "more_body": False})
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
@@ -308,6 +316,15 @@ class WsgiBridge:
                     close()
                 except Exception:
                     log.exception("closing a response failed")
+
+
+# The last resort when an app cannot render its own error page: both languages of the screens.
+FALLBACK_ERROR_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>500</title></head><body>
+<h1>出错了 · Something went wrong</h1>
+<p>本机处理此请求时出错。请返回重试；如再次出现，请告知管理员。</p>
+<p lang="en">The appliance could not complete this request. Go back and try again; tell the administrator if it happens again.</p>
+<p><a href="/">返回首页 · Back to start</a></p></body></html>
+"""
 
 
 async def _watch(receive: Any, gone: threading.Event) -> None:

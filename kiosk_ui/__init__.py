@@ -24,7 +24,7 @@ from appliance.accounts import Accounts
 from appliance.journal import JournalDamaged
 from appliance.kiosks import Kiosks
 from appliance.personal import PersonalDataError
-from appliance.webserver import BoundedInt
+from appliance.webserver import FALLBACK_ERROR_PAGE, BoundedInt
 from kiosk_ui.access import init_access, wants_json
 from kiosk_ui.i18n import LANGUAGES, select_locale
 from kiosk_ui.live import LiveFeed
@@ -181,8 +181,19 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         return error(400, "csrf")
 
     for code, title in ((400, "bad_request"), (403, "forbidden"), (404, "not_found"), (413, "too_large"),
-                        (429, "too_many"), (500, "server_error"), (503, "busy")):
+                        (429, "too_many"), (503, "busy")):
         app.register_error_handler(code, lambda exc, c=code, t=title: error(c, t))
+
+    @app.errorhandler(500)
+    def server_error(exc: Any) -> Any:
+        """Any failure of a view (Flask hands every unhandled exception here): the translated
+        page; if even that cannot be rendered, a page in both languages, never a bare default.
+        (Flask has logged the failure already.)"""
+        try:
+            return error(500, "server_error")
+        except Exception:
+            log.exception("the error page itself failed")
+            return FALLBACK_ERROR_PAGE, 500, {"Content-Type": "text/html; charset=utf-8"}
 
     @app.errorhandler(PersonalDataError)
     def personal_data(exc: PersonalDataError) -> Any:

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 
 from appliance.clock import utc_timestamp
 from appliance.journal import CHECKPOINT_FILE, JournalDamaged
+from appliance.names import device_labels
 from appliance.personal import contains_personal_number, redact_personal_data
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
@@ -333,7 +334,8 @@ def live() -> Any:
     """The monitoring room (监控室): every camera's current picture, refreshed every two seconds
     from its sub-stream by the recorder while someone watches, however many are watching."""
     site = current_app.extensions["site"]
-    cameras = [dict(r) for r in site.store.reader().execute(
+    labels = device_labels(site.config)
+    cameras = [{**dict(r), "label": labels.get(r["name"], r["name"])} for r in site.store.reader().execute(
         "SELECT c.name, c.room, r.name AS room_name FROM camera_streams c LEFT JOIN rooms r ON r.id = c.room ORDER BY c.room, c.name")]
     return render_template("review_live.html", cameras=cameras)
 

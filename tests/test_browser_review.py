@@ -27,6 +27,7 @@ def recorded(tmp_path_factory):
 segment_s = 2
 [[recording.cameras]]
 name = "pb1-overview"
+label = "第一评标室全景摄像机"
 room = "PB1"
 url = "{camera.main}"
 substream_url = "{camera.sub}"
@@ -36,7 +37,8 @@ substream_url = "{camera.sub}"
             with site.store.transaction() as conn:  # P01 signed at the kiosk earlier
                 conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES "
                              "('S-0922-02', ?, '2026-01-01T00:00:00.000000Z', 'bank-a/1')", (person,))
-        proc, port = start(venue.data)
+        # Started as `make run` starts it: the data directory relative to the working directory.
+        proc, port = start(venue.data.name, cwd=venue.data.parent)
         try:
             wait_ready(proc, port)
             time.sleep(3)  # footage before the entry
@@ -95,5 +97,17 @@ def test_supervisor_clicks_the_entry_and_watches_that_moment(recorded):
         page.goto(base + "/review/live")
         page.wait_for_function("() => window.__liveFrames >= 2", timeout=15000)
         assert page.evaluate("document.querySelector('img.live-frame').naturalWidth") == 160
+        assert "第一评标室 · 第一评标室全景摄像机" in page.locator("figcaption").first.inner_text()
+        # A segment whose file is gone: the player says so instead of staying black.
+        # (The last one: never played yet, so not in the browser's cache.)
+        page.goto(base + "/review/sessions/S-0922-02")
+        last = page.locator("tr.segment").last
+        with open_site(venue.data) as site:
+            rel = site.store.reader().execute("SELECT path FROM segments WHERE id = ?",
+                                              (int(last.get_attribute("data-id")),)).fetchone()[0]
+        (venue.data / "recordings" / rel).unlink()
+        last.locator("a.play-segment").click()
+        page.wait_for_selector("#player-error:not([hidden])", timeout=10000)
+        assert "无法播放" in page.locator("#player-error").inner_text()
         context.close()
     assert errors == []

@@ -17,17 +17,19 @@ from tests.helpers import APPLIANCE, free_port, json_line, run_appliance
 PASSWORD = "runtime-password-1"
 
 
-def start(data_dir, *args, env=None):
+def start(data_dir, *args, env=None, cwd=None):
     """Start the real command. Its output goes to files (never an unread pipe, which would
-    block the process once full); `output(proc)` reads them."""
+    block the process once full); `output(proc)` reads them. ``cwd``: run from there, with
+    ``data_dir`` relative to it (as `make run` gives ``data/demo``)."""
     port = free_port()
-    out = open(Path(data_dir).parent / f"appliance-{port}.out", "w+")
+    out = open((Path(cwd) / data_dir if cwd else Path(data_dir)).parent / f"appliance-{port}.out", "w+")
     proc = subprocess.Popen(
         [APPLIANCE, *(args or ("run",)), "--data", str(data_dir)],
         env={**os.environ, "APPLIANCE_WEB__PORT": str(port), "APPLIANCE_SERVICES__HEARTBEAT_S": "0.5", **(env or {})},
         stdout=out,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=cwd,
     )
     proc.output_file = out
     return proc, port

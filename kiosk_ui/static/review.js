@@ -11,6 +11,9 @@
   });
   var current = null;
   var position = document.getElementById("player-position");
+  var failed = document.getElementById("player-error");
+  video.addEventListener("error", function () { failed.hidden = false; });
+  video.addEventListener("loadeddata", function () { failed.hidden = true; });
   window.__reviewSeeks = [];
 
   function find(ms, camera) {
