@@ -1,0 +1,83 @@
+"""A venue's working day in Debian's chromium against `appliance run` with simulated devices on
+pseudo-terminals: what newcomers at the console, the gate kiosk and the review room met, each
+checked as they would notice it (issue 14)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from appliance.site import open_site
+from appliance.siteops.alarms import raise_alarm
+from tests.browser import chromium, log_in
+from tests.test_runtime import PASSWORD, add_user
+from tests.venue import build_venue, card_of, served
+
+
+@pytest.fixture(scope="module")
+def venue(tmp_path_factory):
+    venue = build_venue(tmp_path_factory.mktemp("day"))
+    for name, role in (("staff1", "staff"), ("super1", "supervisor"), ("admin1", "admin")):
+        add_user(venue.data, name, role)
+    with open_site(venue.data) as site:  # P01 signed at the kiosk earlier today: the gate lets them through
+        person = site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P01'").fetchone()[0]
+        with site.store.transaction() as conn:
+            conn.execute("INSERT INTO checkins (session, person_id, commitment_signed, locker) VALUES "
+                         "('S-0922-02', ?, '2026-01-01T00:00:00.000000Z', 'bank-a/1')", (person,))
+    with served(venue) as base:
+        yield venue, base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    errors: list[str] = []
+    context.on("weberror", lambda e: errors.append(str(e.error)))
+    yield context
+    context.close()
+    assert errors == [], errors
+
+
+def staff_page(context, base, who="staff1"):
+    page = context.new_page()
+    log_in(page, base, who, PASSWORD)
+    page.wait_for_url(base + "/**")
+    return page
+
+
+def tap(venue, ref):
+    venue.reader.place(card_of(ref))
+    time.sleep(0.3)
+    venue.reader.remove()
+    time.sleep(1.1)  # past the reader's debounce
+
+
+def test_the_gates_page_follows_the_gate_live(venue, context):
+    """Item 2: decisions, the people inside and a new alarm to acknowledge appear without a reload."""
+    venue_, base = venue
+    page = staff_page(context, base)
+    page.goto(base + "/console/gates")
+    page.wait_for_selector("footer.live.online")
+    page.evaluate("window.__loadedOnce = true")  # gone if the page reloads
+    rows = page.locator("#recent-decisions tbody tr[data-seq]").count()
+    tap(venue_, "P11")  # a bidder at the evaluation gate: refused
+    page.wait_for_function(f"() => document.querySelectorAll('#recent-decisions tbody tr[data-seq]').length > {rows}",
+                           timeout=8000)
+    tap(venue_, "P01")  # an expert who signed earlier: in
+    page.wait_for_function("() => document.querySelector('#inside-area tbody').textContent.includes('王')", timeout=8000)
+    with open_site(venue_.data) as site, site.store.transaction() as conn:
+        raise_alarm(site, conn, "gate_fault", seq=None, session="S-0922-02", detail={"gate": "G-IN"})
+    page.wait_for_selector("#alarm-ack:not([hidden]) form", timeout=8000)
+    form = page.locator("#alarm-ack form").first
+    form.locator("input[name=note]").fill("已现场检查闸机")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert page.locator("#alarm-ack form").count() == 0
+    assert page.evaluate("window.__loadedOnce === undefined")  # the acknowledgement itself reloads: fine
