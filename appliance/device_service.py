@@ -23,7 +23,7 @@ from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 from appliance.evaluation.terminal import card_sign_in, terminal_for_reader
 from appliance.siteops.checkin import VENUE_TZ, gate_by_id, gate_for_reader, gate_tap
-from appliance.siteops.kiosk_checkin import open_prompt
+from appliance.siteops.kiosk_checkin import open_prompt, supersede_prompts
 from appliance.siteops.noshow import flag_no_shows
 from devices.broadcast import g711
 from devices.broadcast.announcer import Announcer, Played, Priority
@@ -266,6 +266,8 @@ class DeviceService:
                 # An expert whose only missing step is the commitment: the kiosk takes over.
                 if decision.reason == "commitment_missing" and person_id is not None:
                     open_prompt(self.site, conn, reader=reader, gate=gate.id, person_id=person_id, session=decision.session)
+                else:
+                    supersede_prompts(conn, reader, person_id)
 
             decision = gate_tap(self.site, gate, id_number=card.id_number, card_kind=card.kind,
                                 card_valid=card.valid_on(today), then=prompt_first_entry)

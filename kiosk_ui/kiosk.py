@@ -4,14 +4,32 @@ declaration (appliance.siteops.kiosk_checkin); `/kiosk/enrol` enrols any kiosk d
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
-import base64
-
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
-from flask import Blueprint, abort, current_app, g, jsonify, make_response, redirect, render_template, request, url_for
 
-from appliance.siteops.kiosk_checkin import CheckinError, commitment_text, complete, current_prompt, last_decision
+from appliance.siteops.kiosk_checkin import (
+    PROMPT_TTL,
+    CheckinError,
+    abandon_prompt,
+    commitment_text,
+    complete,
+    current_prompt,
+    last_decision,
+)
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, allow, kiosk_cookie_age, kiosks
 from kiosk_ui.forms import CheckinForm, EnrolForm
 
@@ -21,7 +39,7 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 @bp.get("/")
 @allow("kiosk")
 def idle() -> Any:
-    return render_template("kiosk_idle.html", reasons=reason_texts())
+    return render_template("kiosk_idle.html", reasons=reason_texts(), timed_out=request.args.get("timeout") == "1")
 
 
 def reason_texts() -> dict[str, str]:
@@ -74,8 +92,19 @@ def checkin(prompt_id: int) -> Any:
             return render_template("kiosk_result.html", result=result, prompt=found)
         except CheckinError as exc:
             error = str(exc)
+    opened = last_decision(site, g.kiosk.reader, within_s=PROMPT_TTL.total_seconds())
     return render_template("kiosk_checkin.html", prompt=found, form=form, error=error,
-                           commitment=commitment_text(site))
+                           commitment=commitment_text(site), opened_seq=opened["seq"] if opened else 0)
+
+
+@bp.post("/checkin/<int:prompt_id>/abandon")
+@allow("kiosk")
+def abandon(prompt_id: int) -> Any:
+    """The check-in screen timed out with nobody at it: the prompt ends (journaled), so the
+    gate screen does not send the next person back to it."""
+    _prompt_or_404(prompt_id)
+    abandon_prompt(current_app.extensions["site"], prompt_id, reader=g.kiosk.reader)
+    return jsonify(ok=True)
 
 
 def _png_from_data_url(value: str | None) -> bytes:

@@ -81,3 +81,42 @@ def test_the_gates_page_follows_the_gate_live(venue, context):
     page.wait_for_load_state()
     assert page.locator("#alarm-ack form").count() == 0
     assert page.evaluate("window.__loadedOnce === undefined")  # the acknowledgement itself reloads: fine
+
+
+@pytest.fixture(scope="module")
+def kiosk(venue, browser):
+    venue_, base = venue
+    page = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
+    page.goto(base + "/kiosk/enrol")
+    page.fill("input[name=code]", venue_.kiosk_code)
+    page.click("#enrol-submit")
+    page.wait_for_url(base + "/kiosk/")
+    page.wait_for_selector("footer.live.online")
+    yield page
+    page.context.close()
+
+
+def kiosk_state(kiosk, state: str, timeout: int = 8000) -> None:
+    kiosk.wait_for_function(f"() => (document.getElementById('kiosk-state') || {{}}).dataset?.state === '{state}'",
+                            timeout=timeout)
+
+
+def test_the_kiosk_leaves_a_checkin_for_the_latest_tap_and_times_out_clearly(venue, kiosk):
+    """Item 3: a check-in screen gives way to the next tap at its gate (a refusal is shown), and
+    one left unfinished ends on a clear "timed out" screen."""
+    venue_, base = venue
+    tap(venue_, "P02")  # an expert's first entry: the commitment screen
+    kiosk.wait_for_url("**/kiosk/checkin/*", timeout=8000)
+    tap(venue_, "P12")  # then someone not on today's list for the area, at the same gate
+    kiosk.wait_for_url(base + "/kiosk/", timeout=8000)
+    kiosk_state(kiosk, "denied")
+    assert kiosk.locator("#kiosk-message").inner_text() == "您不在本区域今日名单中"
+    # The expert taps again and walks away from the screen.
+    time.sleep(8.5)  # the refusal's screen returns to idle
+    tap(venue_, "P02")
+    kiosk.wait_for_url("**/kiosk/checkin/*", timeout=8000)
+    kiosk.evaluate("document.querySelector('.checkin').setAttribute('data-idle-after', '2');"
+                   "document.dispatchEvent(new Event('pointerdown'))")  # 90 s shortened to 2
+    kiosk.wait_for_url(base + "/kiosk/", timeout=8000)
+    kiosk_state(kiosk, "timeout")
+    assert "超时" in kiosk.locator("#kiosk-message").inner_text()

@@ -70,6 +70,22 @@ def open_prompt(site: Site, conn: Any, *, reader: str, gate: str, person_id: int
     return prompt_id
 
 
+def supersede_prompts(conn: Any, reader: str, person_id: int | None) -> None:
+    """Inside a tap's transaction: someone else tapped at this reader, so a check-in waiting
+    there for another person gives way (the kiosk shows the latest tap; the expert taps again)."""
+    conn.execute("UPDATE checkin_prompts SET state = 'expired' WHERE reader = ? AND state = 'awaiting' "
+                 "AND person_id IS NOT ?", (reader, person_id))
+
+
+def abandon_prompt(site: Site, prompt_id: int, *, reader: str) -> None:
+    """The kiosk's check-in screen timed out with nobody at it: the prompt ends, journaled."""
+    with site.store.transaction() as conn:
+        changed = conn.execute("UPDATE checkin_prompts SET state = 'expired' WHERE id = ? AND reader = ? AND state = 'awaiting'",
+                               (prompt_id, reader)).rowcount
+        if changed:
+            site.journal.append(conn, "checkin.timed_out", {"prompt": prompt_id, "reader": reader})
+
+
 def current_prompt(site: Site, reader: str) -> Prompt | None:
     since = utc_timestamp(site.clock.now() - PROMPT_TTL)
     row = site.store.reader().execute(
@@ -94,7 +110,8 @@ def last_decision(site: Site, reader: str, within_s: float = 15.0) -> dict[str, 
             "SELECT seq, ts, body FROM journal WHERE kind = 'gate.decision' AND ts >= ? ORDER BY seq DESC LIMIT 20", (since,)):
         payload = json.loads(body)["payload"]
         if payload["gate"] == gate[0]:
-            return {"seq": seq, "ts": ts, "allow": payload["allow"], "reason": payload["reason"]}
+            age_s = (site.clock.now() - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
+            return {"seq": seq, "ts": ts, "age_s": round(age_s, 3), "allow": payload["allow"], "reason": payload["reason"]}
     return None
 
 

@@ -28,25 +28,58 @@
       fetch("/kiosk/prompt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
         looking = false;
         if (data.prompt) { window.location.assign("/kiosk/checkin/" + data.prompt); return; }
-        if (data.decision && shownSeq !== null && data.decision.seq > shownSeq) { show(data.decision); }
+        // The latest tap at this gate: a new one, or on arriving here one still fresh (a
+        // check-in screen left for it).
+        var fresh = shownSeq === null ? data.decision && data.decision.age_s < 8 && !timedOut
+                                      : data.decision && data.decision.seq > shownSeq;
+        if (fresh) { show(data.decision); }
         if (data.decision && (shownSeq === null || data.decision.seq > shownSeq)) { shownSeq = data.decision.seq; }
         if (shownSeq === null) { shownSeq = 0; }
       }).catch(function () { looking = false; });
     };
+    var timedOut = idle.hasAttribute("data-timed-out");
+    if (timedOut) {  // a check-in left unfinished: say so, then wait for the next person
+      idle.setAttribute("data-state", "timeout");
+      message.textContent = idle.getAttribute("data-timeout-text");
+      resetTimer = setTimeout(function () {
+        idle.setAttribute("data-state", "idle");
+        message.textContent = idle.getAttribute("data-idle-text");
+      }, 8000);
+      window.history.replaceState(null, "", "/kiosk/");
+    }
     document.addEventListener("live-status", look);
     look();
   }
 
   var checkin = document.querySelector(".checkin[data-idle-after]");
   if (checkin) {
-    // Nobody touching the screen: back to the idle screen (the prompt expires on the server too).
+    // Nobody touching the screen: a clear "timed out" screen, then idle (the prompt expires on
+    // the server too).
     var idleTimer;
     var rearm = function () {
       clearTimeout(idleTimer);
-      idleTimer = setTimeout(function () { window.location.assign("/kiosk/"); }, 1000 * Number(checkin.getAttribute("data-idle-after")));
+      idleTimer = setTimeout(function () {
+        var token = document.querySelector("meta[name=csrf-token]").getAttribute("content");
+        var back = function () { window.location.assign("/kiosk/?timeout=1"); };
+        fetch("/kiosk/checkin/" + checkin.getAttribute("data-prompt") + "/abandon",
+              { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": token } }).then(back, back);
+      }, 1000 * Number(checkin.getAttribute("data-idle-after")));
     };
     ["pointerdown", "keydown", "change"].forEach(function (type) { document.addEventListener(type, rearm); });
     rearm();
+    // The gate moved on (this check-in finished or expired elsewhere, or someone else tapped):
+    // back to the gate screen, which shows the latest tap.
+    var promptId = Number(checkin.getAttribute("data-prompt")), openedSeq = Number(checkin.getAttribute("data-opened-seq"));
+    var sending = false;
+    var form = document.getElementById("checkin-form");
+    if (form) { form.addEventListener("submit", function () { sending = true; }); }
+    document.addEventListener("live-status", function () {
+      if (sending) { return; }
+      fetch("/kiosk/prompt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
+        if (sending) { return; }
+        if (data.prompt !== promptId || (data.decision && data.decision.seq > openedSeq)) { window.location.assign("/kiosk/"); }
+      }).catch(function () { /* offline: the offline screen covers it */ });
+    });
   }
 
   var pad = document.getElementById("signature-pad");
