@@ -384,3 +384,13 @@ def m021_kiosk_token_lapse(db: Database) -> None:
     # A kiosk's device token lapses after web.kiosk_token_days without use (renewed while used);
     # tokens enrolled before this have none and get one at their next use.
     db.execute("ALTER TABLE kiosks ADD COLUMN token_expires TEXT")
+
+
+@migrations()
+def m022_committee_seats(db: Database) -> None:
+    # The committee's required size (the plan's committee_size, or its roster's members) and
+    # members who left it (withdrew, recused late) with why: 招标投标法 第三十七条.
+    db.execute("ALTER TABLE sessions ADD COLUMN committee_size INTEGER")
+    db.execute("ALTER TABLE evaluations ADD COLUMN required_size INTEGER")
+    db.execute("ALTER TABLE eval_members ADD COLUMN left TEXT")
+    db.execute("ALTER TABLE eval_members ADD COLUMN left_reason TEXT")

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from appliance.evaluation import committee, opening, report
+from appliance.evaluation import committee, opening, report, seating
 from appliance.evaluation.committee import EvaluationError
+from appliance.siteops.noshow import request_replacement
 from kiosk_ui.access import allow
 from kiosk_ui.evaluation import error_texts
 from kiosk_ui.forms import ActionForm
@@ -81,7 +82,9 @@ def _detail(session: str) -> dict[str, Any]:
         row = conn.execute("SELECT id FROM sessions WHERE kind = 'opening' AND section_code = ? ORDER BY start DESC LIMIT 1",
                            (info["section_code"],)).fetchone()
         out["opening_session"] = row[0] if row else None
+        out["seating"] = seating.before_start(conn, session)
         return out
+    out["seating"] = seating.seating(conn, session)
     out["state"] = ev["state"]
     names = {r[0]: r[1] for r in conn.execute("SELECT bidder, name FROM eval_bidders WHERE session = ?", (session,))}
     terminals = dict(conn.execute("SELECT t.person_id, k.name FROM eval_terminals t JOIN kiosks k ON k.id = t.kiosk_id "
@@ -89,12 +92,13 @@ def _detail(session: str) -> dict[str, Any]:
     open_step = conn.execute("SELECT step FROM eval_steps WHERE session = ? AND state = 'open'", (session,)).fetchone()
     submitted = {r[0] for r in conn.execute("SELECT person_id FROM eval_step_submissions WHERE session = ? AND step = ?",
                                             (session, open_step[0]))} if open_step else set()
-    out["members"] = [{"name": m["name_masked"], "role": m["role"], "chair": m["person_id"] == ev["chair"],
+    out["members"] = [{"person_id": m["person_id"], "name": m["name_masked"], "role": m["role"],
+                       "chair": m["person_id"] == ev["chair"],
                        "terminal": terminals.get(m["person_id"]), "signed_in": bool(m["signed_in"]),
                        "read": bool(m["read_confirmed"]), "submitted": m["person_id"] in submitted,
                        "agreed": bool(m["agreed"]), "signed": bool(m["report_signed"])}
                       for m in conn.execute("""SELECT m.*, p.name_masked FROM eval_members m JOIN people p ON p.id = m.person_id
-                                               WHERE m.session = ? ORDER BY m.person_id""", (session,))]
+                                               WHERE m.session = ? AND m.left IS NULL ORDER BY m.person_id""", (session,))]
     steps = {st["id"]: st["name"] for st in committee._loads(ev["template"])["steps"]}
     out["steps"] = [{"id": r[0], "name": steps.get(r[0], r[0]), "state": r[1]} for r in conn.execute(
         "SELECT step, state FROM eval_steps WHERE session = ? ORDER BY position", (session,))]
@@ -142,8 +146,53 @@ def start(session_id: str) -> Any:
         committee.start(_site(), session_id, template, _opening_bids(session_id), by=_by())
         flash(_("The evaluation has begun: members sign in at the room's terminals."))
     except EvaluationError as exc:
-        flash(str(exc) if exc.code in ("no_opening", "too_few", "bad_bids", "no_template", "bad_template")
+        flash(str(exc) if exc.code in ("no_opening", "bad_bids", "no_template", "bad_template")
               else error_texts().get(exc.code, str(exc)))
+    return _back(session_id)
+
+
+def _evaluation_or_404(session_id: str) -> None:
+    if _site().store.reader().execute("SELECT 1 FROM sessions WHERE id = ? AND kind = 'evaluation'", (session_id,)).fetchone() is None:
+        abort(404)
+    _checked()
+
+
+@bp.post("/<session_id>/replacement/<int:person_id>")
+@allow("staff", "admin")
+def replacement(session_id: str, person_id: int) -> Any:
+    """A replacement draw (补抽) for a member who did not come."""
+    _evaluation_or_404(session_id)
+    if request_replacement(_site(), session_id, person_id, by=_by()):
+        flash(_("Replacement draw requested: the center's newer plan brings the replacement."))
+    return _back(session_id)
+
+
+@bp.post("/<session_id>/leave")
+@allow("staff", "admin")
+def leave(session_id: str) -> Any:
+    """A member leaves the committee while it works: its work stops until a replacement sits."""
+    _evaluation_or_404(session_id)
+    try:
+        person_id = int(request.form.get("person", ""))
+    except ValueError:
+        abort(400)
+    try:
+        seating.withdraw(_site(), session_id, person_id, reason=request.form.get("reason", ""), by=_by())
+        flash(_("The member has left the committee; a replacement draw is requested. The evaluation waits for the replacement."))
+    except EvaluationError as exc:
+        flash(error_texts().get(exc.code, str(exc)))
+    return _back(session_id)
+
+
+@bp.post("/<session_id>/seat/<int:person_id>")
+@allow("staff", "admin")
+def seat(session_id: str, person_id: int) -> Any:
+    _evaluation_or_404(session_id)
+    try:
+        seating.seat(_site(), session_id, person_id, by=_by())
+        flash(_("Seated: the replacement signs in at a terminal of the room."))
+    except EvaluationError as exc:
+        flash(error_texts().get(exc.code, str(exc)))
     return _back(session_id)
 
 

@@ -60,6 +60,10 @@ def error_texts() -> dict[str, str]:
         "no_question": _("This question is answered already."), "no_step": _("Unknown step."),
         "not_member": _("You are not a member of this evaluation committee"),
         "no_evaluation": _("No evaluation has begun in this room: please wait for the staff"),
+        "committee_incomplete": _("The committee may not work now: it has fewer members than required or an even number "
+                                  "(at least five, an odd number: Law on Tendering and Bidding, article 37). The staff are "
+                                  "seating a replacement."),
+        "reason_required": _("Please give the reason."), "not_candidate": _("Not a replacement on the session's roster."),
     }
 
 

@@ -120,3 +120,26 @@ def test_the_kiosk_leaves_a_checkin_for_the_latest_tap_and_times_out_clearly(ven
     kiosk.wait_for_url(base + "/kiosk/", timeout=8000)
     kiosk_state(kiosk, "timeout")
     assert "超时" in kiosk.locator("#kiosk-message").inner_text()
+
+
+def test_a_committee_short_of_members_says_why_and_offers_the_replacement_draw(venue, context):
+    """Item 4: after a no-show and a recusal three of five can sit: the console says so, with
+    the law's rule, and files the replacement draw."""
+    from appliance.siteops.noshow import flag_no_show
+
+    venue_, base = venue
+    with open_site(venue_.data) as site:
+        p03, p04 = (site.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = ?", (r,)).fetchone()[0]
+                    for r in ("P03", "P04"))
+        with site.store.transaction() as conn:
+            flag_no_show(site, conn, "S-0922-02", p03, by="appliance")
+            conn.execute("INSERT INTO checkins (session, person_id, conflict_declared) VALUES ('S-0922-02', ?, 1)", (p04,))
+    page = staff_page(context, base)
+    page.goto(base + "/committee/S-0922-02")
+    problem = page.locator("#seating-problem").inner_text()
+    assert "现可到会成员 3 人，须 5 人" in problem and "五人以上单数" in problem
+    assert "已申报回避" in page.locator("#seating").inner_text()
+    page.click(f"#request-replacement-{p03}")
+    page.wait_for_load_state()
+    assert "已申请补抽" in page.locator(".flash").inner_text()
+    assert page.locator(f"#request-replacement-{p03}").count() == 0

@@ -11,6 +11,7 @@ from appliance.clock import utc_timestamp
 from appliance.site import Site
 
 MEMBER_ROLES = ("expert", "tenderer_representative")
+MIN_COMMITTEE = 5  # 招标投标法 第三十七条: 评标委员会……成员人数为五人以上单数
 STEP_KINDS = ("pass_fail", "scoring", "price")
 
 
@@ -38,7 +39,10 @@ def _state(conn: Any, session: str) -> tuple[str, int | None]:
     return row[0], row[1]
 
 
-def _need(conn: Any, session: str, *states: str) -> None:
+def _need(conn: Any, session: str, *states: str, seated: bool = True) -> None:
+    """The evaluation is in one of ``states``, its session neither suspended nor terminated,
+    and (``seated``) its committee complete: no work goes on with too few members or an even
+    number (a replacement signing in is the exception: ``seated=False``)."""
     state, _ = _state(conn, session)
     if state not in states:
         raise EvaluationError("wrong_state", f"the evaluation is {state}, not {' or '.join(states)}")
@@ -46,10 +50,33 @@ def _need(conn: Any, session: str, *states: str) -> None:
     held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
     if held:
         raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
+    if seated and state != "finalized":
+        problem = seating_problem(len(_members(conn, session)), _required(conn, session))
+        if problem:
+            raise EvaluationError("committee_incomplete", problem)
+
+
+def _required(conn: Any, session: str) -> int:
+    row = conn.execute("SELECT required_size FROM evaluations WHERE session = ?", (session,)).fetchone()
+    return max(MIN_COMMITTEE, row[0] or 0) if row else MIN_COMMITTEE
+
+
+def seating_problem(members: int, required: int) -> str | None:
+    """Why a committee of ``members`` may not work when ``required`` are planned, or None: at
+    least the plan's number, at least five, and an odd number (招标投标法 第三十七条)."""
+    need = max(required, MIN_COMMITTEE)
+    if members < need:
+        return (f"the committee has {members} members; the plan requires {need} (at least five, an odd number: "
+                "招标投标法 第三十七条): a replacement must be drawn (补抽) and seated")
+    if members % 2 == 0:
+        return (f"the committee has {members} members, an even number; a committee has an odd number "
+                "(招标投标法 第三十七条): a replacement must be drawn (补抽) and seated")
+    return None
 
 
 def _member(conn: Any, session: str, person_id: int) -> Any:
-    row = conn.execute("SELECT role, signed_in, read_confirmed, agreed FROM eval_members WHERE session = ? AND person_id = ?",
+    row = conn.execute("SELECT role, signed_in, read_confirmed, agreed FROM eval_members WHERE session = ? AND person_id = ? "
+                       "AND left IS NULL",
                        (session, person_id)).fetchone()
     if row is None:
         raise EvaluationError("not_member", "not a member of this committee")
@@ -63,7 +90,9 @@ def _chair(conn: Any, session: str, person_id: int) -> None:
 
 
 def _members(conn: Any, session: str) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ? ORDER BY person_id", (session,))]
+    """The committee's sitting members (not those who left it)."""
+    return [r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ? AND left IS NULL "
+                                       "ORDER BY person_id", (session,))]
 
 
 def _now(site: Site) -> str:

@@ -36,14 +36,26 @@ from decimal import Decimal
 from typing import Any
 
 from appliance.evaluation import scoring
-from appliance.site import Site
 from appliance.evaluation.base import (  # noqa: F401  (shared with darkbid, report and terminal)
-    MEMBER_ROLES, STEP_KINDS, EvaluationError, _chair, _loads, _member, _members, _need, _now, _state, _step, _template,
+    MEMBER_ROLES,
+    STEP_KINDS,
+    EvaluationError,
+    _chair,
+    _loads,
+    _member,
+    _members,
+    _need,
+    _now,
+    _state,
+    _step,
+    _template,
+    seating_problem,
 )
 from appliance.evaluation.clarifications import ask_clarification, clarification_visit, record_answer  # noqa: F401
+from appliance.evaluation.seating import eligible_roster
 from appliance.evaluation.templates import TEMPLATE_FORMAT, check_template, load_template, template_by_id, templates  # noqa: F401
 from appliance.personal import redact_personal_data
-
+from appliance.site import Site
 
 # -- start, sign-in, chair --------------------------------------------------------------------
 
@@ -59,25 +71,21 @@ def start(site: Site, session: str, template: dict[str, Any], bids: list[dict[st
             raise EvaluationError("exists", f"the evaluation of {session} has begun already")
         # The committee: the roster's experts and tenderer's representative, less those who
         # declared a conflict (recused) and those flagged as no-shows (their replacements come
-        # through a newer plan), revoked or blacklisted.
-        roster = conn.execute(
-            f"""SELECT r.person_id, r.role FROM roster r JOIN people p ON p.id = r.person_id
-                WHERE r.session = ? AND r.role IN ({','.join('?' * len(MEMBER_ROLES))})
-                  AND p.revoked = 0 AND p.blacklisted = 0
-                  AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.session = r.session AND c.person_id = r.person_id
-                                  AND c.conflict_declared = 1)
-                  AND NOT EXISTS (SELECT 1 FROM no_shows n WHERE n.session = r.session AND n.person_id = r.person_id)
-                  AND NOT EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.lifted IS NULL)""",
-            (session, *MEMBER_ROLES)).fetchall()
-        if len(roster) < 3:
-            raise EvaluationError("too_few", "a committee needs at least three members on the roster")
+        # through a newer plan), revoked or blacklisted; no fewer than the plan requires, at
+        # least five and an odd number (seating.py).
+        roster = eligible_roster(conn, session)
+        required = conn.execute("SELECT committee_size FROM sessions WHERE id = ?", (session,)).fetchone()[0]
+        problem = seating_problem(len(roster), required or 0)
+        if problem:
+            raise EvaluationError("committee_incomplete", problem)
         known = {r[0]: r[1] for r in conn.execute("SELECT bidder, name FROM session_bidders WHERE session = ?", (session,))}
         given = {str(b.get("bidder")) for b in bids}
         if given != set(known):
             raise EvaluationError("bad_bids", f"bids: the opening record must list the session's bidders {sorted(known)}")
         text = json.dumps(template, default=str, sort_keys=True, ensure_ascii=False)  # decimals as JSON numbers or strings
-        conn.execute("INSERT INTO evaluations (session, template, template_sha256, state, vote_round, started) "
-                     "VALUES (?, ?, ?, 'signing_in', 1, ?)", (session, text, hashlib.sha256(text.encode()).hexdigest(), _now(site)))
+        conn.execute("INSERT INTO evaluations (session, template, template_sha256, state, vote_round, started, required_size) "
+                     "VALUES (?, ?, ?, 'signing_in', 1, ?, ?)", (session, text, hashlib.sha256(text.encode()).hexdigest(), _now(site),
+                                                                 max(required or 0, len(roster))))
         for person_id, role in roster:
             conn.execute("INSERT INTO eval_members (session, person_id, role) VALUES (?, ?, ?)", (session, person_id, role))
         for b in bids:
@@ -98,7 +106,7 @@ def sign_in(site: Site, session: str, person_id: int, conn: Any = None, *, termi
     """At the room's terminal, by card tap (appliance.evaluation.terminal resolves the card to
     the person and passes its transaction). The first sign-in is journaled."""
     with site.store.within(conn) as conn:
-        _need(conn, session, "signing_in", "electing", "evaluating", "submitted", "opinions", "finalized")
+        _need(conn, session, "signing_in", "electing", "evaluating", "submitted", "opinions", "finalized", seated=False)
         if _member(conn, session, person_id)[1]:
             return
         conn.execute("UPDATE eval_members SET signed_in = ? WHERE session = ? AND person_id = ?", (_now(site), session, person_id))
@@ -117,7 +125,8 @@ def confirm_read(site: Site, session: str, person_id: int) -> None:
             return
         conn.execute("UPDATE eval_members SET read_confirmed = ? WHERE session = ? AND person_id = ?", (_now(site), session, person_id))
         site.journal.append(conn, "evaluation.read_confirmed", {"session": session, "person_id": person_id})
-        left = conn.execute("SELECT COUNT(*) FROM eval_members WHERE session = ? AND read_confirmed IS NULL", (session,)).fetchone()[0]
+        left = conn.execute("SELECT COUNT(*) FROM eval_members WHERE session = ? AND read_confirmed IS NULL AND left IS NULL",
+                            (session,)).fetchone()[0]
         if left == 0:
             conn.execute("UPDATE evaluations SET state = 'electing' WHERE session = ?", (session,))
             site.journal.append(conn, "evaluation.state", {"session": session, "to": "electing"})
@@ -456,7 +465,8 @@ def finalize(site: Site, session: str, chair: int) -> list[dict[str, Any]]:
     with site.store.transaction() as conn:
         _need(conn, session, "opinions")
         _chair(conn, session, chair)
-        pending = [r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ? AND agreed IS NULL", (session,))]
+        pending = [r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ? AND agreed IS NULL "
+                                              "AND left IS NULL", (session,))]
         if pending:
             raise EvaluationError("waiting", f"members who have not agreed: {pending}")
         template = _template(conn, session)

@@ -17,8 +17,8 @@ import json
 import shutil
 import subprocess
 import tempfile
-from decimal import Decimal
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,7 +81,7 @@ def content(site: Site, session: str) -> dict[str, Any]:
     signatures = []
     for m in conn.execute("""SELECT m.person_id, m.role, m.report_signed, m.report_agrees, m.report_dissent, m.report_signature_sealed,
                                     p.name_sealed FROM eval_members m JOIN people p ON p.id = m.person_id
-                             WHERE m.session = ? ORDER BY m.person_id""", (session,)):
+                             WHERE m.session = ? AND m.left IS NULL ORDER BY m.person_id""", (session,)):
         name = site.personal.open("person.name", m["name_sealed"]).decode()
         members.append({"name": name, "role_text": ROLE_TEXT.get(m["role"], m["role"]), "chair": m["person_id"] == ev["chair"]})
         png = site.personal.open("person.signature", m["report_signature_sealed"]) if m["report_signature_sealed"] else None

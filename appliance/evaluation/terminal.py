@@ -72,7 +72,8 @@ def _refusal(conn: Any, room: str | None, session: str | None, person_id: int | 
         return "unknown_person"
     if session is None:
         return "no_evaluation"
-    if conn.execute("SELECT 1 FROM eval_members WHERE session = ? AND person_id = ?", (session, person_id)).fetchone() is None:
+    if conn.execute("SELECT 1 FROM eval_members WHERE session = ? AND person_id = ? AND left IS NULL",
+                    (session, person_id)).fetchone() is None:
         return "not_member"
     held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
     if held:
@@ -166,7 +167,8 @@ def fingerprint(site: Site, kiosk_id: int) -> str:
         for query in ("SELECT step, state FROM eval_steps WHERE session = ? ORDER BY position",
                       "SELECT COUNT(*) FROM eval_votes WHERE session = ?",
                       "SELECT step, COUNT(*) FROM eval_step_submissions WHERE session = ? GROUP BY step ORDER BY step",
-                      "SELECT person_id, signed_in, read_confirmed, agreed, report_signed FROM eval_members WHERE session = ? ORDER BY person_id",
+                      "SELECT person_id, signed_in, read_confirmed, agreed, report_signed, left FROM eval_members WHERE session = ? "
+                      "ORDER BY person_id",
                       "SELECT id, answered FROM eval_clarifications WHERE session = ? ORDER BY id",
                       "SELECT id, approved FROM eval_reopens WHERE session = ?",
                       "SELECT pdf_sha256 FROM eval_reports WHERE session = ?",
@@ -222,7 +224,7 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
     members = []
     for m in conn.execute("""SELECT m.person_id, m.role, m.signed_in, m.read_confirmed, m.agreed, m.report_signed, m.report_agrees,
                                     p.name_masked FROM eval_members m JOIN people p ON p.id = m.person_id
-                             WHERE m.session = ? ORDER BY m.person_id""", (session,)):
+                             WHERE m.session = ? AND m.left IS NULL ORDER BY m.person_id""", (session,)):
         members.append({"person_id": m["person_id"], "name": m["name_masked"], "role": m["role"], "me": m["person_id"] == me,
                         "chair": m["person_id"] == ev["chair"], "terminal": terminals.get(m["person_id"]),
                         "signed_in": bool(m["signed_in"]), "read": bool(m["read_confirmed"]), "voted": m["person_id"] in voted,

@@ -107,11 +107,17 @@ class Session(_Item):
     admission_closes_min: int = Field(default=30, ge=0, le=720, description="Minutes after start when admission closes.")
     bidders: list[Bidder] = Field(default_factory=list)
     roster: list[RosterEntry] = Field(default_factory=list)
+    committee_size: int | None = Field(
+        default=None, ge=5, le=99, description="An evaluation's committee size (评标委员会成员人数): an odd number, at "
+        "least 5 (招标投标法 第三十七条; 7 or more for large government procurements, 财政部令第87号 第四十七条). "
+        "Default: the roster's experts and tenderer's representatives, down to an odd number.")
 
     @model_validator(mode="after")
     def _times(self) -> "Session":
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.committee_size is not None and self.committee_size % 2 == 0:
+            raise ValueError(f"committee_size {self.committee_size}: a committee has an odd number of members (五人以上单数)")
         return self
 
 
@@ -195,6 +201,15 @@ def load_plan(site: Site, plan: DayPlan, *, conn: Any = None, by: str | None = N
         return _store_plan(site, conn, plan, by)
 
 
+def _planned_committee(session: Session) -> int | None:
+    """Without ``committee_size``: the largest odd number of the roster's committee members, at
+    least five (a roster of 6 plans a committee of 5 and a reserve)."""
+    if session.kind != "evaluation":
+        return None
+    members = sum(e.role in ("expert", "tenderer_representative") for e in session.roster)
+    return max(5, members if members % 2 else members - 1)
+
+
 def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[str, int]:
     person_ids = {p.id: register_person(site, id_number=p.id_number, name=p.name, conn=conn).person_id for p in plan.people}
     # The plan's fingerprint, without personal data: the canonical plan with ID numbers replaced by person rows.
@@ -217,12 +232,14 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[st
     for s in plan.sessions:
         conn.execute(
             """INSERT INTO sessions (id, day, kind, section_code, section_name, room, start, end, admission_opens_min,
-                   admission_closes_min, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled')
+                   admission_closes_min, state, committee_size) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scheduled', ?)
                ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, section_code = excluded.section_code,
                    section_name = excluded.section_name, room = excluded.room, start = excluded.start, end = excluded.end,
-                   admission_opens_min = excluded.admission_opens_min, admission_closes_min = excluded.admission_closes_min""",
+                   admission_opens_min = excluded.admission_opens_min, admission_closes_min = excluded.admission_closes_min,
+                   committee_size = excluded.committee_size""",
             (s.id, day, s.kind, s.section_code, s.section_name, s.room, utc_timestamp(s.start), utc_timestamp(s.end),
-             s.admission_opens_min, s.admission_closes_min))
+             s.admission_opens_min, s.admission_closes_min,
+             s.committee_size if s.committee_size is not None else _planned_committee(s)))
         for b in s.bidders:
             conn.execute("INSERT INTO session_bidders (session, bidder, name) VALUES (?, ?, ?)", (s.id, b.id, b.name))
         for entry in s.roster:
