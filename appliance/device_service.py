@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import utc_timestamp
+from appliance.evaluation.terminal import card_sign_in, terminal_for_reader
 from appliance.personal import mask_id_number, mask_name
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
-from appliance.evaluation.terminal import card_sign_in, terminal_for_reader
 from appliance.siteops.checkin import VENUE_TZ, gate_by_id, gate_for_reader, gate_tap
 from appliance.siteops.kiosk_checkin import open_prompt, supersede_prompts
 from appliance.siteops.noshow import flag_no_shows
@@ -202,7 +202,7 @@ class DeviceService:
             assert self.announcer is not None
             priority = Priority[str(args.get("priority", "information")).upper()]
             announcement = self.announcer.announce(args.get("text"), clip=args.get("clip"), priority=priority,
-                                                   id=f"cmd{command_id}", zones=(target,))
+                                                   id=f"cmd{command_id}", zones=tuple(z for z in target.split(",") if z))
             return {"queued": announcement}
         raise ValueError(f"unknown command kind {kind}")
 

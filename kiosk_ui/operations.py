@@ -15,6 +15,8 @@ from flask_babel import lazy_gettext as _l
 from appliance.device_commands import queue_command
 from appliance.siteops.alarms import AlarmError, acknowledge, open_alarms
 from appliance.siteops.assisted import AssistedError, assisted_check
+from appliance.siteops.calls import CallError, announce, bidder_zones, call_bidder
+from appliance.siteops.calls import history as call_history
 from appliance.siteops.exits import ExitError, approve_exit, people_inside
 from appliance.siteops.noshow import open_no_shows, request_replacement
 from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, close_entry, complete_entry, entries
@@ -131,22 +133,51 @@ def replacement(session_id: str, person_id: int) -> Any:
     return redirect(url_for("operations.sessions"))
 
 
-@bp.post("/calls")
+@bp.post("/calls/bidder")
 @allow("staff", "admin")
 def call() -> Any:
     """A broadcast call composed from the roster: "请××公司代表到答疑室"."""
     if not ActionForm().validate_on_submit():
         abort(400)
     session_id, bidder, room = request.form.get("session", ""), request.form.get("bidder", ""), request.form.get("room", "")
-    reader = _site().store.reader()
-    company = reader.execute("SELECT name FROM session_bidders WHERE session = ? AND bidder = ?", (session_id, bidder)).fetchone()
-    place = reader.execute("SELECT name, zone FROM rooms WHERE id = ?", (room,)).fetchone()
-    if company is None or place is None:
+    try:
+        call = call_bidder(_site(), session_id, bidder, room, by=g.user.username)
+    except CallError:
         abort(400)
-    text = f"请{company[0]}代表到{place[0]}。"
-    queue_command(_site(), "announce", place[1], {"text": text, "priority": "call"}, requested_by=g.user.username)
-    flash(_("Call queued: %(text)s", text=text))
-    return redirect(url_for("operations.sessions"))
+    _flash_call(call)
+    return redirect(request.form.get("back") == "calls" and url_for("operations.calls") or url_for("operations.sessions"))
+
+
+def _flash_call(call: dict[str, Any]) -> None:
+    where = "、".join(call["zone_names"])
+    if call["speakers"]:
+        flash(_("Call sent: “%(text)s” plays in %(zones)s (speakers: %(speakers)s).", text=call["text"], zones=where,
+                speakers="、".join(call["speakers"])))
+    else:
+        flash(_("Call sent: “%(text)s” plays in %(zones)s.", text=call["text"], zones=where))
+
+
+@bp.route("/calls", methods=["GET", "POST"])
+@allow("staff", "admin")
+def calls() -> Any:
+    """Broadcast (广播): call a bidder's representative, announce free text to chosen zones, and
+    the day's calls with where each played."""
+    form = ActionForm()
+    error = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            _flash_call(announce(_site(), request.form.get("text", ""), request.form.getlist("zones"), by=g.user.username))
+            return redirect(url_for("operations.calls"))
+        except CallError as exc:
+            error = str(exc)
+    conn = _site().store.reader()
+    zones = [dict(r) for r in conn.execute("SELECT id, name, closed FROM zones ORDER BY closed, id != 'public', id")]
+    rooms = [dict(r) for r in conn.execute("SELECT id, name, kind FROM rooms ORDER BY id")]
+    return render_template("calls.html", zones=zones, rooms=rooms, sessions=_today_sessions(), history=call_history(_site()),
+                           action=form, error=error,
+                           bidder_zone_names=[z["name"] for z in zones if z["id"] in bidder_zones(conn)])
 
 
 @bp.route("/registers/<name>", methods=["GET", "POST"])

@@ -143,3 +143,31 @@ def test_a_committee_short_of_members_says_why_and_offers_the_replacement_draw(v
     page.wait_for_load_state()
     assert "已申请补抽" in page.locator(".flash").inner_text()
     assert page.locator(f"#request-replacement-{p03}").count() == 0
+
+
+def test_a_bidder_call_plays_where_bidders_wait_and_the_history_says_where(venue, context):
+    """Item 5: a call for a bidder's representative plays in the hall and the clarification
+    room's corridor, not the evaluation area; staff announce free text to chosen zones; the
+    day's calls list where each played."""
+    venue_, base = venue
+    page = staff_page(context, base)
+    page.goto(base + "/console/calls")
+    page.wait_for_selector("footer.live.online")
+    form = page.locator("#call-bidder form").first
+    form.locator("select[name=room]").select_option("DY1")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    flash = page.locator(".flash").inner_text()
+    assert "代表到答疑室" in flash and "公共区、答疑室走廊" in flash and "评标区" not in flash
+    row = page.locator("#call-history tr.call").first
+    page.wait_for_function("() => (document.querySelector('#call-history tr.call') || {classList: {contains: () => false}})"
+                           ".classList.contains('state-running')", timeout=20000)  # played: the history follows live
+    assert row.locator("td").nth(3).inner_text() == "公共区广播、答疑室走廊广播"
+    page.fill("#announce-form textarea[name=text]", "请评标专家注意：十一点三十分午餐。")
+    for box in page.locator("#announce-form input[name=zones]").all():
+        box.set_checked(box.get_attribute("value") == "evaluation")
+    page.click("#announce-submit")
+    page.wait_for_load_state()
+    page.wait_for_function("() => ((document.querySelector('#call-history tr.call td:nth-child(4)') || {}).textContent || '')"
+                           ".includes('评标区广播')", timeout=20000)
+    assert "午餐" in page.locator("#call-history tr.call").first.inner_text()

@@ -16,7 +16,7 @@ from tests.test_evaluation import BIDS, SESSION, TEMPLATE, people, refused, site
 from tests.test_site_operations import plan_text
 
 
-def recuse(site, person):
+def recuse(site, person):  # noqa: F811
     with site.store.transaction() as conn:
         conn.execute("INSERT INTO checkins (session, person_id, conflict_declared) VALUES (?, ?, 1)", (SESSION, person))
 

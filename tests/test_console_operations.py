@@ -48,10 +48,10 @@ def test_sessions_page_and_state_changes(ops):
 def test_broadcast_call_composed_from_the_roster(ops):
     site, staff = ops
     page = staff.get("/console/sessions")
-    staff.post("/console/calls", data={"session": "S-0922-02", "bidder": "B2", "room": "DY1", "csrf_token": csrf_token(page)})
+    staff.post("/console/calls/bidder", data={"session": "S-0922-02", "bidder": "B2", "room": "DY1", "csrf_token": csrf_token(page)})
     call = queued(site)[-1]
-    assert call["args"] == {"text": "请某某工程有限公司代表到答疑室。", "priority": "call"}
-    assert call["target"] == "evaluation"  # the zone of the clarification room
+    assert call["args"] == {"text": "请某某工程有限公司代表到答疑室。", "priority": "call", "purpose": "bidder_call"}
+    assert call["target"] == "public,corridor"  # where bidders wait, never the evaluation area
 
 
 def test_registers_through_the_console(ops):
@@ -102,6 +102,7 @@ def test_id_numbers_in_register_text_are_masked(ops):
 
 def test_no_shows_are_flagged_once_and_replaced_from_the_console(ops):
     from datetime import datetime, timedelta
+
     from appliance.siteops.noshow import flag_no_shows
     from appliance.siteops.sessions import change_state
 

@@ -209,6 +209,11 @@ target = "{hall.target}"
         service.step()
         third = played(3)[2].payload
         assert "no speaker covers zone parking" in third["error"]
+        # Several zones in one command (a call where bidders wait): every speaker covering one of them.
+        queue_command(site, "announce", "public,waiting", {"text": "请某公司代表到答疑室", "priority": "call"}, requested_by="staff1")
+        service.step()
+        fourth = played(4)[3].payload
+        assert fourth["error"] is None and fourth["zones"] == ["public", "waiting"] and fourth["speakers"] == ["hall"]
     finally:
         service.stop()
         site.close()

@@ -157,10 +157,11 @@ def test_a_whole_evaluation(site):
         ev.submit_step(site, SESSION, person, "technical")
     ev.confirm_step(site, SESSION, chair, "technical")
 
-    # A clarification to B2: a broadcast call to the clarification room's zone, then the answer.
+    # A clarification to B2: a broadcast call where bidders wait (the open zones: the hall and the
+    # clarification room's corridor, never the evaluation area), then the answer.
     question = ev.ask_clarification(site, SESSION, chair, "B2", f"请澄清深基坑支护方案的监测频率。{FW_ID}", room="DY1")
     call = site.store.reader().execute("SELECT kind, target, args FROM device_commands ORDER BY id DESC LIMIT 1").fetchone()
-    assert (call[0], call[1], json.loads(call[2])["text"]) == ("announce", "evaluation", "请某某工程有限公司代表到答疑室。")
+    assert (call[0], call[1], json.loads(call[2])["text"]) == ("announce", "public,corridor", "请某某工程有限公司代表到答疑室。")
     ev.record_answer(site, question, f"每日监测一次，变形超限时加密至每4小时一次。{SPACED_CARD}", by="zhang.wei")
 
     price = ev.confirm_step(site, SESSION, chair, "price")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance.accounts import Accounts
+from appliance.clock import FixedClock
 from appliance.device_service import DeviceService
 from appliance.site import open_site
 from appliance.siteops.alarms import AlarmError, acknowledge, open_alarms
@@ -17,7 +18,6 @@ from appliance.siteops.exits import ExitError, approve_exit, people_inside
 from appliance.siteops.kiosk_checkin import current_prompt
 from appliance.siteops.plan import PlanError, json_schema, load_plan, parse_plan
 from appliance.siteops.sessions import SessionError, change_state
-from appliance.clock import FixedClock
 from tests.venue import card_of
 
 ROOT = Path(__file__).parent.parent
@@ -50,7 +50,7 @@ def test_bad_plans_are_refused_with_the_field_named():
 
 def test_plan_load_seals_id_numbers_and_journals_a_fingerprint(site, data_dir):
     counts = load_plan(site, parse_plan(plan_text()))
-    assert counts == {"zones": 2, "rooms": 4, "gates": 2, "people": 13, "sessions": 2, "roster": 15}
+    assert counts == {"zones": 3, "rooms": 4, "gates": 2, "people": 13, "sessions": 2, "roster": 15}
     record = site.journal.records(kind="plan.loaded")[0]
     text = json.dumps([r.as_json() for r in site.journal.records()], ensure_ascii=False)
     assert all(p["id_number"] not in text and p["name"] not in text for p in PLAN["people"])

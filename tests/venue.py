@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-
 from appliance.kiosks import Kiosks
 from appliance.site import init_site, open_site
 from appliance.siteops.plan import load_plan, parse_plan
@@ -78,6 +77,21 @@ debounce_s = 1.0
 name = "gate-1"
 port = "{gate.url}"
 pulse_ms = 500
+[[devices.broadcast.speakers]]
+name = "hall"
+label = "公共区广播"
+zones = ["public"]
+sink = "file"
+[[devices.broadcast.speakers]]
+name = "corridor"
+label = "答疑室走廊广播"
+zones = ["corridor"]
+sink = "file"
+[[devices.broadcast.speakers]]
+name = "evaluation-area"
+label = "评标区广播"
+zones = ["evaluation"]
+sink = "file"
 [[devices.locker]]
 name = "bank-a"
 port = "{lockers.url}"

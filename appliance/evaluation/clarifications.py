@@ -11,14 +11,15 @@ from appliance.site import Site
 
 def ask_clarification(site: Site, session: str, chair: int, bidder: str, question: str, *, room: str) -> int:
     """The chair's question to a bidder: journaled, and a broadcast call asks the bidder's
-    representative to the clarification room (its zone's speakers)."""
-    from appliance.device_commands import queue_command_in
+    representative to the clarification room — played where they wait (the open zones: never
+    the evaluation area, where no bidder is)."""
+    from appliance.siteops.calls import CallError, call_bidder
 
     with site.store.transaction() as conn:
         _need(conn, session, "evaluating", "submitted", "opinions")
         _chair(conn, session, chair)
         company = conn.execute("SELECT name FROM eval_bidders WHERE session = ? AND bidder = ?", (session, bidder)).fetchone()
-        place = conn.execute("SELECT name, zone FROM rooms WHERE id = ?", (room,)).fetchone()
+        place = conn.execute("SELECT name FROM rooms WHERE id = ?", (room,)).fetchone()
         if company is None or place is None:
             raise EvaluationError("unknown", "unknown bidder or room")
         question = redact_personal_data(question).strip()[:2000]
@@ -26,8 +27,10 @@ def ask_clarification(site: Site, session: str, chair: int, bidder: str, questio
             raise EvaluationError("empty", "write the question")
         cur = conn.execute("INSERT INTO eval_clarifications (session, bidder, question, asked_by, asked) VALUES (?, ?, ?, ?, ?)",
                            (session, bidder, question, chair, _now(site)))
-        text = f"请{company[0]}代表到{place[0]}。"
-        queue_command_in(site, conn, "announce", place[1], {"text": text, "priority": "call"}, requested_by=f"chair:{chair}")
+        try:
+            text = call_bidder(site, session, bidder, room, by=f"chair:{chair}", conn=conn)["text"]
+        except CallError as exc:
+            raise EvaluationError("unknown", str(exc)) from exc
         site.journal.append(conn, "evaluation.clarification_asked", {"session": session, "bidder": bidder, "chair": chair,
                                                                      "question": question, "call": text,
                                                                      "clarification": cur.lastrowid})
