@@ -83,6 +83,7 @@ def _detail(session: str) -> dict[str, Any]:
                            (info["section_code"],)).fetchone()
         out["opening_session"] = row[0] if row else None
         out["seating"] = seating.before_start(conn, session)
+        out["bidder_names"] = dict(conn.execute("SELECT bidder, name FROM session_bidders WHERE session = ?", (session,)).fetchall())
         return out
     out["seating"] = seating.seating(conn, session)
     out["state"] = ev["state"]

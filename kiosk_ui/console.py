@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
-
 from flask_babel import gettext as _
 
 from appliance.kiosks import KioskError
 from appliance.personal import PersonalDataError
-from kiosk_ui.access import accounts, allow, kiosks as kiosk_registry
+from kiosk_ui.access import accounts, allow
+from kiosk_ui.access import kiosks as kiosk_registry
 from kiosk_ui.forms import ActionForm, KioskForm
 from kiosk_ui.operations import STATE_TEXT, alarm_labels
 from kiosk_ui.status import collect_status

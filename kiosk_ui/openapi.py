@@ -24,8 +24,9 @@ SERVICE = {
 }
 DEVICE = {
     "type": "object",
-    "required": ["name", "kind", "state", "detail", "updated"],
-    "properties": {"name": {"type": "string"}, "kind": {"enum": ["idcard", "gate", "locker"]},
+    "required": ["name", "label", "kind", "state", "detail", "updated"],
+    "properties": {"name": {"type": "string"}, "label": {"type": "string", "description": "the name people read"},
+                   "kind": {"enum": ["idcard", "gate", "locker"]},
                    "state": {"type": "string"}, "detail": {"type": "string"}, "updated": {"type": "string"}},
 }
 STATUS = {

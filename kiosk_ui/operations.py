@@ -23,6 +23,7 @@ from appliance.siteops.registers import REGISTERS, RegisterError, add_entry, clo
 from appliance.siteops.sessions import TRANSITIONS, SessionError, change_state
 from kiosk_ui.access import accounts, allow
 from kiosk_ui.forms import AcknowledgeForm, ActionForm, AssistedCheckForm, ExitApprovalForm, PlanUploadForm
+from kiosk_ui.words import Names, alarm_texts, decision_texts
 
 bp = Blueprint("operations", __name__, url_prefix="/console")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -46,28 +47,8 @@ ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", 
             "terminated": "{name}终止。"}
 
 
-def alarm_labels() -> dict[str, str]:
-    return {"exit_during_evaluation": _("An expert left the evaluation area without approval"),
-            "gate_fault": _("A gate did not open"), "locker_door_left_open": _("A locker door was left open"),
-            "camera_offline": _("A camera stopped recording"), "camera_picture": _("A camera's picture is unusable"),
-            "camera_clock": _("A camera's clock runs wrong: its footage times come from this box's clock"), "disk_warning": _("The recordings disk is filling up"),
-            "disk_critical": _("The recordings disk is nearly full"),
-            "feed_refused": _("An item from the provincial center could not be applied"),
-            "collusion_signal": _("Bid files share identifying data (a signal to look into)")}
-
-
-def decision_labels() -> dict[str, str]:
-    """Screen words for the access policy's reason codes (appliance.siteops.access)."""
-    return {
-        "allowed": _("Allowed"), "exit": _("Exit"), "exit_approved": _("Approved exit"),
-        "exit_during_evaluation": _("Left during the evaluation without approval"),
-        "card_invalid": _("Card not valid"), "unknown_person": _("Not known to the site"), "revoked": _("Revoked"),
-        "blacklisted": _("Blacklisted"), "already_inside": _("Already inside (no exit recorded)"),
-        "not_on_roster": _("Not on today's roster for this area"), "role_not_allowed": _("Role never admitted"),
-        "session_closed": _("Session not admitting"), "outside_admission_window": _("Outside the admission window"),
-        "conflict_declared": _("Conflict declared"), "commitment_missing": _("Commitment not yet signed (kiosk)"),
-        "locker_missing": _("No locker yet"),
-    }
+alarm_labels = alarm_texts  # (the names other modules import)
+decision_labels = decision_texts
 
 
 def _site() -> Any:
@@ -228,10 +209,13 @@ def close(entry_id: int) -> Any:
 def _recent_decisions(limit: int = 20) -> list[dict[str, Any]]:
     rows = _site().store.reader().execute(
         "SELECT seq, ts, body FROM journal WHERE kind = 'gate.decision' ORDER BY seq DESC LIMIT ?", (limit,))
+    names = Names(_site())
     out = []
     for seq, ts, body in rows:
         payload = json.loads(body)["payload"]
-        out.append({"seq": seq, "ts": ts, **{k: payload.get(k) for k in ("gate", "direction", "allow", "reason", "id_masked", "via")}})
+        out.append({"seq": seq, "ts": ts, **{k: payload.get(k) for k in ("gate", "direction", "allow", "reason", "id_masked", "via")},
+                    "gate_name": names.gate(payload.get("gate")),
+                    "person": names.person(payload.get("person_id"), payload.get("session"), masked_id=payload.get("id_masked"))})
     return out
 
 

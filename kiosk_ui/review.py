@@ -25,6 +25,7 @@ from appliance.verify import verify_journal
 from kiosk_ui.access import allow, uploads_up_to
 from kiosk_ui.forms import ActionForm, BookmarkForm, EvidenceForm
 from kiosk_ui.operations import alarm_labels
+from kiosk_ui.words import Names, sentence
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -154,11 +155,15 @@ def footage() -> Any:
         seg["start_ms"], seg["end_ms"] = _ms(seg["start"]), _ms(seg["end"])
         seg["url"] = url_for("review.segment_video", segment_id=seg["id"])
     events = []
+    names = Names(site)
     for seq, ts, kind, body in conn.execute(
             "SELECT seq, ts, kind, body FROM journal WHERE ts >= ? AND ts < ? AND kind IN (%s) ORDER BY seq LIMIT 1000"
             % ",".join("?" * len(TIMELINE_KINDS)), (utc_timestamp(start), utc_timestamp(end), *TIMELINE_KINDS)):
         events.append({"seq": seq, "ts": ts, "ms": _ms(ts), "kind": kind, "label": str(TIMELINE_KINDS[kind]),
-                       "text": _event_text(kind, json.loads(body)["payload"])})
+                       "text": _event_text(kind, json.loads(body)["payload"], names)})
+    labels = device_labels(site.config)
+    for seg in segments:
+        seg["camera_label"] = labels.get(seg["camera"], seg["camera"])
     return render_template("review_footage.html", rooms=rooms, room=room, day=day.isoformat(), start=start.strftime("%H:%M"),
                            end=end.strftime("%H:%M"), segments=segments, events=events)
 
@@ -211,10 +216,14 @@ def session(session_id: str) -> Any:
         seg["start_ms"], seg["end_ms"] = _ms(seg["start"]), _ms(seg["end"])
         seg["url"] = url_for("review.segment_video", segment_id=seg["id"])
     events = []
+    names = Names(site)
     for seq, ts, kind, payload in _session_events(site, session_id):
         if kind in TIMELINE_KINDS:
             events.append({"seq": seq, "ts": ts, "ms": _ms(ts), "kind": kind, "label": str(TIMELINE_KINDS[kind]),
-                           "text": _event_text(kind, payload)})
+                           "text": _event_text(kind, payload, names)})
+    labels = device_labels(site.config)
+    for seg in segments:
+        seg["camera_label"] = labels.get(seg["camera"], seg["camera"])
     cameras = sorted({s["camera"] for s in segments})
     return render_template("review_session.html", session=info, segments=segments, events=events, cameras=cameras,
                            action=ActionForm(), bookmark=BookmarkForm(formdata=None),
@@ -231,23 +240,9 @@ def _session_events(site: Any, session_id: str) -> list[tuple[int, str, str, dic
     return out
 
 
-def _event_text(kind: str, payload: dict[str, Any]) -> str:
-    """A short, personal-data-free description (names are never in the journal in clear)."""
-    if kind == "gate.decision":
-        return f"{payload.get('gate')} {payload.get('direction')} · {payload.get('reason')} · {payload.get('id_masked', '')}"
-    if kind == "session.state":
-        return f"{payload.get('from')} → {payload.get('to')}" + (f" · {payload['reason']}" if payload.get("reason") else "")
-    if kind == "review.bookmark":
-        return str(payload.get("note", ""))
-    if kind == "alarm.raised":
-        return str(payload.get("kind", ""))
-    if kind == "evaluation.vote_round":
-        return f"round {payload.get('round')} · chair {payload.get('chair') or '—'}"
-    if kind == "evaluation.clarification_asked":
-        return f"{payload.get('bidder')} · {payload.get('call', '')}"
-    if kind in ("evaluation.results", "evaluation.report"):
-        return " · ".join(f"{r.get('bidder')} {r.get('total')}" for r in payload.get("results", []))[:160]
-    return redact_personal_data(", ".join(f"{k}={v}" for k, v in sorted(payload.items()) if k not in ("session", "signature_sha256")))[:160]
+def _event_text(kind: str, payload: dict[str, Any], names: Names) -> str:
+    """The event as a sentence, people and places by name (masked names: never in clear)."""
+    return redact_personal_data(sentence(kind, payload, names))
 
 
 _verified: dict[str, dict[int, bool]] = {}  # session → segment id → intact, from the last check on this screen

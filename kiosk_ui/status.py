@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from appliance.clockstatus import clock_status
 from appliance.keys import fingerprint, grouped
+from appliance.names import device_labels
 from appliance.runtime import ServiceStatus
 from appliance.siteops.alarms import open_alarms
 from sync.agent import sync_status
@@ -39,7 +40,8 @@ def collect_status(site: Any) -> dict[str, Any]:
             state = "stale"
         services.append({"name": row["name"], "state": state, "detail": row["detail"], "pid": row["pid"],
                          "heartbeat": row["heartbeat"]})
-    devices = [dict(r) for r in site.store.reader().execute(
+    labels = device_labels(site.config)
+    devices = [{**dict(r), "label": labels.get(r["name"], r["name"])} for r in site.store.reader().execute(
         "SELECT name, kind, state, detail, updated FROM device_health ORDER BY kind, name")]
     clock = clock_status()
     return {

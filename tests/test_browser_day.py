@@ -171,3 +171,29 @@ def test_a_bidder_call_plays_where_bidders_wait_and_the_history_says_where(venue
     page.wait_for_function("() => ((document.querySelector('#call-history tr.call td:nth-child(4)') || {}).textContent || '')"
                            ".includes('评标区广播')", timeout=20000)
     assert "午餐" in page.locator("#call-history tr.call").first.inner_text()
+
+
+RAW = ("G-IN", "G-OUT", "gate-1-reader", "bank-a", "person_id", "outcome=", "commitment_missing", "not_on_roster",
+       "S-0922-02", "B1", "B2")
+
+
+def test_people_places_and_events_by_name(venue, context):
+    """Item 6: gate rows with the person's masked name and role and the gate's name; devices by
+    their display names; the session's timeline as sentences — no codes anywhere."""
+    venue_, base = venue
+    tap(venue_, "P01")
+    page = staff_page(context, base)
+    page.goto(base + "/console/gates")
+    decisions = page.locator("#recent-decisions").inner_text()
+    assert "评标区入口" in decisions and "王" in decisions and "评标专家" in decisions
+    page.goto(base + "/console/")
+    devices = page.locator("table.devices").inner_text()
+    assert "1号闸机入口读卡器" in devices and "A组储物柜" in devices
+    supervisor = context.browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    review = staff_page(supervisor, base, "super1")
+    review.goto(base + "/review/sessions/S-0922-02")
+    timeline = review.locator("#timeline").inner_text()
+    assert "· 评标专家 在评标区入口：" in timeline, timeline
+    supervisor.close()
+    for text in (decisions, devices, timeline):
+        assert not [raw for raw in RAW if raw in text], (text, [raw for raw in RAW if raw in text])

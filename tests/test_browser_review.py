@@ -65,7 +65,7 @@ def test_supervisor_clicks_the_entry_and_watches_that_moment(recorded):
         page.click("a[href$=\"/review/sessions/S-0922-02\"]")  # the evaluation, in PB1
         page.wait_for_selector("tr.segment")
         assert page.locator("tr.segment").count() >= 3
-        entry = page.locator("li.kind-gate-decision", has_text="allowed").first
+        entry = page.locator("li.kind-gate-decision", has_text="：准入").first
         entry_ms = int(entry.get_attribute("data-ms"))
         entry.locator("a.jump").click()
         page.wait_for_function("() => window.__reviewSeeks.length > 1 && document.getElementById('player').readyState >= 2",

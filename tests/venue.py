@@ -71,10 +71,12 @@ debounce_s = 0.5
 """ for i, sim in enumerate(desk_sims, start=1)) + f"""
 [[devices.idcard]]
 name = "gate-1-reader"
+label = "1号闸机入口读卡器"
 port = "{reader.url}"
 debounce_s = 1.0
 [[devices.gate]]
 name = "gate-1"
+label = "1号闸机"
 port = "{gate.url}"
 pulse_ms = 500
 [[devices.broadcast.speakers]]
@@ -94,6 +96,7 @@ zones = ["evaluation"]
 sink = "file"
 [[devices.locker]]
 name = "bank-a"
+label = "A组储物柜"
 port = "{lockers.url}"
 protocol = "8a"
 board = 1

@@ -38,7 +38,7 @@
     devices.forEach(function (d) {
       var tr = document.createElement("tr");
       tr.className = d.state === "connected" ? "state-running" : "state-failed";
-      [d.name, labels[d.kind] || d.kind, labels[d.state] || d.state, d.detail].forEach(function (text) {
+      [d.label || d.name, labels[d.kind] || d.kind, labels[d.state] || d.state, labels[d.detail] || d.detail].forEach(function (text) {
         var td = document.createElement("td");
         td.textContent = text;
         tr.appendChild(td);

@@ -6,7 +6,7 @@
   if (!video) { return; }
   var rows = Array.prototype.slice.call(document.querySelectorAll("tr.segment"));
   var segments = rows.map(function (tr) {
-    return { id: tr.dataset.id, camera: tr.dataset.camera, url: tr.dataset.url,
+    return { id: tr.dataset.id, camera: tr.dataset.camera, label: tr.dataset.cameraLabel || tr.dataset.camera, url: tr.dataset.url,
              start: Number(tr.dataset.start), end: Number(tr.dataset.end), row: tr };
   });
   var current = null;
@@ -48,7 +48,7 @@
   video.addEventListener("timeupdate", function () {
     var ms = moment();
     if (ms !== null) {
-      position.textContent = current.camera + " · " + new Date(ms).toLocaleTimeString("en-GB", { hour12: false, timeZone: "Asia/Shanghai" });
+      position.textContent = current.label + " · " + new Date(ms).toLocaleTimeString("en-GB", { hour12: false, timeZone: "Asia/Shanghai" });
     }
   });
   video.addEventListener("ended", function () {  // play on into the next segment of the camera
