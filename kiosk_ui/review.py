@@ -22,10 +22,11 @@ from appliance.names import device_labels
 from appliance.personal import contains_personal_number, redact_personal_data
 from appliance.siteops.alarms import open_alarms
 from appliance.verify import verify_journal
+from kiosk_ui import review_overview as overview
 from kiosk_ui.access import allow, uploads_up_to
 from kiosk_ui.forms import ActionForm, BookmarkForm, EvidenceForm
 from kiosk_ui.operations import alarm_labels
-from kiosk_ui.words import Names, sentence
+from kiosk_ui.words import Names, sentence, state_texts
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -34,25 +35,28 @@ PAGE = 50
 
 @bp.get("/")
 @allow("supervisor")
-def home() -> Any:
+def home(result: dict[str, Any] | None = None) -> Any:
+    """What a supervisor acts on: today's sessions, open alarms, the journal's integrity and
+    the day's events that need a look (review_overview.py)."""
+    site = current_app.extensions["site"]
+    return render_template("review_home.html", sessions=overview.sessions_today(site), attention=overview.attention(site),
+                           integrity=overview.integrity(site), action=ActionForm(), result=result, alarms=open_alarms(site),
+                           alarm_labels=alarm_labels(), states=state_texts())
+
+
+@bp.get("/journal")
+@allow("supervisor")
+def journal() -> Any:
+    """The raw journal, 50 records a page, newest first: for auditors."""
     site = current_app.extensions["site"]
     head = site.journal.count()
     try:
-        end = min(head, int(request.args.get("upto", head)))
+        end = max(0, min(head, int(request.args.get("upto", head))))
     except ValueError:
         abort(400)
-    return _page(site, max(0, end), result=None)
-
-
-def _page(site: Any, end: int, result: dict[str, Any] | None) -> Any:
-    """Records (end - PAGE, end], newest first."""
     start = max(0, end - PAGE)
     records = list(reversed(_readable_records(site, start, end)))
-    return render_template(
-        "review_home.html", records=records, head=site.journal.count(), start=start,
-        latest=site.journal.latest_checkpoint(), action=ActionForm(), result=result, redact=redact_personal_data,
-        alarms=open_alarms(site), alarm_labels=alarm_labels(),
-    )
+    return render_template("review_journal.html", records=records, head=head, start=start, redact=redact_personal_data)
 
 
 def _readable_records(site: Any, start: int, end: int) -> list[Any]:
@@ -84,7 +88,7 @@ def verify() -> Any:
     result = verify_journal(site.store.reader(), site.config.site.id, site.public_key, latest_note=note)
     outcome = result.as_json()
     site.journal.record("journal.verified", {**outcome, "by": g.user.username})
-    return _page(site, site.journal.count(), result=outcome)
+    return home(result=outcome)
 
 
 # -- footage ------------------------------------------------------------------------------------

@@ -197,3 +197,30 @@ def test_people_places_and_events_by_name(venue, context):
     supervisor.close()
     for text in (decisions, devices, timeline):
         assert not [raw for raw in RAW if raw in text], (text, [raw for raw in RAW if raw in text])
+
+
+def test_the_supervisors_landing_page_is_what_they_act_on(venue, browser):
+    """Item 7: today's sessions with their state, open alarms, the journal's integrity and the
+    events that need review, as sentences; the raw journal one click away."""
+    venue_, base = venue
+    with open_site(venue_.data) as site, site.store.transaction() as conn:
+        raise_alarm(site, conn, "locker_door_left_open", seq=None, session="S-0922-02", detail={"bank": "bank-a", "lock": 3})
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    page = context.new_page()
+    log_in(page, base, "super1", PASSWORD)
+    page.wait_for_url(base + "/review/")
+    sessions = page.locator("#today-sessions").inner_text()
+    assert "入场中" in sessions and "第一评标室" in sessions
+    assert page.locator("#today-sessions tr.session-row").count() == 2
+    assert "存储柜门未关闭" in page.locator("#needs-review").inner_text()
+    assert "存储柜门未关闭" in page.locator("#alarms").inner_text()
+    assert "尚未校验" in page.locator("#last-check").inner_text()
+    main = page.locator("main").inner_text()
+    assert "{" not in main and "payload" not in main and "gate.decision" not in main
+    page.click("#verify")
+    page.wait_for_selector("#verify-result")
+    assert "完好" in page.locator("#last-check").inner_text()
+    page.click("#raw-journal")
+    page.wait_for_url(base + "/review/journal")
+    assert "journal.verified" in page.locator("table.journal").inner_text()  # the auditors' view keeps the codes
+    context.close()

@@ -77,7 +77,7 @@ def test_no_id_number_in_clear_anywhere(site, data_dir):
         staff, supervisor = http_login(port, "staff1"), http_login(port, "super1")
         pages = "".join(s.get(base + path).text for s, path in (
             (staff, "/console/"), (staff, "/api/v1/status"), (staff, "/api/v1/journal?limit=500"),
-            (supervisor, "/review/"), (supervisor, "/api/v1/journal?limit=500")))
+            (supervisor, "/review/"), (supervisor, "/review/journal"), (supervisor, "/api/v1/journal?limit=500")))
         assert "person.registered" in pages  # the journal pages really listed the people
     finally:
         stop(proc)

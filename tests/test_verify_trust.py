@@ -287,7 +287,7 @@ def test_a_damaged_record_is_named_on_the_review_pages_not_a_crash(login, web_si
         conn.execute("UPDATE journal SET body = CAST(X'7bff' AS TEXT) WHERE seq = ?", (seq,))  # not UTF-8, not JSON
     conn.close()
     # The review room stays readable around it, and a check run there shows its verdict.
-    page = supervisor.get("/review/")
+    page = supervisor.get("/review/journal")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and '<tr class="damaged"><td>%d</td>' % seq in text
     assert f"<tr><td>{seq - 1}</td>" in text  # the records around it are shown
