@@ -20,6 +20,7 @@ from typing import Any
 from appliance.clock import utc_timestamp
 from appliance.evaluation.terminal import card_sign_in, terminal_for_reader
 from appliance.personal import mask_id_number, mask_name
+from appliance.service_detail import detail
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 from appliance.siteops.checkin import VENUE_TZ, gate_by_id, gate_for_reader, gate_tap
@@ -152,8 +153,8 @@ class DeviceService:
         if now - self._last_no_show_check >= 10:  # the devices service is the one process that does it
             self._last_no_show_check = now
             flag_no_shows(self.site)
-        return f"{len(self.readers)} readers, {len(self.gates)} gates, {len(self.lockers)} locker banks" + (
-            " (simulated)" if self.cfg.simulate else "")
+        return detail("devices_summary_simulated" if self.cfg.simulate else "devices_summary", readers=len(self.readers),
+                      gates=len(self.gates), lockers=len(self.lockers))
 
     def run_pending(self) -> None:
         while True:

@@ -133,13 +133,16 @@ class Report:
     key_pinned: bool = False
 
     not_listed: int = 0
+    details: list[dict[str, Any]] = field(default_factory=list)
 
-    def problem(self, text: str) -> None:
+    def problem(self, text: str, code: str, **params: Any) -> None:
         """Every problem counts; the first `MAX_PROBLEMS` are named (a hostile package of a
-        million bad lines must not become a million messages in memory)."""
+        million bad lines must not become a million messages in memory). ``text`` is the
+        English sentence; ``code`` and ``params`` let a screen word it (``details``)."""
         self.ok = False
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(text)
+            self.details.append({"code": code, **params})
         else:
             self.not_listed += 1
 
@@ -150,8 +153,9 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         problems = self.problems + ([f"… and {self.not_listed} more problems, not listed"] if self.not_listed else [])
+        details = self.details + ([{"code": "more_problems", "n": self.not_listed}] if self.not_listed else [])
         return {"ok": self.ok, "records": self.records, "segments": self.segments, "key_fingerprint": self.key_fingerprint,
-                "key_pinned": self.key_pinned, "problems": problems}
+                "key_pinned": self.key_pinned, "problems": problems, "details": details}
 
 
 # What a package's parts may decompress to: bounded before a byte is inflated (a ZIP's own
@@ -185,15 +189,16 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
     with z:
         infos = {i.filename: i for i in z.infolist()}
         if len(infos) > MAX_ENTRIES:
-            report.problem(f"{len(infos)} entries: more than any package holds")
+            report.problem(f"{len(infos)} entries: more than any package holds", "too_many_entries", n=len(infos))
             return report
         missing = set(PARTS) - set(infos)
         if missing:
-            report.problem(f"missing {', '.join(sorted(missing))}")
+            report.problem(f"missing {', '.join(sorted(missing))}", "parts_missing", parts=", ".join(sorted(missing)))
             return report
         for name, limit in LIMITS.items():
             if infos[name].file_size > limit:
-                report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, more than {limit}: not read")
+                report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, more than {limit}: not read", "part_too_large", part=name,
+                               size=infos[name].file_size, limit=limit)
                 return report
         try:
             manifest_bytes = z.read("manifest.json")
@@ -202,20 +207,22 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
             if not isinstance(manifest, dict) or not isinstance(packaged, Ed25519PublicKey):
                 raise ValueError("manifest.json is not an object, or site.pub not an Ed25519 key")
         except (ValueError, zipfile.BadZipFile, UnicodeDecodeError, RecursionError) as exc:
-            report.problem(f"site.pub or manifest.json unreadable: {_why(exc)}")
+            report.problem(f"site.pub or manifest.json unreadable: {_why(exc)}", "manifest_unreadable")
             return report
         report.key_fingerprint = fingerprint(packaged)
         if key is not None and fingerprint(key) != report.key_fingerprint:
             report.problem(f"site.pub is not the pinned key: the package names key {report.key_fingerprint}, "
-                           f"the pinned key is {fingerprint(key)}")
+                           f"the pinned key is {fingerprint(key)}", "not_pinned_key", key=report.key_fingerprint,
+                           pinned=fingerprint(key))
         if fingerprint_hex is not None and fingerprint_hex != report.key_fingerprint:
-            report.problem(f"the package is signed by key {report.key_fingerprint}, not the pinned {fingerprint_hex}")
+            report.problem(f"the package is signed by key {report.key_fingerprint}, not the pinned {fingerprint_hex}", "not_pinned_key",
+                           key=report.key_fingerprint, pinned=fingerprint_hex)
         check_key = key or packaged
         try:
             check_key.verify(base64.b64decode(z.read("manifest.sig").strip(), validate=True),
                              MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
         except (InvalidSignature, ValueError, zipfile.BadZipFile):
-            report.problem("manifest.json: the site's signature does not match (manifest altered, or another key)")
+            report.problem("manifest.json: the site's signature does not match (manifest altered, or another key)", "manifest_signature")
         site_id = str(manifest.get("site", ""))
         cp = _checkpoint(z, site_id, check_key, report)
         try:
@@ -223,37 +230,39 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
             if not isinstance(proofs, dict):
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, RecursionError) as exc:
-            report.problem(f"proofs.json: unreadable ({_why(exc)})")
+            report.problem(f"proofs.json: unreadable ({_why(exc)})", "part_unreadable", part="proofs.json")
             proofs = {}
         verified = _check_journal(z, site_id, check_key, cp, proofs, report)
         report.records = len(verified)
         listed_records = manifest.get("records", [])
         if not isinstance(listed_records, list):
-            report.problem("manifest.json: records is not a list")
+            report.problem("manifest.json: records is not a list", "manifest_malformed")
             listed_records = []
         if not all(type(r) is int for r in listed_records):
-            report.problem("manifest.json: records holds something other than sequence numbers")
+            report.problem("manifest.json: records holds something other than sequence numbers", "manifest_malformed")
             listed_records = [r for r in listed_records if type(r) is int]
         absent = set(listed_records) - set(verified)
         if absent:
-            report.problem(f"journal.jsonl: records {sorted(absent)[:20]} listed in the manifest are missing or invalid")
+            report.problem(f"journal.jsonl: records {sorted(absent)[:20]} listed in the manifest are missing or invalid", "records_missing",
+                           records=", ".join(map(str, sorted(absent)[:20])))
         extra = set(verified) - set(listed_records)
         if extra:
-            report.problem(f"journal.jsonl: records {sorted(extra)[:20]} are not listed in the manifest")
+            report.problem(f"journal.jsonl: records {sorted(extra)[:20]} are not listed in the manifest", "records_unlisted",
+                           records=", ".join(map(str, sorted(extra)[:20])))
         size = manifest.get("checkpoint_size")
         if cp is not None and size != cp.size:
-            report.problem(f"manifest.json: checkpoint_size {size!r} is not the checkpoint's {cp.size}")
+            report.problem(f"manifest.json: checkpoint_size {size!r} is not the checkpoint's {cp.size}", "manifest_malformed")
         listed = set()
         segments = manifest.get("segments", [])
         for seg in segments if isinstance(segments, list) else []:
             if not isinstance(seg, dict) or not isinstance(seg.get("file"), str):
-                report.problem("manifest.json: a segment without its file")
+                report.problem("manifest.json: a segment without its file", "manifest_malformed")
                 continue
             listed.add(seg["file"])
             _check_segment(z, infos, seg, verified.get(seg.get("seq")) if type(seg.get("seq")) is int else None, report)
         for name in sorted(set(infos) - listed - set(PARTS)):
             if not name.endswith("/"):
-                report.problem(f"{name}: not in the manifest")
+                report.problem(f"{name}: not in the manifest", "extra_file", file=name)
     return report
 
 
@@ -269,12 +278,12 @@ def _checkpoint(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, report:
     try:
         text = z.read("checkpoint.note").decode()
     except (UnicodeDecodeError, zipfile.BadZipFile) as exc:
-        report.problem(f"checkpoint.note: unreadable ({exc})")
+        report.problem(f"checkpoint.note: unreadable ({exc})", "part_unreadable", part="checkpoint.note")
         return None
     try:
         return open_checkpoint(text, site_id, key)
     except NoteError as exc:
-        report.problem(f"checkpoint.note: {exc}")
+        report.problem(f"checkpoint.note: {exc}", "checkpoint_invalid")
     try:
         return parse_checkpoint(parse_note(text).text)
     except NoteError:
@@ -292,21 +301,23 @@ def _check_journal(z: zipfile.ZipFile, site_id: str, key: Ed25519PublicKey, cp: 
             while raw := f.readline(LINE_LIMIT + 1):
                 n += 1
                 if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
-                    report.problem(f"journal.jsonl line {n}: longer than {LINE_LIMIT} bytes: the rest of the file not read")
+                    report.problem(f"journal.jsonl line {n}: longer than {LINE_LIMIT} bytes: the rest of the file not read", "line_too_long",
+                                   line=n)
                     break
                 if report.full:
-                    report.problem(f"journal.jsonl: more than {MAX_PROBLEMS} problems: the rest of the file (from line {n}) not read")
+                    report.problem(f"journal.jsonl: more than {MAX_PROBLEMS} problems: the rest of the file (from line {n}) not read",
+                                   "too_many_problems", line=n)
                     break
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
-                    report.problem(f"journal.jsonl line {n}: not UTF-8")
+                    report.problem(f"journal.jsonl line {n}: not UTF-8", "line_unreadable", line=n)
                     continue
                 checked = _check_record(line, n, site_id, key, cp, proofs, report)
                 if checked is not None:
                     verified[checked[0]] = checked[1]
     except (zipfile.BadZipFile, OSError) as exc:
-        report.problem(f"journal.jsonl: damaged ({exc})")
+        report.problem(f"journal.jsonl: damaged ({exc})", "part_unreadable", part="journal.jsonl")
     return verified
 
 
@@ -321,37 +332,37 @@ def _check_record(line: str, n: int, site_id: str, key: Ed25519PublicKey, cp: An
         if type(seq) is not int or not isinstance(obj, dict) or not isinstance(obj.get("payload"), dict):
             raise ValueError("seq, body or payload of the wrong type")
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        report.problem(f"{where}: unreadable ({_why(exc)})")
+        report.problem(f"{where}: unreadable ({_why(exc)})", "line_unreadable", line=n)
         return None
     where = f"journal.jsonl record {seq}"
     if obj.get("seq") != seq or obj.get("site") != site_id:
-        report.problem(f"{where}: sequence or site does not match its body")
+        report.problem(f"{where}: sequence or site does not match its body", "record_altered", seq=seq)
         return None
     try:
         canonical = canonical_bytes(obj)
     except (ValueError, TypeError, RecursionError) as exc:  # CanonicalError: a float, an integer beyond 2^53 …
-        report.problem(f"{where}: body is not in canonical form (altered: {_why(exc)})")
+        report.problem(f"{where}: body is not in canonical form (altered: {_why(exc)})", "record_altered", seq=seq)
         return None
     if canonical != body:
-        report.problem(f"{where}: body is not in canonical form (altered)")
+        report.problem(f"{where}: body is not in canonical form (altered)", "record_altered", seq=seq)
         return None
     digest = hashlib.sha256(body).digest()
     if digest.hex() != item.get("hash"):
-        report.problem(f"{where}: hash does not match the body (altered)")
+        report.problem(f"{where}: hash does not match the body (altered)", "record_altered", seq=seq)
         return None
     try:
         key.verify(base64.b64decode(str(item["sig"]), validate=True), RECORD_SIGNING_CONTEXT + digest)
     except (InvalidSignature, ValueError, KeyError):
-        report.problem(f"{where}: the site's signature does not match")
+        report.problem(f"{where}: the site's signature does not match", "record_signature", seq=seq)
         return None
     if cp is None:
-        report.problem(f"{where}: no checkpoint to prove it against")
+        report.problem(f"{where}: no checkpoint to prove it against", "record_unproven", seq=seq)
         return None
     try:
         proof = [base64.b64decode(p) for p in proofs[str(seq)]]
         merkle.verify_inclusion(seq - 1, cp.size, merkle.leaf_hash(digest), proof, cp.root)
     except (KeyError, ValueError, TypeError, merkle.ProofError) as exc:
-        report.problem(f"{where}: not proven in the signed checkpoint of size {cp.size} ({exc})")
+        report.problem(f"{where}: not proven in the signed checkpoint of size {cp.size} ({exc})", "record_unproven", seq=seq)
         return None
     return seq, (obj["payload"] if obj.get("kind") == SEALING_KIND else None)
 
@@ -360,24 +371,27 @@ def _check_segment(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], seg: d
                    record: dict[str, Any] | None, report: Report) -> None:
     name = seg["file"]
     if report.full:
-        report.problem(f"{name}: not checked (too many problems already)")
+        report.problem(f"{name}: not checked (too many problems already)", "segment_unchecked", file=name)
         return
     if record is None or not all(isinstance(record.get(k), t) for k, t in
                                  (("sha256", str), ("file", str), ("size", int), ("chunk_size", int))):
-        report.problem(f"{name}: its sealing record {seg.get('seq')} is not among the verified records")
+        report.problem(f"{name}: its sealing record {seg.get('seq')} is not among the verified records", "segment_unsealed",
+                       file=name, seq=seg.get("seq"))
         return
     if f"segments/{record['file']}" != name:
-        report.problem(f"{name}: record {seg['seq']} seals another file ({record['file']})")
+        report.problem(f"{name}: record {seg['seq']} seals another file ({record['file']})", "segment_unsealed", file=name,
+                       seq=seg["seq"])
         return
     chunks = seg.get("chunks")
     if not isinstance(chunks, list) or chunks_root([str(c) for c in chunks]) != record.get("chunks_sha256"):
-        report.problem(f"{name}: the chunk list does not match record {seg['seq']}")
+        report.problem(f"{name}: the chunk list does not match record {seg['seq']}", "segment_unsealed", file=name, seq=seg["seq"])
         return
     if name not in infos:
-        report.problem(f"{name}: missing")
+        report.problem(f"{name}: missing", "segment_missing", file=name)
         return
     if infos[name].file_size > min(SEGMENT_LIMIT, int(record["size"]) + CHUNK):
-        report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, not the {record['size']} sealed: not read")
+        report.problem(f"{name}: {infos[name].file_size} bytes when unpacked, not the {record['size']} sealed: not read",
+                       "segment_size", file=name, size=infos[name].file_size, sealed=record["size"])
         return
     report.segments += 1
     size, whole, length, changed = int(record["chunk_size"]), hashlib.sha256(), 0, []
@@ -389,11 +403,13 @@ def _check_segment(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], seg: d
                 if i >= len(chunks) or hashlib.sha256(block).hexdigest() != chunks[i]:
                     changed.append(i)
     except (zipfile.BadZipFile, OSError) as exc:
-        report.problem(f"{name}: damaged in the package ({exc})")
+        report.problem(f"{name}: damaged in the package ({exc})", "segment_damaged", file=name)
         return
     if whole.hexdigest() == record["sha256"] and length == record["size"]:
         return
-    ranges = ", ".join(f"bytes {i * size}–{min(length, (i + 1) * size) - 1}" for i in changed[:10])
+    spans = [[i * size, min(length, (i + 1) * size) - 1] for i in changed[:10]]
+    ranges = ", ".join(f"bytes {a}–{b}" for a, b in spans)
     if length != record["size"]:
         ranges = (ranges + "; " if ranges else "") + f"size {length} instead of {record['size']}"
-    report.problem(f"{name}: SHA-256 differs from record {seg['seq']} — altered in {ranges or 'an unknown place'}")
+    report.problem(f"{name}: SHA-256 differs from record {seg['seq']} — altered in {ranges or 'an unknown place'}",
+                   "segment_altered", file=name, seq=seg["seq"], spans=spans, size=length, sealed=record["size"])

@@ -45,6 +45,7 @@ from appliance.clock import utc_timestamp
 from appliance.config import CameraConfig
 from appliance.credentials import hide_url_passwords
 from appliance.segments import RecordingError, probe, recordings_dir, seal_segment, sessions_for
+from appliance.service_detail import detail as service_detail
 from appliance.site import Site
 from appliance.siteops.alarms import raise_alarm
 
@@ -465,6 +466,6 @@ class RecorderService:
                 self._offline.discard(name)
                 self._camera_state(recorder, "recording", "")
         if not states:
-            return "no cameras configured yet"
+            return service_detail("recorder_none")
         recording = sum(1 for s in states.values() if s == "recording")
-        return f"{recording}/{len(states)} cameras recording"
+        return service_detail("recorder_summary", recording=recording, total=len(states))

@@ -22,6 +22,7 @@ from appliance import __version__
 from appliance.clock import utc_timestamp
 from appliance.personal import redact_personal_data
 from appliance.sdnotify import notify, watchdog_interval
+from appliance.service_detail import detail
 from appliance.signals import StopSignals
 from appliance.site import Site
 
@@ -153,10 +154,7 @@ class Runtime:
         cfg = self.site.config
         self._last_checkpoint = self.site.clock.monotonic()
         self.workers.append(Worker("checkpoint", self._checkpoint_step, min(1.0, cfg.journal.checkpoint_interval_s)))
-        placeholders = {
-            "recorder": "no cameras configured yet",
-            "sync": "no provincial center enrolled yet",
-        }
+        placeholders = {"recorder": detail("recorder_none"), "sync": detail("sync_not_enrolled")}
         if "devices" in self.services:
             from appliance.device_service import DeviceService
 
@@ -206,7 +204,19 @@ class Runtime:
         server.prepare()  # binds now, so a busy port fails start-up with a clear error
         server.start()
         self._web_server = server
-        self.status.set("web", "running", f"{server.scheme}://{cfg.host}:{self.web_port}/")
+        url = f"{server.scheme}://{cfg.host}:{self.web_port}/"
+        self.status.set("web", "running", detail("web_serving", url=url))
+        # The web service's heartbeat, like every worker's: the console never calls it "not
+        # responding" while it serves the page; a server thread that died shows as failed.
+        worker = Worker("web", lambda: self._web_step(url), self.site.config.services.heartbeat_s)
+        self.workers.append(worker)
+        worker.thread = threading.Thread(target=self._loop, args=(worker,), name="web-heartbeat", daemon=True)
+        worker.thread.start()
+
+    def _web_step(self, url: str) -> str:
+        if self._web_server is None or not self._web_server.alive():
+            raise RuntimeError("the web server stopped")
+        return detail("web_serving", url=url)
 
     @property
     def web_port(self) -> int | None:
@@ -229,7 +239,7 @@ class Runtime:
         if uncovered and (due or uncovered >= cfg.checkpoint_every):
             self.site.journal.checkpoint()
             self._last_checkpoint = self.site.clock.monotonic()
-        return f"{uncovered} records uncovered" if uncovered else "head covered"
+        return detail("journal_uncovered", n=uncovered) if uncovered else detail("journal_covered")
 
     def _loop(self, worker: Worker) -> None:
         heartbeat_s = self.site.config.services.heartbeat_s
@@ -243,15 +253,20 @@ class Runtime:
                 if worker.failed is None:
                     log.exception("worker %s failed", worker.name)
                 worker.failed = redact_personal_data(str(exc))[:300] or type(exc).__name__
-            now = self.site.clock.monotonic()
-            if worker.name in self.services and now - last_beat >= heartbeat_s:
-                state = "failed" if worker.failed else "running"
-                try:
-                    self.status.set(worker.name, state, worker.failed or worker.detail)
-                    last_beat = now
-                except Exception:
-                    log.exception("cannot record heartbeat of %s", worker.name)
-            self.stop_event.wait(worker.interval)
+            # Between steps (a sync round every minute) the heartbeat goes on, so the console
+            # never calls a waiting service "not responding".
+            next_step = self.site.clock.monotonic() + worker.interval
+            while True:
+                now = self.site.clock.monotonic()
+                if worker.name in self.services and now - last_beat >= heartbeat_s:
+                    state = "failed" if worker.failed else "running"
+                    try:
+                        self.status.set(worker.name, state, worker.failed or worker.detail)
+                        last_beat = now
+                    except Exception:
+                        log.exception("cannot record heartbeat of %s", worker.name)
+                if now >= next_step or self.stop_event.wait(min(heartbeat_s, max(0.0, next_step - now))):
+                    break
 
     def healthy(self) -> bool:
         """Every worker alive, not failing, and stepping recently; the web server alive."""

@@ -141,6 +141,20 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         places = -number.as_tuple().exponent  # type: ignore[operator]
         return format(number, "f") if places >= 2 else format(number.quantize(Decimal("0.01")), "f")
 
+    @app.template_filter("service_detail")
+    def service_detail(text: str, labels: dict[str, str]) -> str:
+        """A service's detail worded from the page's labels (see static/live.js, detailText)."""
+        from appliance.service_detail import parse
+
+        key, params = parse(text or "")
+        template = labels.get(key)
+        if template is None:
+            return labels.get(text, text)
+        try:
+            return template % params
+        except (KeyError, TypeError, ValueError):
+            return text
+
     @app.template_filter("clock_time")
     def clock_time(stamp: str, fmt: str = "%H:%M:%S") -> str:
         """UTC RFC 3339 → the venue's wall-clock time (China Standard Time)."""

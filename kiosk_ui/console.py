@@ -34,8 +34,19 @@ def service_labels() -> dict[str, str]:
         "failed": _("Failed"), "stale": _("Not responding"),
         "idcard": _("ID card reader"), "gate": _("Gate"), "locker": _("Locker bank"),
         "connected": _("Connected"), "disconnected": _("Disconnected"),
-        "no cameras configured yet": _("No cameras configured yet"),
-        "no provincial center enrolled yet": _("No provincial center enrolled yet"),
+        # The services' details (appliance.service_detail), %(name)s for each number:
+        "devices_summary": _("%(readers)s ID card readers, %(gates)s gates, %(lockers)s locker banks"),
+        "devices_summary_simulated": _("%(readers)s ID card readers, %(gates)s gates, %(lockers)s locker banks (simulated)"),
+        "recorder_summary": _("%(recording)s of %(total)s cameras recording"),
+        "recorder_none": _("No cameras configured yet"),
+        "journal_uncovered": _("%(n)s records not yet under a signed checkpoint"),
+        "journal_covered": _("Every record under a signed checkpoint"),
+        "sync_not_enrolled": _("No provincial center enrolled yet"),
+        "sync_waiting": _("Waiting %(seconds)s s before trying the center again"),
+        "sync_unreachable": _("The center cannot be reached; next try in %(seconds)s s"),
+        "sync_refused": _("Refused by the center; next try in %(seconds)s s"),
+        "sync_ok": _("%(acked)s records acknowledged, %(pending)s waiting; %(media)s recordings waiting"),
+        "web_serving": _("Serving the screens at %(url)s"),
     }
 
 

@@ -26,6 +26,13 @@ KEEPALIVE_S = 15.0
 READ_ONLY_EVENTS = frozenset({"opened", "closed_no_write"})
 
 
+def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What a change is: not the clock, not a service's heartbeat going on as before (each
+    worker beats every few seconds; a beat that stops shows as the state ``stale``)."""
+    return {**{k: v for k, v in snapshot.items() if k != "time"},
+            "services": [{k: v for k, v in s.items() if k != "heartbeat"} for s in snapshot.get("services", [])]}
+
+
 class _Poke(FileSystemEventHandler):
     def __init__(self, feed: "LiveFeed") -> None:
         self.feed = feed
@@ -127,8 +134,7 @@ class LiveFeed:
 
     def _refresh(self) -> None:
         snapshot = collect_status(self.site)
-        comparable = {k: v for k, v in snapshot.items() if k != "time"}
-        if self.snapshot is None or comparable != {k: v for k, v in self.snapshot.items() if k != "time"}:
+        if self.snapshot is None or _comparable(snapshot) != _comparable(self.snapshot):
             with self._changed:
                 self.snapshot = snapshot
                 self.version += 1

@@ -43,6 +43,53 @@ FIELD_TEXT = {
     "content": _l("Content"), "response": _l("Response"), "subject": _l("Subject (company or person)"),
     "behaviour": _l("Behaviour"), "evidence": _l("Evidence"), "severity": _l("Severity"),
 }
+CHOICE_TEXT = {"in": _l("Into the evaluation area"), "out": _l("Out of the evaluation area"), "low": _l("Low"),
+               "medium": _l("Medium"), "high": _l("High")}
+
+
+def register_error_text(exc: RegisterError) -> str:
+    """A refused register entry in the reader's words, the field by its label."""
+    field = str(FIELD_TEXT.get(exc.field, exc.field)) if exc.field else ""
+    texts = {
+        "required": _("%(field)s: please fill this in.", field=field),
+        "choice": _("%(field)s: choose one of the options.", field=field),
+        "whole_number": _("%(field)s: a whole number, please.", field=field),
+        "at_least_one": _("%(field)s: at least 1.", field=field),
+        "time": _("%(field)s: a time as HH:MM, e.g. 14:30.", field=field),
+        "too_long": _("%(field)s: too long (at most 2000 characters).", field=field),
+        "no_session": _("%(field)s: no such session.", field=field),
+        "not_bidder": _("%(field)s: not a bidder of that session.", field=field),
+        "room_full": _("The clarification room holds at most %(capacity)s people at once (%(inside)s inside now).",
+                       capacity=exc.params.get("capacity", 2), inside=exc.params.get("inside", 0)),
+        "no_entry": _("There is no such entry."), "not_later": _("%(field)s: this is not filled in later.", field=field),
+        "filled": _("%(field)s: filled in already.", field=field),
+    }
+    return texts.get(exc.code, str(exc))
+
+
+def _register_rows(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry's values as people read them: sessions and bidders by name, choices in words."""
+    names = Names(_site())
+    fields = REGISTERS[name][1]
+    out = []
+    for e in rows:
+        shown = {}
+        for f in fields:
+            value = e.get(f.name)
+            if value in (None, ""):
+                shown[f.name] = ""
+            elif f.kind == "session":
+                shown[f.name] = names.session(value)
+            elif f.kind == "bidder":
+                shown[f.name] = names.bidder(value, e.get("session"))
+            elif f.kind == "choice":
+                shown[f.name] = str(CHOICE_TEXT.get(value, value))
+            else:
+                shown[f.name] = str(value)
+        out.append({**e, "shown": shown})
+    return out
+
+
 ANNOUNCE = {"suspended": "{name}暂停，请在场人员原地等候通知。", "in_progress": "{name}恢复进行。",
             "terminated": "{name}终止。"}
 
@@ -175,10 +222,10 @@ def register(name: str) -> Any:
             add_entry(_site(), name, request.form.to_dict(), by=g.user.username)
             return redirect(url_for("operations.register", name=name))
         except RegisterError as exc:
-            error = str(exc)
+            error = register_error_text(exc)
     return render_template("register.html", name=name, title=REGISTER_TEXT[name], fields=REGISTERS[name][1],
-                           field_text=FIELD_TEXT, entries=entries(_site(), name), sessions=_today_sessions(),
-                           registers=REGISTER_TEXT, action=form, error=error)
+                           field_text=FIELD_TEXT, entries=_register_rows(name, entries(_site(), name)), sessions=_today_sessions(),
+                           registers=REGISTER_TEXT, action=form, error=error, choice_text=CHOICE_TEXT)
 
 
 @bp.post("/registers/entry/<int:entry_id>/complete")
@@ -190,7 +237,7 @@ def complete(entry_id: int) -> Any:
     try:
         complete_entry(_site(), entry_id, request.form.get("field", ""), request.form.get("value", ""), by=g.user.username)
     except RegisterError as exc:
-        flash(str(exc))
+        flash(register_error_text(exc))
     return redirect(request.referrer or url_for("operations.register", name="patrol"))
 
 

@@ -26,7 +26,7 @@ from kiosk_ui import review_overview as overview
 from kiosk_ui.access import allow, uploads_up_to
 from kiosk_ui.forms import ActionForm, BookmarkForm, EvidenceForm
 from kiosk_ui.operations import alarm_labels
-from kiosk_ui.words import Names, sentence, state_texts
+from kiosk_ui.words import Names, evidence_problem, sentence, state_texts
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -198,9 +198,11 @@ def verify_evidence() -> Any:
             try:  # from any site: checked with its own key, whose fingerprint is compared with ours
                 report = verify_package(Path(tmp.name)).as_json()
             except EvidenceError as exc:  # not a ZIP at all
-                report = {"ok": False, "records": 0, "segments": 0, "problems": [str(exc)], "key_fingerprint": ""}
+                report = {"ok": False, "records": 0, "segments": 0, "problems": [str(exc)], "details": [{"code": "not_zip"}],
+                          "key_fingerprint": ""}
             ours = report["key_fingerprint"] == fingerprint(site.public_key)
-        result = {**report, "this_site": ours, "name": form.file.data.filename, "sha256": digest}
+        result = {**report, "this_site": ours, "name": form.file.data.filename, "sha256": digest,
+                  "problem_texts": [evidence_problem(d) for d in report["details"]]}
         site.journal.record("review.evidence_verified", {"file": (form.file.data.filename or "")[:200], "sha256": result["sha256"],
                                                          "ok": report["ok"], "this_site": ours,
                                                          "problems": len(report["problems"]), "by": g.user.username})

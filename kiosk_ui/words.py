@@ -179,3 +179,48 @@ def sentence(kind: str, p: dict[str, Any], n: Names) -> str:
     if kind == "checkin.timed_out":
         return _("A check-in at the kiosk timed out")
     return _("Another event")
+
+
+def evidence_problem(d: dict[str, Any]) -> str:
+    """One problem of an evidence package's check (appliance.evidence ``details``) in words."""
+    code = d.get("code")
+    file = str(d.get("file", "")).removeprefix("segments/")
+    if code == "segment_altered":
+        spans = "、".join(_("bytes %(a)s–%(b)s", a=a, b=b) for a, b in d.get("spans", []))
+        text = _("Footage %(file)s differs from what record %(seq)s sealed", file=file, seq=d.get("seq"))
+        if spans:
+            text += _(": changed in %(spans)s", spans=spans)
+        if d.get("size") != d.get("sealed"):
+            text += _("; it is %(size)s bytes, %(sealed)s were sealed", size=d.get("size"), sealed=d.get("sealed"))
+        return text
+    texts = {
+        "not_zip": _("This file is not an evidence package (not a ZIP file)."),
+        "too_many_entries": _("The package holds %(n)s files: more than any package holds.", n=d.get("n")),
+        "parts_missing": _("Parts of the package are missing: %(parts)s.", parts=d.get("parts")),
+        "part_too_large": _("%(part)s would be %(size)s bytes unpacked, more than %(limit)s: not read.", part=d.get("part"),
+                            size=d.get("size"), limit=d.get("limit")),
+        "manifest_unreadable": _("The package's list of contents (manifest) or its key cannot be read."),
+        "not_pinned_key": _("The package is signed with key %(key)s, not the expected %(pinned)s.", key=d.get("key"),
+                            pinned=d.get("pinned")),
+        "manifest_signature": _("The site's signature on the list of contents does not match: altered, or another key."),
+        "part_unreadable": _("%(part)s cannot be read.", part=d.get("part")),
+        "manifest_malformed": _("The list of contents (manifest) is malformed."),
+        "records_missing": _("Journal records %(records)s listed in the package are missing or altered.", records=d.get("records")),
+        "records_unlisted": _("Journal records %(records)s are not in the package's list.", records=d.get("records")),
+        "extra_file": _("%(file)s is in the package but not in its list of contents.", file=d.get("file")),
+        "checkpoint_invalid": _("The signed checkpoint does not verify."),
+        "line_too_long": _("Journal line %(line)s is too long: the rest was not read.", line=d.get("line")),
+        "too_many_problems": _("Too many problems: the journal was not read beyond line %(line)s.", line=d.get("line")),
+        "line_unreadable": _("Journal line %(line)s cannot be read.", line=d.get("line")),
+        "record_altered": _("Journal record %(seq)s was altered.", seq=d.get("seq")),
+        "record_signature": _("The site's signature on journal record %(seq)s does not match.", seq=d.get("seq")),
+        "record_unproven": _("Journal record %(seq)s is not proven in the signed checkpoint.", seq=d.get("seq")),
+        "segment_unchecked": _("Footage %(file)s was not checked (too many problems already).", file=file),
+        "segment_unsealed": _("Footage %(file)s is not sealed by a verified record (record %(seq)s).", file=file, seq=d.get("seq")),
+        "segment_missing": _("Footage %(file)s is missing.", file=file),
+        "segment_size": _("Footage %(file)s is %(size)s bytes, %(sealed)s were sealed: not read.", file=file, size=d.get("size"),
+                          sealed=d.get("sealed")),
+        "segment_damaged": _("Footage %(file)s is damaged in the package.", file=file),
+        "more_problems": _("… and %(n)s more problems.", n=d.get("n")),
+    }
+    return texts.get(str(code), _("Another problem (see the command-line check for details)."))

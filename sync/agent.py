@@ -37,8 +37,9 @@ from requests_http_signature import HTTPSignatureAuth, algorithms
 
 from appliance import merkle
 from appliance.clock import utc_timestamp
-from appliance.personal import redact_personal_data
 from appliance.keys import load_site_keys
+from appliance.personal import redact_personal_data
+from appliance.service_detail import detail
 from appliance.signednote import Checkpoint, NoteError, sign_checkpoint, verify_note
 from appliance.site import Site
 from sync import feed
@@ -376,10 +377,10 @@ class SyncLoop:
 
     def step(self) -> str:
         if not self.site.store.get_meta("sync_center_url"):
-            return "no provincial center enrolled yet"
+            return detail("sync_not_enrolled")
         now = time.monotonic()
         if now < self.next_try:
-            return f"waiting {self.next_try - now:.0f} s before trying the center again"
+            return detail("sync_waiting", seconds=round(self.next_try - now))
         agent = None
         try:
             agent = Agent(self.site)
@@ -399,12 +400,12 @@ class SyncLoop:
                 _set_meta(self.site, conn, "sync_last_error", message[:300])
                 if offset is not None:  # known from the refusal's Date header too
                     _set_meta(self.site, conn, "sync_clock_offset_s", str(offset))
-            return f"center {'not reached' if state == 'offline' else 'refused'}: {message}; next try in {delay:.0f} s"[:300]
+            return detail("sync_unreachable" if state == "offline" else "sync_refused", seconds=round(delay))
         self.failures, self.next_try = 0, 0.0
         with self.site.store.transaction() as conn:
             _set_meta(self.site, conn, "sync_state", "online")
             _set_meta(self.site, conn, "sync_last_error", "")
-        return f"{result['acked']} records acknowledged, {result['pending']} pending; media {result['media']['pending']} pending"
+        return detail("sync_ok", acked=result["acked"], pending=result["pending"], media=result["media"]["pending"])
 
 
 def sync_status(site: Site) -> dict[str, Any]:

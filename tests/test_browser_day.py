@@ -224,3 +224,48 @@ def test_the_supervisors_landing_page_is_what_they_act_on(venue, browser):
     page.wait_for_url(base + "/review/journal")
     assert "journal.verified" in page.locator("table.journal").inner_text()  # the auditors' view keeps the codes
     context.close()
+
+
+ENGLISH_WORDS = ("readers", "gates,", "locker banks", "cameras recording", "records acknowledged", "pending", "uncovered",
+                 "head covered", "serving on", "simulated")
+
+
+def test_no_untranslated_words_and_the_web_service_is_running(venue, context):
+    """Items 8 and 9: the dashboard's service details in Chinese, the web service "running" while
+    it serves the page (not "not responding"); registers' values and errors in words, the
+    register's button 登记."""
+    venue_, base = venue
+    page = staff_page(context, base)
+    time.sleep(3)  # well past the heartbeat's grace (0.5 s × 3 in these tests)
+    page.goto(base + "/console/")
+    services = page.locator("#services").inner_text()
+    web_row = page.locator("#services tr", has_text="网页").inner_text()
+    assert "运行中" in web_row and "无响应" not in services, services
+    assert "读卡器 1 台、闸机 1 台、储物柜 1 组（模拟）" in services or "读卡器 1 台、闸机 1 台、储物柜 1 组" in services, services
+    assert not [w for w in ENGLISH_WORDS if w in services], services
+    page.goto(base + "/console/registers/incident")
+    assert page.locator("select[name=severity] option").all_inner_texts() == ["低", "中", "高"]
+    assert page.locator("#register-submit").inner_text() == "登记"
+    page.click("#register-submit")
+    assert page.locator("#register-error").inner_text() == "说明：请填写。"
+    page.goto(base + "/console/registers/materials")
+    assert page.locator("select[name=direction] option").all_inner_texts() == ["带入评标区", "带出评标区"]
+
+
+def test_the_navigation_stays_on_one_line_at_1280(venue, browser):
+    """Item 8: the navigation of staff, supervisors and administrators is one line at 1280 px, in
+    Chinese and in English."""
+    venue_, base = venue
+    for who in ("admin1", "staff1", "super1"):
+        for lang in ("zh_Hans_CN", "en"):
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+            page = context.new_page()
+            log_in(page, base, who, PASSWORD)
+            page.wait_for_url(base + "/**")
+            if lang == "en":
+                page.click("button[value=en]")
+                page.wait_for_load_state()
+            tops = {round(box["y"]) for box in (a.bounding_box() for a in page.locator("header.top > nav a").all())}
+            overflow = page.evaluate("(() => { const n = document.querySelector('header.top > nav'); return n.scrollWidth > n.clientWidth; })()")
+            assert len(tops) == 1 and not overflow, (who, lang, tops, overflow)
+            context.close()

@@ -3,7 +3,9 @@ RTSP camera (GStreamer) with ffmpeg; an expert's gate entry is on the session's 
 click plays the segment of that moment from that moment; the segments re-hash as intact; the
 evidence package downloads and verifies; the live view shows the camera's picture."""
 
+import re
 import time
+import zipfile
 
 import pytest
 
@@ -93,6 +95,23 @@ def test_supervisor_clicks_the_entry_and_watches_that_moment(recorded):
         proc = run_appliance("evidence", "verify", str(package))
         report = json_line(proc.stdout)
         assert proc.returncode == 0 and report["ok"] and report["segments"] >= 3, report
+        # The same package with one byte of footage changed, checked in the review room: the
+        # problem in words (which footage, which record, which bytes), not the verifier's English.
+        tampered, changed = tmp / "tampered.zip", []
+        with zipfile.ZipFile(package) as src, zipfile.ZipFile(tampered, "w") as out:
+            for info in src.infolist():
+                data = src.read(info.filename)
+                if info.filename.startswith("segments/") and not changed:
+                    data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+                    changed.append(info.filename)
+                out.writestr(info, data)
+        page.goto(base + "/review/evidence/verify")
+        page.set_input_files("input[name=file]", str(tampered))
+        page.click("#verify-evidence")
+        page.wait_for_selector("#evidence-problems")
+        problem = page.locator("#evidence-problems li").first.inner_text()
+        assert re.search(r"与第 \d+ 条记录封存的内容不一致：改动位置 第 0–\d+ 字节", problem), problem
+        assert changed[0].removeprefix("segments/") in problem and "SHA-256" not in problem, problem
         # The monitoring room's live view: the camera's current picture, from its sub-stream.
         page.goto(base + "/review/live")
         page.wait_for_function("() => window.__liveFrames >= 2", timeout=15000)

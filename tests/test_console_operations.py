@@ -62,7 +62,7 @@ def test_registers_through_the_console(ops):
     assert "门禁正常" in staff.get("/console/registers/patrol").get_data(as_text=True)
     assert site.journal.records(kind="register.patrol")[0].payload["finding"] == "门禁正常"
     bad = staff.post("/console/registers/materials", data={"csrf_token": csrf_token(page)})
-    assert "required" in bad.get_data(as_text=True)
+    assert "：请填写。" in bad.get_data(as_text=True)  # the field by its label, in the reader's language
 
 
 def test_clarification_room_holds_two_people(ops):

@@ -110,7 +110,7 @@ def test_an_unreachable_camera_is_reported_not_fatal(data_dir):
     try:
         deadline = time.monotonic() + 10  # the start runs on its own thread: the refusal comes at once
         while not open_alarms(site) and time.monotonic() < deadline:
-            assert service.step() == "0/1 cameras recording"
+            assert service.step() == 'recorder_summary {"recording": 0, "total": 1}'
             time.sleep(0.1)
         assert open_alarms(site)[0]["kind"] == "camera_offline"
         assert "pb1-overview" in site.journal.records(kind="recording.camera_state")[0].payload["camera"]

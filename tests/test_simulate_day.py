@@ -25,12 +25,14 @@ def test_a_simulated_day(data_dir):
     # the unapproved exit, and the collusion signal of the opening (two bids made with one lock)
     assert summary["decisions"]["exit_during_evaluation"] == 1 and summary["alarms_open"] == 2
     assert summary["decisions"]["exit_approved"] == 1 and summary["exit_approvals"] == 1
-    assert summary["checkins"] == {"signed": 4, "conflict": 1}
+    # the planned experts and the second replacement sign; the first recuses (the other replacement never comes)
+    assert summary["checkins"] == {"signed": 5, "conflict": 1}
     assert summary["assisted_checks"] == {"commitment_missing": 1, "allowed": 1}  # before and after the kiosk
-    # Three experts after signing, the tenderer's representative (staff-assisted), the supervisor,
+    # Four experts after signing, the tenderer's representative (staff-assisted), the supervisor,
     # the witness, the expert back from the sample inspection.
-    assert summary["decisions"]["allowed"] == 7
-    assert summary["lockers_opened"] == 4 and summary["gate_pulses"] == 11
+    assert summary["decisions"]["allowed"] == 8
+    # a locker for each signed expert; the gate opens for every entry and exit, the refused exit included
+    assert summary["lockers_opened"] == 5 and summary["gate_pulses"] == 13
     assert summary["replacement_draws"] == 2  # the recusal and the no-show
     assert summary["registers"] == 3 and not summary["interrupted"]
     assert summary["bookings_scheduled"] == 3 and summary["fee_sheets"] == 1

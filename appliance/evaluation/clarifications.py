@@ -52,7 +52,7 @@ def clarification_visit(site: Site, clarification: int, people: int, *, by: str)
         try:
             entry = add_entry(site, "clarification", {"session": row[0], "bidder": row[1], "people": people}, by=by, conn=conn)
         except RegisterError as exc:
-            raise EvaluationError("room_full" if "at most" in str(exc) else "bad_visit", str(exc)) from exc
+            raise EvaluationError("room_full" if exc.code == "room_full" else "bad_visit", str(exc)) from exc
         conn.execute("UPDATE eval_clarifications SET visit = ? WHERE id = ?", (entry, clarification))
     return entry
 

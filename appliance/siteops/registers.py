@@ -58,28 +58,33 @@ REGISTERS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
 
 
 class RegisterError(ValueError):
-    pass
+    """A refused entry: ``field`` (None for the entry as a whole), a ``code`` screens word, and
+    the numbers in it (``params``); ``str()`` is the English sentence."""
+
+    def __init__(self, field: str | None, code: str, message: str, **params: Any) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.code, self.params = field, code, params
 
 
 def _value(spec: FieldSpec, raw: Any) -> Any:
     """A field's value checked and normalised; raises RegisterError naming the field."""
     if spec.kind == "choice" and raw not in spec.choices:
-        raise RegisterError(f"{spec.name}: one of {', '.join(spec.choices)}")
+        raise RegisterError(spec.name, "choice", f"one of {', '.join(spec.choices)}", choices=list(spec.choices))
     if spec.kind == "int":
         try:
             raw = int(raw)
         except (TypeError, ValueError) as exc:
-            raise RegisterError(f"{spec.name}: a whole number") from exc
+            raise RegisterError(spec.name, "whole_number", "a whole number") from exc
         if raw < 1:
-            raise RegisterError(f"{spec.name}: at least 1")
+            raise RegisterError(spec.name, "at_least_one", "at least 1")
     if spec.kind == "time":
         match = re.fullmatch(r"([01]?[0-9]|2[0-3])[:：]([0-5][0-9])", str(raw))
         if not match:
-            raise RegisterError(f"{spec.name}: a time as HH:MM")
+            raise RegisterError(spec.name, "time", "a time as HH:MM")
         raw = f"{int(match.group(1)):02d}:{match.group(2)}"
     if isinstance(raw, str):
         if len(raw) > 2000:
-            raise RegisterError(f"{spec.name}: too long")
+            raise RegisterError(spec.name, "too_long", "too long (at most 2000 characters)")
         raw = redact_personal_data(raw)
     return raw
 
@@ -87,7 +92,7 @@ def _value(spec: FieldSpec, raw: Any) -> Any:
 def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str, conn: Any = None) -> int:
     """A new entry, validated, stored and journaled (in the caller's transaction when given one)."""
     if register not in REGISTERS:
-        raise RegisterError(f"no register {register!r}")
+        raise RegisterError(None, "no_register", f"no register {register!r}")
     _, fields = REGISTERS[register]
     data: dict[str, Any] = {}
     for spec in fields:
@@ -95,21 +100,21 @@ def add_entry(site: Site, register: str, values: dict[str, Any], *, by: str, con
         raw = raw.strip() if isinstance(raw, str) else raw
         if raw in (None, ""):
             if spec.required:
-                raise RegisterError(f"{spec.name}: required")
+                raise RegisterError(spec.name, "required", "required")
             continue
         data[spec.name] = _value(spec, raw)
     with site.store.within(conn) as conn:
         if "session" in data and conn.execute("SELECT 1 FROM sessions WHERE id = ?", (data["session"],)).fetchone() is None:
-            raise RegisterError(f"session: no session {data['session']!r}")
+            raise RegisterError("session", "no_session", f"no session {data['session']!r}")
         if register == "clarification":
             if conn.execute("SELECT 1 FROM session_bidders WHERE session = ? AND bidder = ?",
                             (data["session"], data["bidder"])).fetchone() is None:
-                raise RegisterError("bidder: not a bidder of that session")
+                raise RegisterError("bidder", "not_bidder", "not a bidder of that session")
             inside = sum(json.loads(d)["people"] for (d,) in conn.execute(
                 "SELECT data FROM register_entries WHERE register = 'clarification' AND closed IS NULL"))
             if inside + data["people"] > CLARIFICATION_CAPACITY:
-                raise RegisterError(f"people: the clarification room holds at most {CLARIFICATION_CAPACITY} "
-                                    f"people at once ({inside} inside)")
+                raise RegisterError("people", "room_full", f"the clarification room holds at most {CLARIFICATION_CAPACITY} "
+                                    f"people at once ({inside} inside)", capacity=CLARIFICATION_CAPACITY, inside=inside)
         now = utc_timestamp(site.clock.now())
         cur = conn.execute("INSERT INTO register_entries (register, data, created, by) VALUES (?, ?, ?, ?)",
                            (register, json.dumps(data, ensure_ascii=False), now, by))
@@ -125,15 +130,15 @@ def complete_entry(site: Site, entry: int, field: str, value: str, *, by: str) -
     with site.store.transaction() as conn:
         row = conn.execute("SELECT register, data FROM register_entries WHERE id = ?", (entry,)).fetchone()
         if row is None:
-            raise RegisterError("no such entry")
+            raise RegisterError(None, "no_entry", "no such entry")
         spec = next((f for f in REGISTERS[row[0]][1] if f.name == field and f.later), None)
         if spec is None:
-            raise RegisterError(f"{field}: not a field to fill in later")
+            raise RegisterError(field, "not_later", "not a field to fill in later")
         data = json.loads(row[1])
         if data.get(field) not in (None, ""):
-            raise RegisterError(f"{field}: filled in already")
+            raise RegisterError(field, "filled", "filled in already")
         if not value.strip():
-            raise RegisterError(f"{field}: required")
+            raise RegisterError(field, "required", "required")
         data[field] = _value(spec, value.strip())
         conn.execute("UPDATE register_entries SET data = ? WHERE id = ?", (json.dumps(data, ensure_ascii=False), entry))
         site.journal.append(conn, f"register.{row[0]}_completed", {"entry": entry, field: data[field], "by": by})
@@ -144,7 +149,7 @@ def close_entry(site: Site, entry: int, *, by: str, conn: Any = None) -> None:
     with site.store.within(conn) as conn:
         row = conn.execute("SELECT register, closed FROM register_entries WHERE id = ?", (entry,)).fetchone()
         if row is None or row[1] is not None:
-            raise RegisterError("no such open entry")
+            raise RegisterError(None, "no_entry", "no such open entry")
         conn.execute("UPDATE register_entries SET closed = ? WHERE id = ?", (utc_timestamp(site.clock.now()), entry))
         site.journal.append(conn, f"register.{row[0]}_closed", {"entry": entry, "by": by})
 

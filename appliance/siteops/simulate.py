@@ -197,6 +197,19 @@ class DaySimulation:
         self.notes[f"desk:{outcome}"] += 1
         return outcome == "signed_in"
 
+    def replacement(self, ref: str, *, person: dict[str, Any] | None = None) -> None:
+        """The replacement draw's result (补抽) from the center: a newer plan with ``ref`` on the
+        evaluation's roster as an expert; the committee's size stays the plan's."""
+        plan = json.loads(json.dumps(self.plan))
+        plan["version"] += 1
+        if person is not None:
+            plan["people"].append(person)
+        session = next(s for s in plan["sessions"] if s["id"] == self.sid("S-0922-02"))
+        session["roster"].append({"person": ref, "role": "expert"})
+        load_plan(self.site, parse_plan(json.dumps(plan, ensure_ascii=False)))
+        self.plan = plan
+        self.notes["replacements"] += 1
+
     def ref_of(self, person_id: int) -> str:
         return self.site.store.reader().execute("SELECT ref FROM person_refs WHERE person_id = ?", (person_id,)).fetchone()[0]
 
@@ -352,6 +365,7 @@ class DaySimulation:
             self.tap("P11")  # a bidder's representative at the evaluation gate: refused
             self.pause(2)
             self.checkin("P03", conflicts=["B1"])  # recusal: a replacement is requested
+            self.replacement("P05")  # the center's draw (补抽) arrives as a newer plan
             self.pause(3)
             self.checkin("P04")
             self.checkin("P06", card_reads=False)  # the tenderer's representative: the card will not read
@@ -360,11 +374,14 @@ class DaySimulation:
             self.tap("P13")  # agency staff: refused
             self.tap("R010")  # a representative of the morning opening who wandered to the evaluation gate
             self.pause(3)
-            # P05 never comes: flagged (the appliance does it by itself at start + N minutes) and replaced.
+            # P05, the replacement, never comes: flagged (the appliance does it by itself at start + N
+            # minutes) and replaced by a second draw.
             no_show = self.person_id("P05")
             with site.store.transaction() as conn:
                 flag_no_show(site, conn, self.sid("S-0922-02"), no_show, by="simulation")
             request_replacement(site, self.sid("S-0922-02"), no_show, by="simulation")
+            self.replacement("P20", person={"id": "P20", "name": "曹评审", "id_number": _fictitious_id(90), "organisation": ""})
+            self.checkin("P20")
             change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation")
             self.pause(4)
             add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="simulation")
@@ -384,9 +401,9 @@ class DaySimulation:
             self.tap("P02", reader="gate-1-exit-reader")  # leaving during the evaluation: an alarm
             self.pause(5)
             change_state(site, self.sid("S-0922-02"), "completed", by="simulation")
-            for ref in ("P01", "P04"):
+            for ref in ("P01", "P04", "P20"):
                 self.tap(ref, reader="gate-1-exit-reader")
-            for i, ref in enumerate(("P01", "P02", "P04", "P03")):  # fictitious cards, valid check digits
+            for i, ref in enumerate(("P01", "P02", "P04", "P03", "P20")):  # fictitious cards, valid check digits
                 set_bank_card(site, self.person_id(ref), _bank_card(i), by="sim-staff")
             if fee_sheet(site, self.sid("S-0922-02"))["complete"]:
                 finalize_sheet(site, self.sid("S-0922-02"), by="sim-staff")

@@ -15,6 +15,17 @@
     return path.split(".").reduce(function (o, k) { return o == null ? o : o[k]; }, obj);
   }
 
+  // A service's detail is a message key with its numbers ("sync_ok {\"acked\": 3}"): worded
+  // from the page's labels, whose templates carry %(name)s for each number.
+  function detailText(detail, labels) {
+    if (!detail) { return ""; }
+    var space = detail.indexOf(" "), key = space < 0 ? detail : detail.slice(0, space);
+    if (!labels[key]) { return labels[detail] || detail; }
+    var params = {};
+    try { params = space < 0 ? {} : JSON.parse(detail.slice(space + 1)); } catch (e) { return detail; }
+    return labels[key].replace(/%\((\w+)\)s/g, function (m, name) { return params[name] === undefined ? m : String(params[name]); });
+  }
+
   function paintServices(tbody, services) {
     var labels = JSON.parse(tbody.getAttribute("data-labels") || "{}");
     while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
@@ -22,7 +33,7 @@
       var tr = document.createElement("tr");
       tr.className = "state-" + s.state;
       var beat = new Date(s.heartbeat).toLocaleTimeString("en-GB", { hour12: false, timeZone: "Asia/Shanghai" });
-      [labels[s.name] || s.name, labels[s.state] || s.state, labels[s.detail] || s.detail, beat].forEach(function (text) {
+      [labels[s.name] || s.name, labels[s.state] || s.state, detailText(s.detail, labels), beat].forEach(function (text) {
         var td = document.createElement("td");
         td.textContent = text;
         tr.appendChild(td);

@@ -8,7 +8,7 @@
   var sections = function () { return Array.prototype.slice.call(document.querySelectorAll("[data-live-section][id]")); };
   if (!sections().length) { return; }
   window.__sectionPaints = 0;
-  var first = true, timer = null, busy = false, again = false;
+  var timer = null, busy = false, again = false;
 
   function typing(section) {
     var el = document.activeElement;
@@ -39,10 +39,11 @@
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
 
+  // The snapshot every stream starts with is taken after the page was rendered, perhaps after a
+  // change the page missed: it refreshes the sections too (one request per page load).
+  // Changes close together share one refresh, which comes at most 300 ms after the first.
   document.addEventListener("live-status", function () {
-    if (first) { first = false; return; }  // the snapshot every stream starts with
-    clearTimeout(timer);
-    timer = setTimeout(refresh, 300);
+    if (timer === null) { timer = setTimeout(function () { timer = null; refresh(); }, 300); }
   });
   // A section left with changes waiting: bring it up to date once the person moves on.
   document.addEventListener("focusout", function () {
