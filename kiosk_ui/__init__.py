@@ -122,7 +122,7 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
     def globals_for_templates() -> dict[str, Any]:
         locale = str(get_locale() or cfg.default_language)
         return {"site_name": site.config.site.name, "site_id": site.config.site.id, "languages": LANGUAGES,
-                "locale": locale, "html_lang": "en" if locale.startswith("en") else "zh-CN",
+                "locale": locale, "default_locale": cfg.default_language, "html_lang": "en" if locale.startswith("en") else "zh-CN",
                 "role": g.get("role", "anonymous"), "current": g.get("user"), "kiosk_device": g.get("kiosk")}
 
     @app.template_filter("points")

@@ -32,6 +32,7 @@ from appliance.siteops.kiosk_checkin import (
 )
 from kiosk_ui.access import KIOSK_COOKIE, PUBLIC, allow, kiosk_cookie_age, kiosks
 from kiosk_ui.forms import CheckinForm, EnrolForm
+from kiosk_ui.words import role_texts
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 
@@ -39,7 +40,8 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk")
 @bp.get("/")
 @allow("kiosk")
 def idle() -> Any:
-    return render_template("kiosk_idle.html", reasons=reason_texts(), timed_out=request.args.get("timeout") == "1")
+    return render_template("kiosk_idle.html", reasons=reason_texts(), next_steps=next_steps(), roles=role_texts(),
+                           timed_out=request.args.get("timeout") == "1")
 
 
 def reason_texts() -> dict[str, str]:
@@ -47,13 +49,28 @@ def reason_texts() -> dict[str, str]:
     return {
         "allowed": _("Please pass"), "exit": _("Goodbye"), "exit_during_evaluation": _("Leaving during the evaluation: staff are alerted"),
         "card_invalid": _("The card is not valid"), "unknown_person": _("You are not registered for today"),
-        "revoked": _("Your assignment was withdrawn: please see the staff"), "blacklisted": _("Entry not permitted: please see the staff"),
+        "revoked": _("Your assignment was withdrawn"), "blacklisted": _("Entry not permitted"),
         "already_inside": _("You are already inside"), "not_on_roster": _("You are not on today's list for this area"),
         "role_not_allowed": _("Bidders and agency staff may not enter the evaluation area"),
         "session_closed": _("Your session is not admitting"), "outside_admission_window": _("Admission is not open now"),
-        "commitment_missing": _("Please sign the commitment first"), "conflict_declared": _("Conflict of interest declared: please see the staff"),
-        "locker_missing": _("Please store your phone and bag first"),
+        "commitment_missing": _("Please sign the commitment first"), "conflict_declared": _("Conflict of interest declared"),
+        "locker_missing": _("Your phone and bag are not in a locker yet"),
     }
+
+
+def next_steps() -> dict[str, str]:
+    """What the person does next, under the result: every refusal names a next step."""
+    see_staff = _("Please see the staff at the service desk.")
+    steps = {reason: see_staff for reason in reason_texts()}
+    steps.update({
+        "allowed": _("Walk through the gate now."), "exit": "",
+        "exit_during_evaluation": _("Please wait here: the staff are on their way."),
+        "card_invalid": _("Try the card again, or see the staff at the service desk with another ID."),
+        "outside_admission_window": _("Please wait until admission opens, or see the staff at the service desk."),
+        "locker_missing": _("Put your phone and bag in your locker, close it, then tap your card again."),
+        "role_not_allowed": _("Please wait in the public hall; you will be called. For help, see the staff."),
+    })
+    return steps
 
 
 @bp.get("/prompt")

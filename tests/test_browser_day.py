@@ -11,6 +11,7 @@ import pytest
 from appliance.site import open_site
 from appliance.siteops.alarms import raise_alarm
 from tests.browser import chromium, log_in
+from tests.tcprelay import Relay
 from tests.test_runtime import PASSWORD, add_user
 from tests.venue import build_venue, card_of, served
 
@@ -120,6 +121,63 @@ def test_the_kiosk_leaves_a_checkin_for_the_latest_tap_and_times_out_clearly(ven
     kiosk.wait_for_url(base + "/kiosk/", timeout=8000)
     kiosk_state(kiosk, "timeout")
     assert "超时" in kiosk.locator("#kiosk-message").inner_text()
+
+
+def test_a_refusal_at_the_kiosk_says_whose_it_is_and_what_to_do_next(venue, kiosk):
+    """Item 10: a refusal names the person (masked) and the next step, not the locker line; a
+    language chosen at the public kiosk goes back to Chinese when the person is done; with the
+    appliance out of reach the screen says 暂停使用 over everything; the signature pad and its
+    button show without scrolling at 1280x800."""
+    venue_, base = venue
+    kiosk.goto(base + "/kiosk/")
+    kiosk_state(kiosk, "idle", timeout=12000)
+    with open_site(venue_.data) as site:
+        p12 = site.store.reader().execute("SELECT p.name_masked FROM people p JOIN person_refs r ON r.person_id = p.id "
+                                          "WHERE r.ref = 'P12'").fetchone()[0]
+    tap(venue_, "P12")  # not on today's list for the evaluation area
+    kiosk_state(kiosk, "denied")
+    assert p12 and p12 in kiosk.locator("#kiosk-person").inner_text()
+    assert "请联系工作人员" in kiosk.locator("#kiosk-sub").inner_text()
+    assert "存储柜" not in kiosk.locator("#kiosk-state").inner_text()
+    # A visitor reads English; the next person finds Chinese again.
+    kiosk.click("header form.lang button[value=en]")
+    kiosk.wait_for_function("() => document.documentElement.lang === 'en'")
+    kiosk_state(kiosk, "idle")
+    tap(venue_, "P13")  # agency staff at the evaluation gate
+    kiosk_state(kiosk, "denied")
+    assert "may not enter" in kiosk.locator("#kiosk-message").inner_text()
+    assert "agency staff" in kiosk.locator("#kiosk-person").inner_text()
+    assert "public hall" in kiosk.locator("#kiosk-sub").inner_text()
+    kiosk.wait_for_function("() => document.documentElement.lang === 'zh-CN'", timeout=15000)
+    kiosk_state(kiosk, "idle")
+    assert kiosk.locator("#kiosk-message").inner_text() == "请将身份证放在阅读器上"
+    # The kiosk's cable to the appliance is pulled: the whole screen says it is out of service;
+    # plugged back, the gate screen returns by itself.
+    relay = Relay(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    cut_off = kiosk.context.new_page()  # the same kiosk (its cookie), through the cable
+    try:
+        cut_off.goto(f"http://127.0.0.1:{relay.port}/kiosk/")
+        cut_off.wait_for_selector("footer.live.online")
+        relay.cut()
+        cut_off.wait_for_selector("#kiosk-paused", state="visible", timeout=15000)
+        assert "暂停使用" in cut_off.locator("#kiosk-paused").inner_text()
+        assert cut_off.evaluate("(() => { const r = document.getElementById('kiosk-paused').getBoundingClientRect();"
+                                " return r.width >= innerWidth && r.height >= innerHeight; })()")
+        relay.restore()
+        cut_off.wait_for_selector("#kiosk-paused", state="hidden", timeout=15000)
+    finally:
+        relay.close()
+        cut_off.close()
+    # An expert's first entry at 1280x800: the pad and "sign" are on screen as it opens.
+    tap(venue_, "P02")
+    kiosk.wait_for_url("**/kiosk/checkin/*", timeout=8000)
+    for selector in ("#signature-pad", "#checkin-submit"):
+        box = kiosk.locator(selector).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 800, (selector, box)
+    assert kiosk.evaluate("window.scrollY") == 0
+    kiosk.evaluate("document.querySelector('.checkin').setAttribute('data-idle-after', '1');"
+                   "document.dispatchEvent(new Event('pointerdown'))")  # nobody signs: it times out
+    kiosk.wait_for_url(base + "/kiosk/", timeout=8000)
 
 
 def test_a_committee_short_of_members_says_why_and_offers_the_replacement_draw(venue, context):

@@ -111,7 +111,17 @@ def last_decision(site: Site, reader: str, within_s: float = 15.0) -> dict[str, 
         payload = json.loads(body)["payload"]
         if payload["gate"] == gate[0]:
             age_s = (site.clock.now() - datetime.fromisoformat(ts.replace("Z", "+00:00"))).total_seconds()
-            return {"seq": seq, "ts": ts, "age_s": round(age_s, 3), "allow": payload["allow"], "reason": payload["reason"]}
+            # Whose result it is, masked: the name (or, for a card nobody registered, the masked
+            # number) and the role on the session's roster.
+            person_id, who, role = payload.get("person_id"), payload.get("id_masked") or "", None
+            if person_id is not None:
+                row = site.store.reader().execute("SELECT name_masked FROM people WHERE id = ?", (person_id,)).fetchone()
+                who = row[0] if row and row[0] else who
+                found = site.store.reader().execute("SELECT role FROM roster WHERE session = ? AND person_id = ?",
+                                                    (payload.get("session"), person_id)).fetchone()
+                role = found[0] if found else None
+            return {"seq": seq, "ts": ts, "age_s": round(age_s, 3), "allow": payload["allow"], "reason": payload["reason"],
+                    "who": who, "role": role}
     return None
 
 

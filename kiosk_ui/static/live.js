@@ -119,6 +119,7 @@
     el.classList.toggle("online", online);
     el.classList.toggle("offline", !online);
     el.querySelector(".text").textContent = el.getAttribute(online ? "data-text-online" : "data-text-offline");
+    document.dispatchEvent(new CustomEvent("live-connection", { detail: online }));
   }
 
   function tick() {
