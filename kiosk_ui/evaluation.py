@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from appliance.evaluation import committee, darkbid, report, terminal
 from appliance.evaluation.committee import EvaluationError
+from appliance.siteops.checkin import VENUE_TZ
 from kiosk_ui.access import allow
 from kiosk_ui.forms import ActionForm
 
@@ -32,6 +33,7 @@ def tap_texts() -> dict[str, str]:
         "signed_in": _("Signed in"), "card_invalid": _("The card is not valid"),
         "unknown_person": _("You are not registered for today"),
         "no_evaluation": _("No evaluation has begun in this room: please wait for the staff"),
+        "evaluation_finished": _("This evaluation is finished: its report is sealed"),
         "not_member": _("You are not a member of this evaluation committee"),
         "not_inside": _("Please pass the evaluation-area gate first"),
         "session_suspended": _("The session is suspended"), "session_terminated": _("The session is terminated"),
@@ -60,6 +62,7 @@ def error_texts() -> dict[str, str]:
         "no_question": _("This question is answered already."), "no_step": _("Unknown step."),
         "not_member": _("You are not a member of this evaluation committee"),
         "no_evaluation": _("No evaluation has begun in this room: please wait for the staff"),
+        "evaluation_finished": _("This evaluation is finished: its report is sealed"),
         "committee_incomplete": _("The committee may not work now: it has fewer members than required or an even number "
                                   "(at least five, an odd number: Law on Tendering and Bidding, article 37). The staff are "
                                   "seating a replacement."),
@@ -119,7 +122,9 @@ def home() -> Any:
         room = conn.execute("SELECT name FROM rooms WHERE id = ?", (kiosk.room,)).fetchone() if kiosk.room else None
         session = terminal.current_session(conn, kiosk.room)
         section = conn.execute("SELECT section_name FROM sessions WHERE id = ?", (session,)).fetchone() if session else None
+        today = site.clock.now().astimezone(VENUE_TZ).date().isoformat()
         return render_template("evaluation_home.html", room=room[0] if room else None, section=section[0] if section else None,
+                               open=session is not None, finished=terminal.finished_today(conn, kiosk.room, today),
                                tap=terminal.last_tap(site, kiosk.id), taps=tap_texts(),
                                fingerprint=terminal.fingerprint(site, kiosk.id))
     session, me = seated

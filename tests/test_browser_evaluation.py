@@ -254,3 +254,17 @@ def test_a_whole_evaluation_by_five_members_at_their_terminals(venue):
         taps = journal(supervisor, base, "evaluation.terminal_tap")
         # each member signed in at a terminal of their own (a card left on a reader is read again: same seat)
         assert sorted({p["terminal"] for p in taps if p["outcome"] == "signed_in"}) == [f"PB1-{i}" for i in range(1, 6)]
+
+        # Item 11 (issue 14): the report sealed, a member signs out; the terminal says the
+        # evaluation is over instead of inviting a sign-in, and a card tapped again is told so.
+        page = desks["P01"]
+        settle(page).click("#sign-out")
+        page.wait_for_selector("#terminal-instruction")
+        assert page.locator("#terminal-instruction").inner_text() == "本场评标已结束"
+        assert "评标报告已签署并封存" in page.locator("#terminal").inner_text()
+        i = MEMBERS.index("P01")
+        venue_.desks[i].place(card_of("P01"))
+        page.wait_for_selector("#tap-message:not([hidden])")
+        venue_.desks[i].remove()
+        assert page.locator("#tap-message").inner_text() == "本场评标已结束，评标报告已封存"
+        assert page.locator("#member-name").count() == 0

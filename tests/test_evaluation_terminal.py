@@ -99,10 +99,11 @@ def post(client, path, seat=None, **data):
 
 def test_members_sign_in_by_card_at_the_desk_and_nobody_else_does(room):
     site, service, _, (desk1, desk2) = room
-    assert "请在桌面读卡器上刷身份证签到" in page(desk1)
+    assert "本评标室当前没有进行中的评标" in page(desk1)  # not yet inviting a sign-in
     tap(site, service, 1, "P01")
     assert "尚未开始评标" in page(desk1)  # no evaluation yet in this room
     ev.start(site, SESSION, TEMPLATE, BIDS, by="staff1")
+    assert "请在桌面读卡器上刷身份证签到" in page(desk1)
 
     refused = tap(site, service, 1, "P11")  # a bidder's representative
     assert (refused["outcome"], refused["person_id"]) == ("not_member", person(site, "P11"))

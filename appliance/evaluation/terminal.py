@@ -34,8 +34,8 @@ from appliance.personal import mask_id_number
 from appliance.site import Site
 
 # What a refused tap says, by code (the terminal words it; docs/evaluation.md lists them).
-REFUSALS = ("card_invalid", "unknown_person", "no_evaluation", "not_member", "not_inside", "session_suspended",
-            "session_terminated")
+REFUSALS = ("card_invalid", "unknown_person", "no_evaluation", "evaluation_finished", "not_member", "not_inside",
+            "session_suspended", "session_terminated")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,20 @@ def current_session(conn: Any, room: str | None) -> str | None:
     return row[0] if row else None
 
 
+def finished_today(conn: Any, room: str | None, day: str) -> dict[str, Any] | None:
+    """The room's evaluation of ``day`` (venue date) whose report is issued and sealed, when no
+    other evaluation is under way there: the terminal says it is over instead of inviting a
+    sign-in. {"session", "section_name", "issued"} or None."""
+    if room is None:
+        return None
+    current = current_session(conn, room)
+    row = conn.execute(
+        """SELECT s.id, s.section_name, r.issued FROM sessions s JOIN eval_reports r ON r.session = s.id
+           WHERE s.room = ? AND s.day = ? AND (? IS NULL OR s.id = ?) ORDER BY r.issued DESC LIMIT 1""",
+        (room, day, current, current)).fetchone()
+    return dict(zip(("session", "section_name", "issued"), row)) if row else None
+
+
 def _refusal(conn: Any, room: str | None, session: str | None, person_id: int | None, card_valid: bool) -> str | None:
     if not card_valid:
         return "card_invalid"
@@ -72,6 +86,8 @@ def _refusal(conn: Any, room: str | None, session: str | None, person_id: int | 
         return "unknown_person"
     if session is None:
         return "no_evaluation"
+    if conn.execute("SELECT 1 FROM eval_reports WHERE session = ?", (session,)).fetchone():
+        return "evaluation_finished"  # the report is sealed: nothing is left to sign in for
     if conn.execute("SELECT 1 FROM eval_members WHERE session = ? AND person_id = ? AND left IS NULL",
                     (session, person_id)).fetchone() is None:
         return "not_member"
@@ -159,6 +175,12 @@ def fingerprint(site: Site, kiosk_id: int) -> str:
     seated = seat(site, kiosk_id)
     tap = last_tap(site, kiosk_id)
     parts: list[Any] = [seated, tap]
+    if not seated:  # the idle screen: which evaluation the room has, and whether its report is sealed
+        room = conn.execute("SELECT room FROM kiosks WHERE id = ?", (kiosk_id,)).fetchone()
+        current = current_session(conn, room[0] if room else None)
+        parts += [current, [tuple(r) for r in conn.execute(
+            "SELECT r.session FROM eval_reports r JOIN sessions s ON s.id = r.session WHERE s.room = ?",
+            (room[0] if room else None,))]]
     if seated:
         session = seated[0]
         parts += [tuple(conn.execute("SELECT state, chair, vote_round, finalized FROM evaluations WHERE session = ?",
