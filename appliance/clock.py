@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 
 class Clock:
@@ -41,3 +42,13 @@ def utc_timestamp(moment: datetime) -> str:
     if moment.utcoffset():
         moment = moment.astimezone(timezone.utc)
     return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def day_bounds(day: str, tz: tzinfo) -> tuple[str, str]:
+    """A calendar day in ``tz`` (the venue's, China Standard Time) as the UTC timestamps of its
+    first moment and of the next day's, for ``start <= ts < end`` over stored timestamps."""
+    first = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=tz)
+    return utc_timestamp(first), utc_timestamp(first + timedelta(days=1))
+
+
+VENUE_TZ = ZoneInfo("Asia/Shanghai")  # the venues' wall clock: China Standard Time, no DST

@@ -394,3 +394,15 @@ def m022_committee_seats(db: Database) -> None:
     db.execute("ALTER TABLE evaluations ADD COLUMN required_size INTEGER")
     db.execute("ALTER TABLE eval_members ADD COLUMN left TEXT")
     db.execute("ALTER TABLE eval_members ADD COLUMN left_reason TEXT")
+
+
+@migrations()
+def m023_fee_sheets_confirmed(db: Database) -> None:
+    # A confirmed fee sheet (劳务费发放表) is locked: one row per session, the journaled record's
+    # seq and hash; sheets confirmed before this come from their journal records (the first).
+    db.execute("""CREATE TABLE fee_sheets (session TEXT PRIMARY KEY, seq INTEGER NOT NULL, confirmed TEXT NOT NULL,
+                  by TEXT NOT NULL, sha256 TEXT NOT NULL, total_fen INTEGER NOT NULL)""")
+    db.execute("""INSERT OR IGNORE INTO fee_sheets (session, seq, confirmed, by, sha256, total_fen)
+                  SELECT json_extract(body, '$.payload.session'), seq, ts, json_extract(body, '$.payload.by'),
+                         json_extract(body, '$.payload.sha256'), json_extract(body, '$.payload.total_fen')
+                  FROM journal WHERE kind = 'fees.sheet' ORDER BY seq""")

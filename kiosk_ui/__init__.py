@@ -111,11 +111,12 @@ def create_app(site: Any, test_config: dict[str, Any] | None = None) -> Flask:
         kiosk,
         opening,
         operations,
+        records,
         review,
         rooms,
     )
 
-    for module in (auth, console, operations, rooms, fees, opening, committee, review, kiosk, evaluation, api):
+    for module in (auth, console, operations, records, rooms, fees, opening, committee, review, kiosk, evaluation, api):
         app.register_blueprint(module.bp)
 
     @app.context_processor

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from appliance.siteops.fees import FeeError, fee_sheet, finalize_sheet, set_bank_card, yuan
+from appliance.siteops.fees import FeeError, confirmed_sheet, fee_sheet, finalize_sheet, set_bank_card, yuan
 from kiosk_ui.access import allow
 from kiosk_ui.forms import ActionForm, BankCardForm
 
@@ -31,9 +31,11 @@ def sheet(session_id: str) -> Any:
         data = fee_sheet(_site(), session_id)
     except FeeError:
         abort(404)
-    finalized = [r for r in _site().journal.records(kind="fees.sheet") if r.payload["session"] == session_id]
+    confirmed = confirmed_sheet(_site(), session_id)
+    if confirmed:  # locked: the sheet as it was confirmed, no forms
+        data = {**data, "lines": confirmed["lines"], "total_fen": confirmed["total_fen"], "complete": True}
     return render_template("fees.html", sheet=data, yuan=yuan, outcomes=outcome_words(), card=BankCardForm(formdata=None),
-                           action=ActionForm(), finalized=finalized[-1] if finalized else None)
+                           action=ActionForm(), confirmed=confirmed)
 
 
 @bp.post("/<session_id>/card/<int:person_id>")
@@ -44,7 +46,9 @@ def card(session_id: str, person_id: int) -> Any:
                                             (session_id, person_id)).fetchone()
     if roster is None:
         abort(404)
-    if not form.validate_on_submit():
+    if confirmed_sheet(_site(), session_id):
+        flash(_("The fee sheet is confirmed and locked: it cannot be changed."))
+    elif not form.validate_on_submit():
         flash(_("Enter the bank card number (16 to 19 digits)."))
     else:
         try:
@@ -65,11 +69,16 @@ def finalize(session_id: str) -> Any:
     except FeeError:
         abort(404)
     missing = sum(1 for line in data["lines"] if line["fee_fen"] and not line["bank_card_masked"])
-    if not data["complete"]:
+    if confirmed_sheet(_site(), session_id):
+        flash(_("The fee sheet is confirmed and locked: it cannot be confirmed again."))
+    elif not data["complete"]:
         flash(_("The session is still running: fees are final when it has ended."))
     elif missing:
         flash(_("Enter the bank cards first: %(n)s missing.", n=missing))
     else:
-        record = finalize_sheet(_site(), session_id, by=g.user.username)
-        flash(_("Fee sheet finalized: total %(total)s yuan.", total=yuan(record["total_fen"])))
+        try:
+            record = finalize_sheet(_site(), session_id, by=g.user.username)
+            flash(_("Fee sheet finalized: total %(total)s yuan.", total=yuan(record["total_fen"])))
+        except FeeError:  # confirmed from another screen meanwhile
+            flash(_("The fee sheet is confirmed and locked: it cannot be confirmed again."))
     return redirect(url_for("fees.sheet", session_id=session_id))

@@ -225,7 +225,8 @@ def register(name: str) -> Any:
             error = register_error_text(exc)
     return render_template("register.html", name=name, title=REGISTER_TEXT[name], fields=REGISTERS[name][1],
                            field_text=FIELD_TEXT, entries=_register_rows(name, entries(_site(), name)), sessions=_today_sessions(),
-                           registers=REGISTER_TEXT, action=form, error=error, choice_text=CHOICE_TEXT)
+                           registers=REGISTER_TEXT, action=form, error=error, choice_text=CHOICE_TEXT,
+                           today=_site().clock.now().astimezone(VENUE_TZ).date().isoformat())
 
 
 @bp.post("/registers/entry/<int:entry_id>/complete")

@@ -13,7 +13,7 @@ from tests.helpers import csrf_token
 
 SAMPLE_ARGS = {"bidder": "B1", "user_id": 1, "filename": "appliance.css", "prompt_id": 1, "session_id": "S-1", "name": "patrol",
                "entry_id": 1, "person_id": 1, "alarm_id": 1, "booking_id": 1, "segment_id": 1, "clarification_id": 1,
-               "request_id": 1, "step": "technical", "kiosk_id": 1, "change": "code"}  # user_id: see test_matrix
+               "request_id": 1, "step": "technical", "kiosk_id": 1, "change": "code", "fmt": "xlsx"}  # user_id: see test_matrix
 STREAMING = {"api.events"}
 
 

@@ -47,9 +47,13 @@ def context(browser):
 
 
 def staff_page(context, base, who="staff1"):
+    """Logged in, in Chinese (an earlier test may have left the account in English)."""
     page = context.new_page()
     log_in(page, base, who, PASSWORD)
     page.wait_for_url(base + "/**")
+    if page.evaluate("document.documentElement.lang") != "zh-CN":
+        page.click("header form.lang button[value=zh_Hans_CN]")
+        page.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
     return page
 
 
@@ -135,7 +139,7 @@ def test_a_refusal_at_the_kiosk_says_whose_it_is_and_what_to_do_next(venue, kios
         p12 = site.store.reader().execute("SELECT p.name_masked FROM people p JOIN person_refs r ON r.person_id = p.id "
                                           "WHERE r.ref = 'P12'").fetchone()[0]
     tap(venue_, "P12")  # not on today's list for the evaluation area
-    kiosk_state(kiosk, "denied")
+    kiosk.wait_for_function("() => document.getElementById('kiosk-message').textContent === '您不在本区域今日名单中'")
     assert p12 and p12 in kiosk.locator("#kiosk-person").inner_text()
     assert "请联系工作人员" in kiosk.locator("#kiosk-sub").inner_text()
     assert "存储柜" not in kiosk.locator("#kiosk-state").inner_text()
@@ -144,7 +148,7 @@ def test_a_refusal_at_the_kiosk_says_whose_it_is_and_what_to_do_next(venue, kios
     kiosk.wait_for_function("() => document.documentElement.lang === 'en'")
     kiosk_state(kiosk, "idle")
     tap(venue_, "P13")  # agency staff at the evaluation gate
-    kiosk_state(kiosk, "denied")
+    kiosk.wait_for_function("() => document.getElementById('kiosk-message').textContent.includes('may not enter')")
     assert "may not enter" in kiosk.locator("#kiosk-message").inner_text()
     assert "agency staff" in kiosk.locator("#kiosk-person").inner_text()
     assert "public hall" in kiosk.locator("#kiosk-sub").inner_text()
@@ -327,3 +331,131 @@ def test_the_navigation_stays_on_one_line_at_1280(venue, browser):
             overflow = page.evaluate("(() => { const n = document.querySelector('header.top > nav'); return n.scrollWidth > n.clientWidth; })()")
             assert len(tops) == 1 and not overflow, (who, lang, tops, overflow)
             context.close()
+
+
+def test_the_check_in_roster_shows_who_is_where_live(venue, context):
+    """Item 12: a session's roster: who has arrived, signed, is inside, has left, who is missing;
+    a tap at the gate shows without a reload."""
+    venue_, base = venue
+    page = staff_page(context, base)
+    page.goto(base + "/console/sessions")
+    page.locator("#session-S-0922-02 a.roster-link").click()
+    page.wait_for_selector("#roster")
+    page.wait_for_selector("footer.live.online")
+    page.evaluate("window.__loadedOnce = true")
+    with open_site(venue_.data) as site:
+        masked = dict(site.store.reader().execute(
+            "SELECT r.ref, p.name_masked FROM person_refs r JOIN people p ON p.id = r.person_id WHERE r.ref IN ('P08', 'P09')"))
+
+    def status(ref):
+        return page.locator("#roster tbody tr", has_text=masked[ref]).first.locator("td.status").inner_text()
+
+    assert status("P09") == "未到"  # the technician has not come
+    assert status("P08") == "未到"
+    assert "评标委员会" in page.locator("#roster-counts").inner_text()
+    tap(venue_, "P08")  # the witness arrives at the evaluation gate
+    page.wait_for_function(f"() => [...document.querySelectorAll('#roster tbody tr')].some(tr => "
+                           f"tr.textContent.includes('{masked['P08']}') && tr.querySelector('td.status').textContent === '在评标区内')",
+                           timeout=10000)
+    row = page.locator("#roster tbody tr", has_text=masked["P08"]).first
+    assert row.locator("td").nth(3).inner_text().count(":") == 1  # the arrival time, HH:MM
+    assert page.evaluate("window.__loadedOnce === true")  # no reload
+
+
+def test_a_register_prints_and_exports_as_filed(venue, context):
+    """Item 13: a register printed (PDF) and exported (.xlsx) with the venue, the title and the entries."""
+    import io
+
+    from openpyxl import load_workbook
+
+    venue_, base = venue
+    page = staff_page(context, base)
+    page.goto(base + "/console/registers/patrol")
+    page.fill("#register-form [name=area]", "第一评标室")
+    page.fill("#register-form [name=finding]", "秩序正常，门禁完好")
+    page.click("#register-form button[type=submit]")
+    page.wait_for_load_state()
+    with page.expect_download() as download:
+        page.click("#register-xlsx")
+    book = load_workbook(io.BytesIO(open(download.value.path(), "rb").read()))
+    cells = [str(c.value) for row in book.active.iter_rows() for c in row if c.value is not None]
+    assert "巡场台账" in cells and "秩序正常，门禁完好" in cells and "staff1" in cells
+    with open_site(venue_.data) as site:
+        assert site.config.site.name in cells
+    with page.context.expect_page() as printed:
+        page.click("#register-pdf")
+    pdf = page.request.get(printed.value.url).body()
+    assert pdf.startswith(b"%PDF") and b"/Type /Page" in pdf
+
+
+def test_the_alarm_history_keeps_who_handled_each_alarm(venue, context):
+    """Item 14: an acknowledged alarm stays visible with who, when and the note; filter by kind and day."""
+    venue_, base = venue
+    with open_site(venue_.data) as site, site.store.transaction() as conn:
+        raise_alarm(site, conn, "locker_door_left_open", seq=None, session="S-0922-02", detail={"bank": "bank-a", "lock": 3})
+    page = staff_page(context, base)
+    page.goto(base + "/console/gates")
+    form = page.locator("#alarm-ack form").first
+    form.locator("input[name=note]").fill("柜门已关好")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    page.goto(base + "/console/alarms")
+    handled = page.locator("#alarm-history tr.alarm.handled", has_text="柜门已关好")
+    assert handled.count() == 1 and "staff1" in handled.inner_text() and "存储柜门未关闭" in handled.inner_text()
+    page.select_option("#alarm-filter select[name=kind]", "camera_offline")
+    page.click("#alarm-filter-submit")
+    page.wait_for_load_state()
+    assert page.locator("#alarm-history tr.alarm").count() == 0
+    page.fill("#alarm-filter input[name=day]", "2020-01-01")
+    page.select_option("#alarm-filter select[name=kind]", "")
+    page.click("#alarm-filter-submit")
+    page.wait_for_load_state()
+    assert "当日无告警" in page.locator("#alarm-history").inner_text()
+    # A supervisor sees the same history.
+    other = context.browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    try:
+        sup = staff_page(other, base, who="super1")
+        sup.click("nav a[href='/console/alarms']")
+        sup.wait_for_selector("#alarm-history")
+        assert sup.locator("#alarm-history tr.alarm.handled", has_text="柜门已关好").count() == 1
+    finally:
+        other.close()
+
+
+def test_a_confirmed_fee_sheet_is_locked_and_prints(venue, context):
+    """Item 13: the fee sheet confirmed once, then locked (no card form, no second
+    confirmation), printed and exported as confirmed. Last: it ends the evaluation session."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from appliance.siteops.fees import fee_sheet, set_bank_card
+    from appliance.siteops.sessions import change_state
+
+    venue_, base = venue
+    from tests.test_fees import CARD  # fictitious, with a valid check digit
+
+    with open_site(venue_.data) as site:
+        for to in ("in_progress", "completed"):
+            change_state(site, "S-0922-02", to, by="test")
+        for line in fee_sheet(site, "S-0922-02")["lines"]:
+            if line["fee_fen"]:
+                set_bank_card(site, line["person_id"], CARD, by="test")
+    page = staff_page(context, base)
+    page.goto(base + "/console/fees/S-0922-02")
+    page.click("#finalize-fees")
+    page.wait_for_load_state()
+    assert "已锁定" in page.locator("#fees-finalized").inner_text()
+    assert page.locator("#finalize-fees").count() == 0 and page.locator("form[action*='/card/']").count() == 0
+    token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    again = page.request.post(base + "/console/fees/S-0922-02/finalize", form={"csrf_token": token})
+    assert "不能重复确认" in again.text()
+    with open_site(venue_.data) as site:
+        assert len([r for r in site.journal.records(kind="fees.sheet") if r.payload["session"] == "S-0922-02"]) == 1
+    with page.expect_download() as download:
+        page.click("#fees-xlsx")
+    cells = [str(c.value) for row in load_workbook(io.BytesIO(open(download.value.path(), "rb").read())).active.iter_rows()
+             for c in row if c.value is not None]
+    assert "评标专家劳务费发放表" in cells and any(c.startswith("已由 staff1 于") for c in cells)
+    pdf = page.request.get(base + "/console/fees/S-0922-02/export.pdf").body()
+    assert pdf.startswith(b"%PDF")

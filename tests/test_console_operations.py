@@ -243,8 +243,13 @@ def test_fee_sheet_on_the_console(ops):
     assert "622202*********0128" in html and card not in html
     staff.post("/console/fees/S-0922-02/finalize", data={"csrf_token": token})
     html = staff.get("/console/fees/S-0922-02").get_data(as_text=True)
-    assert "已由 staff1 确认" in html
+    assert "已由 staff1 于" in html and "本表已锁定" in html
     assert site.journal.records(kind="fees.sheet")[0].payload["total_fen"] == 80000
+    # Locked: no second confirmation, no card change through the sheet.
+    staff.post("/console/fees/S-0922-02/finalize", data={"csrf_token": token})
+    staff.post(f"/console/fees/S-0922-02/card/{person_id}", data={"number": card, "csrf_token": token})
+    assert len(site.journal.records(kind="fees.sheet")) == 1
+    assert len(site.journal.records(kind="person.bank_card_set")) == 1
     assert staff.get("/console/fees/NO-SUCH").status_code == 404
 
 

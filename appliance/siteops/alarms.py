@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from appliance.clock import utc_timestamp
+from appliance.clock import VENUE_TZ, day_bounds, utc_timestamp
 from appliance.personal import redact_personal_data
 from appliance.site import Site
 
@@ -70,3 +70,18 @@ def open_alarms(site: Site, limit: int = 50) -> list[dict[str, Any]]:
            WHERE a.acknowledged IS NULL ORDER BY a.id DESC LIMIT ?""", (limit,))
     return [{"id": r[0], "kind": r[1], "raised": r[2], "seq": r[3], "session": r[4], "detail": json.loads(r[5]),
              "person": r[6] or "", "section": r[7] or ""} for r in rows]
+
+
+def alarm_history(site: Site, day: str, kind: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    """The alarms raised on ``day`` (venue date), newest first, open and handled, with who
+    acknowledged each, when, and their note."""
+    start, end = day_bounds(day, VENUE_TZ)
+    rows = site.store.reader().execute(
+        """SELECT a.id, a.kind, a.raised, a.seq, a.session, a.detail, p.name_masked, s.section_name,
+                  a.acknowledged, a.acknowledged_by, a.note
+           FROM alarms a LEFT JOIN people p ON p.id = a.person_id LEFT JOIN sessions s ON s.id = a.session
+           WHERE a.raised >= ? AND a.raised < ? AND (? IS NULL OR a.kind = ?) ORDER BY a.id DESC LIMIT ?""",
+        (start, end, kind, kind, limit))
+    return [{"id": r[0], "kind": r[1], "raised": r[2], "seq": r[3], "session": r[4], "detail": json.loads(r[5]),
+             "person": r[6] or "", "section": r[7] or "", "acknowledged": r[8], "acknowledged_by": r[9] or "",
+             "note": r[10] or ""} for r in rows]

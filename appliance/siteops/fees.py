@@ -167,8 +167,26 @@ def fee_sheet(site: Site, session: str) -> dict[str, Any]:
     }
 
 
+def confirmed_sheet(site: Site, session: str) -> dict[str, Any] | None:
+    """The confirmed (locked) sheet as it was journaled, with the names and who confirmed it
+    when; None while it is not confirmed. What a printed or exported sheet shows once confirmed:
+    the record, never a recomputation (a card changed later does not change it)."""
+    conn = site.store.reader()
+    row = conn.execute("SELECT seq, confirmed, by FROM fee_sheets WHERE session = ?", (session,)).fetchone()
+    if row is None:
+        return None
+    record = site.journal.records(since=row[0] - 1, kind="fees.sheet", limit=1)[0].payload
+    names = dict(conn.execute("SELECT id, name_masked FROM people WHERE id IN (%s)" % ",".join("?" * len(record["lines"])),
+                              [line["person_id"] for line in record["lines"]]).fetchall())
+    return {**record, "seq": row[0], "confirmed": row[1], "confirmed_by": row[2],
+            "lines": [{**line, "name_masked": names.get(line["person_id"], "")} for line in record["lines"]]}
+
+
 def finalize_sheet(site: Site, session: str, *, by: str) -> dict[str, Any]:
-    """Journal the sheet (no names, masked cards) with the rule it was computed by."""
+    """Journal the sheet (no names, masked cards) with the rule it was computed by; once only:
+    a confirmed sheet is locked (``FeeError`` "confirmed already")."""
+    if site.store.reader().execute("SELECT 1 FROM fee_sheets WHERE session = ?", (session,)).fetchone():
+        raise FeeError("the fee sheet is confirmed already: it is locked")
     sheet = fee_sheet(site, session)
     if not sheet["complete"]:
         raise FeeError("the session is still running: fees are final when it has ended")
@@ -181,8 +199,18 @@ def finalize_sheet(site: Site, session: str, *, by: str) -> dict[str, Any]:
                                               "capped_fen", "bank_card_masked")} for line in sheet["lines"]]}
     record["sha256"] = hashlib.sha256(canonical_bytes(record)).hexdigest()
     with site.store.transaction() as conn:
-        site.journal.append(conn, "fees.sheet", record)
+        if conn.execute("SELECT 1 FROM fee_sheets WHERE session = ?", (session,)).fetchone():
+            raise FeeError("the fee sheet is confirmed already: it is locked")  # confirmed meanwhile
+        entry = site.journal.append(conn, "fees.sheet", record)
+        conn.execute("INSERT INTO fee_sheets (session, seq, confirmed, by, sha256, total_fen) VALUES (?, ?, ?, ?, ?, ?)",
+                     (session, entry.seq, entry.ts, by, record["sha256"], record["total_fen"]))
     return record
+
+
+def locked_for(site: Site, person_id: int) -> list[str]:
+    """Sessions whose confirmed sheet pays this person: their bank card is locked with it."""
+    return [r[0] for r in site.store.reader().execute(
+        "SELECT f.session FROM fee_sheets f JOIN roster r ON r.session = f.session WHERE r.person_id = ?", (person_id,))]
 
 
 def luhn_ok(digits: str) -> bool:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.clock import utc_timestamp
+from appliance.clock import VENUE_TZ, day_bounds, utc_timestamp
 from appliance.personal import redact_personal_data
 from appliance.site import Site
 
@@ -157,4 +157,13 @@ def close_entry(site: Site, entry: int, *, by: str, conn: Any = None) -> None:
 def entries(site: Site, register: str, limit: int = 50) -> list[dict[str, Any]]:
     rows = site.store.reader().execute(
         "SELECT id, data, created, by, closed FROM register_entries WHERE register = ? ORDER BY id DESC LIMIT ?", (register, limit))
+    return [{"id": r[0], **json.loads(r[1]), "created": r[2], "by": r[3], "closed": r[4]} for r in rows]
+
+
+def entries_of_day(site: Site, register: str, day: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """A register's entries made on ``day`` (venue date), oldest first: the day's ledger as filed."""
+    start, end = day_bounds(day, VENUE_TZ)
+    rows = site.store.reader().execute(
+        "SELECT id, data, created, by, closed FROM register_entries WHERE register = ? AND created >= ? AND created < ? "
+        "ORDER BY id LIMIT ?", (register, start, end, limit))
     return [{"id": r[0], **json.loads(r[1]), "created": r[2], "by": r[3], "closed": r[4]} for r in rows]
