@@ -148,6 +148,14 @@ def c004_alarm_counts_key_generations_staff_sessions(db: Database) -> None:
     db.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
 
 
+
+@schema()
+def c005_records_by_kind(db: Database) -> None:
+    # The pages read the venues' names, sessions and alarms by record kind.
+    db.execute("CREATE INDEX records_kinds ON records(kind, site, seq) WHERE kind IN "
+               "('site.initialised', 'plan.loaded', 'alarm.raised', 'alarm.acknowledged')")
+
+
 class Center(CenterFeed, CenterMedia):
     def __init__(self, data: Path, clock: Clock | None = None) -> None:
         data.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
@@ -38,6 +39,7 @@ from flask_wtf.csrf import CSRFProtect
 from appliance import merkle
 from appliance.clock import utc_timestamp
 from sync.center_accounts import CenterStaff
+from sync.center_views import media_path, session_footage, session_names, venue_alarms, venue_names
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
@@ -172,15 +174,25 @@ def sites() -> Any:
     rows = site_rows()
     if request.args.get("format") == "json":
         return jsonify(rows)
-    return render_template("center_sites.html", sites=rows)
+    return render_template("center_sites.html", sites=rows, venues=venue_names(_center().store.reader()))
+
+
+def _venue_alarm_words() -> dict[str, str]:
+    from kiosk_ui.words import alarm_texts  # the same words as the venue's console
+
+    return alarm_texts()
 
 
 @bp.get("/alarms")
 @staff_only
 def alarms() -> Any:
-    rows = [dict(r) | {"detail": json.loads(r["detail"])} for r in _center().store.reader().execute(
+    conn = _center().store.reader()
+    rows = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
         "SELECT id, site, kind, detail, raised, count, last_raised, source FROM alarms ORDER BY last_raised DESC, id DESC LIMIT 500")]
-    return render_template("center_alarms.html", alarms=rows)
+    venue = venue_alarms(conn)
+    sessions = {site: session_names(conn, site) for site in {a["site"] for a in venue}}
+    return render_template("center_alarms.html", alarms=rows, venue_alarms=venue, venues=venue_names(conn),
+                           session_names=sessions, alarm_words=_venue_alarm_words())
 
 
 @bp.get("/sites/<site_id>")
@@ -215,9 +227,36 @@ def site(site_id: str) -> Any:
     receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
     from kiosk_ui.operations import STATE_TEXT  # the same words as the venue's console
 
+    names = session_names(conn, site_id)
     return render_template("center_site.html", state_text=STATE_TEXT, site=info, sessions=list(sessions.values()), recordings=recordings[:200],
                            recordings_total=len(recordings), alarms=site_alarms, receipt=receipt,
-                           keys=_center().key_generations(site_id))
+                           keys=_center().key_generations(site_id), venue=venue_names(conn).get(site_id, site_id),
+                           names=names, venue_alarms=venue_alarms(conn, site_id, limit=100),
+                           session_names={site_id: names}, alarm_words=_venue_alarm_words())
+
+
+@bp.get("/sites/<site_id>/sessions/<session_id>")
+@staff_only
+def session_footage_page(site_id: str, session_id: str) -> Any:
+    """A session's footage as the center holds it: every sealed segment in time order, played here."""
+    conn = _center().store.reader()
+    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+        abort(404)
+    segments = session_footage(conn, site_id, session_id)
+    name = session_names(conn, site_id).get(session_id, {})
+    return render_template("center_session.html", site_id=site_id, venue=venue_names(conn).get(site_id, site_id),
+                           session_id=session_id, name=name, segments=segments)
+
+
+@bp.get("/sites/<site_id>/media/<int:seq>")
+@staff_only
+def media(site_id: str, seq: int) -> Any:
+    """One received segment's bytes (ranges served, so the player can seek)."""
+    stored = media_path(_center().store.reader(), site_id, seq)
+    path = Path(_center().data) / stored if stored else None  # stored relative to the center's data folder
+    if path is None or not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
 
 
 @bp.get("/sites/<site_id>/proof")

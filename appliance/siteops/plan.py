@@ -261,6 +261,10 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[st
         relink(site, conn, s.id)
     counts = {"zones": len(plan.zones), "rooms": len(plan.rooms), "gates": len(plan.gates), "people": len(plan.people),
               "sessions": len(plan.sessions), "roster": sum(len(s.roster) for s in plan.sessions)}
+    # The sessions by name (no personal data): what the center's pages call them.
+    rooms = {r.id: r.name for r in plan.rooms}
+    names = {s.id: {"section_code": s.section_code, "section_name": s.section_name, "room": rooms.get(s.room, s.room)}
+             for s in plan.sessions}
     site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts,
-                                              **({"by": by} if by else {})})
+                                              "session_names": names, **({"by": by} if by else {})})
     return counts
