@@ -84,9 +84,10 @@ class ServiceStatus:
 class Runtime:
     def __init__(self, site: Site, services: Sequence[str], *, web_factory: Callable[[Site], Any] | None = None,
                  sync_factory: Callable[..., Any] | None = None, demo_center_factory: Callable[[Site], Any] | None = None,
-                 simulate_day: bool = False) -> None:
+                 simulate_day: float = 0.0) -> None:
         """The layers above the domain come in as factories (the command line passes them): the
-        web app, the sync loop, the demo center."""
+        web app, the sync loop, the demo center. ``simulate_day``: play the paced demo day at
+        this speed (0: not)."""
         unknown = set(services) - set(SERVICES)
         if unknown:
             raise ValueError(f"unknown services: {sorted(unknown)}")
@@ -164,7 +165,7 @@ class Runtime:
             if self.simulate_day and self.site.config.devices.simulate:
                 from appliance.siteops.simulate import DaySimulation
 
-                self.day_simulation = DaySimulation(self.site, self.device_service, speed=1.0)
+                self.day_simulation = DaySimulation(self.site, self.device_service, speed=float(self.simulate_day), paced=True)
                 threading.Thread(target=self._run_day, name="day-simulation", daemon=True).start()
         if "recorder" in self.services and cfg.recording.cameras:
             from appliance.recording import RecorderService
@@ -343,7 +344,7 @@ def web_limits(cfg: Any) -> Any:
     return Limits(header_timeout_s=cfg.header_timeout_s, body_timeout_s=cfg.body_timeout_s)
 
 
-def run_services(site: Site, services: Sequence[str], simulate_day: bool = False, **factories: Any) -> int:
+def run_services(site: Site, services: Sequence[str], simulate_day: float = 0.0, **factories: Any) -> int:
     runtime = Runtime(site, services, simulate_day=simulate_day, **factories)
     runtime.install_signal_handlers()
     try:

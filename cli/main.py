@@ -9,7 +9,7 @@ import click
 
 from cli.accounts import kiosk, user
 from cli.bench import bench
-from cli.common import config_option, data_option, emit, friendly_errors
+from cli.common import FiniteFloat, config_option, data_option, emit, friendly_errors
 from cli.device import device
 from cli.evaluation import eval_
 from cli.evidence import evidence
@@ -65,11 +65,14 @@ def config_show(data_dir: Path, config_path: Path | None) -> None:
 @main.command()
 @data_option
 @config_option
-@click.option("--simulate-day", is_flag=True, help="With devices.simulate: play a venue day at human speed (make run).")
+@click.option("--simulate-day", is_flag=True, help="With devices.simulate: play a venue day at human speed (make run), "
+              "once a day: it starts when someone logs in (or after 5 minutes), a few minutes per phase.")
+@click.option("--simulate-speed", default=1.0, show_default=True, type=FiniteFloat(min=0, min_open=True, max=1000),
+              help="With --simulate-day: how much faster than the human pace (2: twice as fast).")
 @friendly_errors
-def run(data_dir: Path, config_path: Path | None, simulate_day: bool) -> None:
+def run(data_dir: Path, config_path: Path | None, simulate_day: bool, simulate_speed: float) -> None:
     """Start every service (web, devices, recorder, sync) in one process tree."""
-    run_services_of(data_dir, config_path, ["web", "devices", "recorder", "sync"], simulate_day)
+    run_services_of(data_dir, config_path, ["web", "devices", "recorder", "sync"], simulate_speed if simulate_day else 0.0)
 
 
 for _name, _service, _help in (

@@ -18,7 +18,8 @@ def composition(site: Any) -> dict[str, Any]:
     return {"web_factory": create_app, "sync_factory": SyncLoop, "demo_center_factory": DemoCenter}
 
 
-def run_services_of(data_dir: Path, config_path: Path | None, services: list[str], simulate_day: bool = False) -> None:
+def run_services_of(data_dir: Path, config_path: Path | None, services: list[str], simulate_day: float = 0.0) -> None:
+    """``simulate_day``: the paced demo day's speed (0: none)."""
     from appliance.logs import setup_logging
     from appliance.runtime import run_services
     from appliance.site import open_site

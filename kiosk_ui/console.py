@@ -21,9 +21,24 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 @bp.get("/")
 @allow("staff", "admin")
 def home() -> Any:
-    status = collect_status(current_app.extensions["site"])
+    site = current_app.extensions["site"]
+    status = collect_status(site)
     return render_template("console_home.html", status=status, action=ActionForm(), labels=service_labels(),
-                           alarm_labels=alarm_labels(), states=STATE_TEXT)
+                           alarm_labels=alarm_labels(), states=STATE_TEXT, demo_phase=site.store.get_meta("demo_phase"),
+                           demo_phases=demo_phase_texts())
+
+
+def demo_phase_texts() -> dict[str, str]:
+    """What the demo day (make run) is doing, for the newcomer at the console."""
+    return {
+        "waiting_for_login": _("Demo day: it begins now that you are logged in."),
+        "opening": _("Demo day: the morning bid opening — bids opened, bidders confirm, the supervisor signs off."),
+        "checkin": _("Demo day: experts check in at the evaluation-area gate; watch the gate kiosk and the gates page."),
+        "evaluation": _("Demo day: the evaluation — a no-show replaced, a sample inspection, a suspension, the committee at work."),
+        "closing": _("Demo day: an expert leaves without approval (an alarm), the session completes, the fee sheet."),
+        "finished": _("Demo day: finished. `make demo-reset` plays it again."),
+        "already_played": _("Demo day: today's has played already. `make demo-reset` plays it again."),
+    }
 
 
 def service_labels() -> dict[str, str]:

@@ -14,6 +14,7 @@ access policy and the journal. Fictitious people only.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import struct
 import threading
@@ -26,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.accounts import AccountError, Accounts
+from appliance.clock import utc_timestamp
 from appliance.device_commands import queue_command
 from appliance.site import Site
 from appliance.personal import id_check_char
@@ -44,6 +46,7 @@ from devices.idcard.text import RESIDENT, CardText
 DEMO = Path(__file__).resolve().parent.parent.parent / "demo"
 DEMO_PLAN = DEMO / "day-plan.json"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger(__name__)
 SUPERVISOR = ("sim-supervisor", "simulated-supervisor-password")
 
 
@@ -107,11 +110,22 @@ def busier_day(plan: dict[str, Any]) -> dict[str, Any]:
     return {**plan, "people": plan["people"] + people, "sessions": [*plan["sessions"], afternoon]}
 
 
+# The paced day (make run): each step's pause this many times longer, this long between the
+# day's phases, and the start held until someone logs in (at most this long), so a newcomer
+# watches every step; at --simulate-speed 1 the day takes about twenty minutes.
+PACED_STEP = 5.0
+PHASE_GAP_S = 90.0
+WAIT_FOR_LOGIN_S = 300.0
+PHASES = ("waiting_for_login", "opening", "checkin", "evaluation", "closing", "finished", "already_played")
+
+
 class DaySimulation:
-    def __init__(self, site: Site, service: Any, *, speed: float = 1.0, seed: int = 0) -> None:
+    def __init__(self, site: Site, service: Any, *, speed: float = 1.0, seed: int = 0, paced: bool = False) -> None:
+        """``paced`` (make run): human pace, held until someone logs in, and once a day — a
+        restart the same day does not play it again (no second copy of the sessions)."""
         if not 0 < speed <= 10_000:
             raise ValueError("speed: more than 0 (1 is real time, 10 ten times faster)")
-        self.site, self.service, self.speed = site, service, speed
+        self.site, self.service, self.speed, self.paced = site, service, speed, paced
         self.random = random.Random(seed)
         self.plan: dict[str, Any] = {}
         self.stop_event = threading.Event()
@@ -121,9 +135,37 @@ class DaySimulation:
     # -- helpers ---------------------------------------------------------------------------
 
     def pause(self, seconds: float) -> None:
-        self.stop_event.wait(seconds / self.speed)
+        self.stop_event.wait(seconds * (PACED_STEP if self.paced else 1.0) / self.speed)
         if self.stop_event.is_set():
             raise InterruptedError
+
+    def phase(self, name: str) -> None:
+        """The day moves to its next phase: said in the log and on the console (meta demo_phase);
+        paced, after a gap to look at the screens."""
+        assert name in PHASES
+        if self.paced and name not in ("opening", "finished"):
+            self.stop_event.wait(PHASE_GAP_S / self.speed)
+            if self.stop_event.is_set():
+                raise InterruptedError
+        with self.site.store.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('demo_phase', ?)", (name,))
+        log.info("demo day: %s", name)
+
+    def played_today(self) -> bool:
+        day = self.site.clock.now().astimezone(SHANGHAI).date().isoformat()
+        return self.site.store.reader().execute(
+            "SELECT 1 FROM sessions WHERE day = ? AND id LIKE 'S-0922-01%'", (day,)).fetchone() is not None
+
+    def wait_for_login(self) -> None:
+        """Held until a person logs in to the web screens (or WAIT_FOR_LOGIN_S), so the day's
+        first taps are not over before anyone looks."""
+        since = utc_timestamp(self.site.clock.now())
+        deadline = time.monotonic() + WAIT_FOR_LOGIN_S / self.speed
+        while time.monotonic() < deadline:
+            if self.site.store.reader().execute("SELECT 1 FROM web_sessions WHERE created >= ?", (since,)).fetchone():
+                return
+            if self.stop_event.wait(0.5):
+                raise InterruptedError
 
     def card(self, ref: str) -> CardText:
         p = next(p for p in self.plan["people"] if p["id"] == ref)
@@ -348,15 +390,24 @@ class DaySimulation:
             pass  # a previous simulated day created it
 
     def run(self) -> dict[str, Any]:
-        self.prepare()
+        if self.paced and self.played_today():
+            self.phase("already_played")
+            log.info("demo day: today's day has played already (make demo-reset plays it again)")
+            return {"ok": True, "skipped": "already_played"}
         site = self.site
         try:
+            if self.paced:
+                self.phase("waiting_for_login")
+                self.wait_for_login()
+            self.prepare()
+            self.phase("opening")
             change_state(site, self.sid("S-0922-01"), "admitting", by="simulation")
             change_state(site, self.sid("S-0922-01"), "in_progress", by="simulation")
             self.opening()
             change_state(site, self.sid("S-0922-02"), "admitting", by="simulation")
             self.book_tomorrow()
             self.pause(3)
+            self.phase("checkin")
             add_entry(site, "materials", {"session": self.sid("S-0922-02"), "direction": "in", "description": "评标用投标文件光盘 2 张",
                                           "carried_by": "见证人员"}, by="simulation")
             for ref in ("P01", "P02"):
@@ -382,6 +433,7 @@ class DaySimulation:
             request_replacement(site, self.sid("S-0922-02"), no_show, by="simulation")
             self.replacement("P20", person={"id": "P20", "name": "曹评审", "id_number": _fictitious_id(90), "organisation": ""})
             self.checkin("P20")
+            self.phase("evaluation")
             change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation")
             self.pause(4)
             add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="simulation")
@@ -398,6 +450,7 @@ class DaySimulation:
             self.pause(5)
             change_state(site, self.sid("S-0922-02"), "in_progress", by="simulation", reason="故障已排除", confirmed_by=SUPERVISOR[0])
             self.committee()
+            self.phase("closing")
             self.tap("P02", reader="gate-1-exit-reader")  # leaving during the evaluation: an alarm
             self.pause(5)
             change_state(site, self.sid("S-0922-02"), "completed", by="simulation")
@@ -407,6 +460,7 @@ class DaySimulation:
                 set_bank_card(site, self.person_id(ref), _bank_card(i), by="sim-staff")
             if fee_sheet(site, self.sid("S-0922-02"))["complete"]:
                 finalize_sheet(site, self.sid("S-0922-02"), by="sim-staff")
+            self.phase("finished")
         except InterruptedError:
             self.notes["interrupted"] += 1
         return self.summary()
