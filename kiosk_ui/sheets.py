@@ -1,12 +1,14 @@
 """Printable and exportable sheets (签到表, 台账, 劳务费发放表) as venues file them: the venue's
 name, the sheet's title, the session's details, a table, and the lines for signatures. One
-`Sheet` goes out as an A4 PDF (printed by headless chromium, as the evaluation report is) or as
-an .xlsx workbook (openpyxl) for the venue's own spreadsheets."""
+`Sheet` goes out as an A4 PDF (printed by headless chromium, as the evaluation report is), as
+an .xlsx workbook (openpyxl) for the venue's own spreadsheets, or as the HTML it is printed
+from (a print preview)."""
 
 from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +18,7 @@ from flask_babel import gettext as _
 
 # Printing starts a chromium: at most two at once, so a burst of clicks cannot stop the venue.
 _PRINTERS = threading.BoundedSemaphore(2)
-FORMATS = ("pdf", "xlsx")
+FORMATS = ("pdf", "xlsx", "html")  # html: the print preview, the very page the PDF is printed from
 
 
 @dataclass
@@ -34,7 +36,8 @@ class Sheet:
 def as_pdf(sheet: Sheet) -> bytes:
     from appliance.evaluation.report import render_pdf
 
-    html = render_template("print_sheet.html", sheet=sheet)
+    css = (Path(__file__).parent / "static" / "print.css").read_text(encoding="utf-8")
+    html = render_template("print_sheet.html", sheet=sheet, inline_css=css)
     if not _PRINTERS.acquire(timeout=30):
         abort(503)
     try:
@@ -95,6 +98,8 @@ def _cell(value: Any) -> Any:
 def send(sheet: Sheet, fmt: str, filename: str) -> Response:
     if fmt not in FORMATS:
         abort(404)
+    if fmt == "html":
+        return Response(render_template("print_sheet.html", sheet=sheet), mimetype="text/html")
     data = as_pdf(sheet) if fmt == "pdf" else as_xlsx(sheet)
     mime = "application/pdf" if fmt == "pdf" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     name = f"{filename}.{fmt}"

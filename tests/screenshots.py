@@ -13,7 +13,7 @@ from datetime import time as dt_time
 from pathlib import Path
 
 from appliance.site import open_site
-from appliance.siteops.alarms import raise_alarm
+from appliance.siteops.alarms import acknowledge, raise_alarm
 from appliance.siteops.registers import add_entry
 from appliance.siteops.scheduling import VENUE_TZ, add_booking, parse_requests, schedule_day
 from sync.demo import DEMO_STAFF
@@ -37,6 +37,9 @@ def _a_morning(data: Path) -> str:
             conn.execute("INSERT INTO presence (person_id, zone, since) VALUES (?, 'evaluation', ?)", (person, stamp))
             record = site.journal.append(conn, "gate.fault", {"gate": "G-IN", "person_id": None, "error": "demo"})
             raise_alarm(site, conn, "gate_fault", seq=record.seq, detail={"gate": "G-IN"})
+            left = raise_alarm(site, conn, "exit_during_evaluation", seq=None, session="S-0922-02", person_id=person,
+                               detail={"gate": "G-OUT"})
+        acknowledge(site, left, by="zhang.wei", note="已联系专家，经批准后返回评标室")
         add_entry(site, "patrol", {"area": "第一评标室", "finding": "评标秩序正常", "follow_up": "无"}, by="zhang.wei")
         tomorrow = now.astimezone(VENUE_TZ).date() + timedelta(days=1)
         for r in parse_requests((ROOT / "demo" / "bookings.json").read_text(encoding="utf-8")):
@@ -137,11 +140,28 @@ def main() -> None:
                 log_in(page, base, "zhang.wei", PASSWORD)
                 page.wait_for_url(base + "/console/")
                 shot(page, "console-home")
-                for path, name in (("/console/sessions", "sessions"), ("/console/gates", "gates-and-alarms"),
-                                   (f"/console/rooms/?day={tomorrow}", "room-scheduling"),
+                for path, name in (("/console/sessions", "sessions"), ("/console/sessions/S-0922-02/roster", "session-roster"),
+                                   (f"/console/rooms/?day={tomorrow}", "room-scheduling"), ("/console/alarms", "alarm-history"),
                                    ("/console/fees/S-0922-02", "fee-sheet"), ("/console/registers/patrol", "register-patrol")):
                     page.goto(base + path)
                     shot(page, name)
+                # The gates page following the gate live: the supervisor's tap appears without a reload.
+                page.goto(base + "/console/gates")
+                page.wait_for_selector("footer.live.online")
+                rows = page.locator("#recent-decisions tbody tr[data-seq]").count()
+                venue.reader.place(card_of("P07"))
+                page.wait_for_function(f"() => document.querySelectorAll('#recent-decisions tbody tr[data-seq]').length > {rows}")
+                venue.reader.remove()
+                time.sleep(1.2)
+                shot(page, "gates-and-alarms")
+                # What is printed (the PDF is printed from this very page), on A4.
+                printed = browser.new_context(viewport={"width": 1123, "height": 794}, locale="zh-CN").new_page()
+                printed.context.add_cookies(page.context.cookies())
+                for path, name in (("/console/registers/patrol/export.html", "register-printed"),
+                                   ("/console/fees/S-0922-02/export.html", "fee-sheet-printed")):
+                    printed.goto(base + path)
+                    shot(printed, name)
+                printed.context.close()
                 page.click("button[value=en]")
                 page.goto(base + "/console/")
                 shot(page, "console-home-en")
@@ -180,7 +200,7 @@ def main() -> None:
                 kiosk.wait_for_url(base + "/kiosk/")
                 shot(kiosk, "kiosk-gate")
                 venue.reader.place(card_of("P11"))  # a bidder's representative at the evaluation gate
-                kiosk.wait_for_function("() => document.getElementById('kiosk-state').dataset.state === 'denied'")
+                kiosk.wait_for_function("() => document.getElementById('kiosk-person').textContent.includes('投标人代表')")
                 shot(kiosk, "kiosk-refused")
                 venue.reader.remove()
                 time.sleep(1.2)
@@ -205,7 +225,10 @@ def main() -> None:
                 page.wait_for_selector("table.sites")
                 shot(page, "center-sites")
                 page.goto(center + "/center/ui/sites/demo-county-01")
+                page.wait_for_selector("#venue-alarms tr[data-kind=exit_during_evaluation]")
                 shot(page, "center-site")
+                page.goto(center + "/center/ui/alarms")
+                shot(page, "center-alarms")
                 page.goto(center + "/center/ui/sites/demo-county-01/proof?seq=3")
                 page.wait_for_selector("#verdict")
                 shot(page, "center-proof")
