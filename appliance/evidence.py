@@ -64,7 +64,8 @@ def session_records(site: Site, session: str) -> list[tuple[int, str, str, str]]
     for seq, body, hex_hash, sig in site.store.reader().execute(
             "SELECT seq, body, hash, sig FROM journal WHERE body LIKE ? ORDER BY seq", (f'%"{session}"%',)):
         payload = json.loads(body)["payload"]
-        if payload.get("session") == session or session in (payload.get("sessions") or []):
+        listed = payload.get("sessions")  # a segment's sessions (a plan's "sessions" is a count)
+        if payload.get("session") == session or (isinstance(listed, list) and session in listed):
             out.append((seq, body, hex_hash, sig))
     return out
 
