@@ -66,7 +66,7 @@ run: system-deps install
 # Start the demo over: the demo site's data (journal, accounts, kiosks, footage) is removed;
 # the next `make run` creates it afresh and plays the day again.
 demo-reset:
-	@case "$(DATA)" in data/*) rm -rf -- "$(DATA)" && echo "removed $(DATA): make run starts a fresh demo";; \
+	@case "$(DATA)" in *..*) echo "demo-reset: DATA must not contain .."; exit 2;; data/?*) rm -rf -- "$(DATA)" && echo "removed $(DATA): make run starts a fresh demo";; \
 	  *) echo "demo-reset removes only a demo folder under data/ (DATA=$(DATA))"; exit 2;; esac
 
 test: system-deps install

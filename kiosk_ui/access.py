@@ -73,8 +73,10 @@ def init_access(app: Flask) -> None:
 
     @manager.user_loader
     def load(token: str) -> WebUser | None:
-        # The live-update stream must not keep an idle session alive.
-        user = accounts().session_user(token, touch=request.endpoint != "api.events")
+        # The live-update stream and the live sections' refetch (static/live_sections.js) must
+        # not keep an idle session alive: only what a person does counts as activity.
+        passive = request.endpoint == "api.events" or request.headers.get("X-Live-Section") == "1"
+        user = accounts().session_user(token, touch=not passive)
         return WebUser(user, token) if user else None
 
     @manager.unauthorized_handler

@@ -47,6 +47,17 @@ CHOICE_TEXT = {"in": _l("Into the evaluation area"), "out": _l("Out of the evalu
                "medium": _l("Medium"), "high": _l("High")}
 
 
+def call_error_text(exc: Exception) -> str:
+    """A refused announcement in the reader's words (appliance.siteops.calls raises English)."""
+    text = str(exc)
+    if text.startswith("text: at most"):
+        return _("The announcement is too long: at most %(n)s characters.", n=200)
+    return {"text: write what is to be announced": _("Write what is to be announced."),
+            "zones: choose at least one of the venue's zones": _("Choose at least one zone to play in."),
+            "no zone to play in": _("No zone to play in: the day plan has no open zone."),
+            "unknown bidder or room": _("Unknown bidder or room.")}.get(text, text)
+
+
 def register_error_text(exc: RegisterError) -> str:
     """A refused register entry in the reader's words, the field by its label."""
     field = str(FIELD_TEXT.get(exc.field, exc.field)) if exc.field else ""
@@ -199,7 +210,7 @@ def calls() -> Any:
             _flash_call(announce(_site(), request.form.get("text", ""), request.form.getlist("zones"), by=g.user.username))
             return redirect(url_for("operations.calls"))
         except CallError as exc:
-            error = str(exc)
+            error = call_error_text(exc)
     conn = _site().store.reader()
     zones = [dict(r) for r in conn.execute("SELECT id, name, closed FROM zones ORDER BY closed, id != 'public', id")]
     rooms = [dict(r) for r in conn.execute("SELECT id, name, kind FROM rooms ORDER BY id")]

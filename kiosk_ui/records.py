@@ -122,12 +122,13 @@ def fee_sheet_export(session_id: str, fmt: str) -> Any:
 
 
 def _day_arg() -> str:
-    raw = request.args.get("day") or datetime.now(VENUE_TZ).date().isoformat()
+    today = _site().clock.now().astimezone(VENUE_TZ).date()
+    raw = request.args.get("day") or today.isoformat()
     try:
         day = date.fromisoformat(raw)
     except ValueError:
         abort(400)
-    if not date(2000, 1, 1) <= day <= date.today() + timedelta(days=366):
+    if not date(2000, 1, 1) <= day <= today + timedelta(days=366):
         abort(400)
     return day.isoformat()
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import io
 import threading
-from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 from urllib.parse import quote
 
 from flask import Response, abort, render_template
@@ -68,7 +67,7 @@ def as_xlsx(sheet: Sheet) -> bytes:
     ws.append(sheet.columns)
     thin = Side(style="thin")
     for row in sheet.rows:
-        ws.append([_cell(v) for v in row])
+        ws.append(["" if v is None else str(v) for v in row])
     for r in ws.iter_rows(min_row=header, max_row=ws.max_row, max_col=len(sheet.columns)):
         for cell in r:
             cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
@@ -81,18 +80,16 @@ def as_xlsx(sheet: Sheet) -> bytes:
     if sheet.signatures:
         ws.append([])
         ws.append([f"{s}：" for s in sheet.signatures])
+    for r in ws.iter_rows():  # text stays text: "=…", "+…", "-…", "@…" would be formulas in a spreadsheet
+        for cell in r:
+            if isinstance(cell.value, str) and cell.value[:1] in ("=", "+", "-", "@"):
+                cell.data_type = "s"
     for i, name in enumerate(sheet.columns, start=1):
         longest = max([len(str(name))] + [len(str(row[i - 1])) for row in sheet.rows if len(row) >= i])
         ws.column_dimensions[get_column_letter(i)].width = min(60, max(10, 2 * longest + 2))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """Text stays text: a value starting with = + - @ would be a formula in a spreadsheet."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def send(sheet: Sheet, fmt: str, filename: str) -> Response:

@@ -31,18 +31,23 @@ def test_a_committee_of_four_after_a_recusal_does_not_start(site):  # noqa: F811
     assert [(m["person_id"], m["why"], m["replacement_requested"]) for m in seen["missing"]] == [(p02, "recused", True)]
 
 
-def test_an_even_committee_does_not_start_even_above_the_plans_number(site):  # noqa: F811
+def test_a_reserve_beyond_the_plans_number_waits_and_can_be_seated(site):  # noqa: F811
+    """Six present for a committee of five: five sit (never an even six), the last expert of
+    the roster stays a candidate, seated when a member leaves."""
+    from appliance.evaluation import seating
+
     plan = json.loads(plan_text())
     for s in plan["sessions"]:
         s["bidders"].append({"id": "B3", "name": "某某路桥有限公司"})
         if s["id"] == SESSION:
-            s["roster"].append({"person": "P05", "role": "expert"})  # six members
+            s["roster"].append({"person": "P05", "role": "expert"})  # six members, committee_size 5
     load_plan(site, parse_plan(json.dumps({**plan, "version": 2}, ensure_ascii=False)))
-    refused("committee_incomplete", ev.start, site, SESSION, TEMPLATE, BIDS, by="staff1")
-    (p05,) = people(site, "P05")
-    with site.store.transaction() as conn:
-        flag_no_show(site, conn, SESSION, p05, by="staff1")  # five left: it starts
     ev.start(site, SESSION, TEMPLATE, BIDS, by="staff1")
+    (p05,) = people(site, "P05")
+    conn = site.store.reader()
+    seated = {r[0] for r in conn.execute("SELECT person_id FROM eval_members WHERE session = ?", (SESSION,))}
+    assert len(seated) == 5 and p05 not in seated
+    assert [c["person_id"] for c in seating.candidates(conn, SESSION)] == [p05]
 
 
 def test_a_plan_asking_for_an_even_committee_is_refused():

@@ -121,6 +121,20 @@ def test_idle_timeout(login, web_site, minutes, alive):
         web_site.clock.now = real_now
 
 
+def test_live_refreshes_do_not_keep_an_idle_console_logged_in(login, web_site):
+    """The pages' live sections refetch the page on every change (X-Live-Section): that is not
+    a person at the screen, so an unattended console still logs out after 15 idle minutes."""
+    client = login("staff")
+    real_now = web_site.clock.now
+    try:
+        for step in range(1, 5):  # a refresh every 5 minutes for 20 minutes, nobody touching it
+            web_site.clock.now = lambda s=step: real_now() + timedelta(minutes=5 * s)
+            resp = client.get("/console/gates", headers={"X-Live-Section": "1"})
+        assert resp.status_code == 302  # logged out at 15 idle minutes
+    finally:
+        web_site.clock.now = real_now
+
+
 def test_absolute_timeout_even_when_active(login, web_site):
     client = login("staff")
     real_now = web_site.clock.now

@@ -38,6 +38,7 @@ from typing import Any
 from appliance.evaluation import scoring
 from appliance.evaluation.base import (  # noqa: F401  (shared with darkbid, report and terminal)
     MEMBER_ROLES,
+    MIN_COMMITTEE,
     STEP_KINDS,
     EvaluationError,
     _chair,
@@ -75,6 +76,13 @@ def start(site: Site, session: str, template: dict[str, Any], bids: list[dict[st
         # least five and an odd number (seating.py).
         roster = eligible_roster(conn, session)
         required = conn.execute("SELECT committee_size FROM sessions WHERE id = ?", (session,)).fetchone()[0]
+        need = max(required or 0, MIN_COMMITTEE)
+        if len(roster) > need:
+            # More present than the plan's number (a reserve, 候补): the plan's number sit — the
+            # tenderer's representatives, then the experts in the roster's order — and the rest
+            # stay candidates whom staff can seat when a member leaves.
+            reps = [r for r in roster if r[1] == "tenderer_representative"]
+            roster = reps + [r for r in roster if r[1] != "tenderer_representative"][:max(0, need - len(reps))]
         problem = seating_problem(len(roster), required or 0)
         if problem:
             raise EvaluationError("committee_incomplete", problem)

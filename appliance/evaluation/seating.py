@@ -26,7 +26,8 @@ def eligible_roster(conn: Any, session: str) -> list[tuple[int, str]]:
               AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.session = r.session AND c.person_id = r.person_id
                               AND c.conflict_declared = 1)
               AND NOT EXISTS (SELECT 1 FROM no_shows n WHERE n.session = r.session AND n.person_id = r.person_id)
-              AND NOT EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.lifted IS NULL)""",
+              AND NOT EXISTS (SELECT 1 FROM center_bars b WHERE b.token = p.id_token AND b.lifted IS NULL)
+            ORDER BY r.rowid""",
         (session, *MEMBER_ROLES))]
 
 

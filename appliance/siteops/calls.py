@@ -104,9 +104,9 @@ def history(site: Site, day: str | None = None) -> list[dict[str, Any]]:
         outcome = played.get(f"cmd{r['id']}")
         zones = [z for z in r["target"].split(",") if z]
         out.append({"id": r["id"], "at": r["created"], "text": args.get("text", ""), "purpose": args.get("purpose", "call"),
-                    "zones": [names.get(z, "全部区域" if z == "all" else z) for z in zones], "by": r["requested_by"],
+                    "zones": [names.get(z, z) for z in zones], "by": r["requested_by"],  # "all": worded by the screen
                     "state": "played" if outcome and not outcome.get("error") else "failed" if outcome or r["state"] == "failed"
-                    else "queued",
+                    else "expired" if r["state"] == "expired" else "queued",
                     "speakers": [labels.get(s, s) for s in (outcome or {}).get("speakers", [])],
                     "error": (outcome or {}).get("error")})
     return out

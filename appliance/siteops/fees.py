@@ -207,12 +207,6 @@ def finalize_sheet(site: Site, session: str, *, by: str) -> dict[str, Any]:
     return record
 
 
-def locked_for(site: Site, person_id: int) -> list[str]:
-    """Sessions whose confirmed sheet pays this person: their bank card is locked with it."""
-    return [r[0] for r in site.store.reader().execute(
-        "SELECT f.session FROM fee_sheets f JOIN roster r ON r.session = f.session WHERE r.person_id = ?", (person_id,))]
-
-
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):

@@ -143,7 +143,7 @@ class DaySimulation:
         """The day moves to its next phase: said in the log and on the console (meta demo_phase);
         paced, after a gap to look at the screens."""
         assert name in PHASES
-        if self.paced and name not in ("opening", "finished"):
+        if self.paced and name not in ("waiting_for_login", "opening", "finished", "already_played"):
             self.stop_event.wait(PHASE_GAP_S / self.speed)
             if self.stop_event.is_set():
                 raise InterruptedError
@@ -156,10 +156,9 @@ class DaySimulation:
         return self.site.store.reader().execute(
             "SELECT 1 FROM sessions WHERE day = ? AND id LIKE 'S-0922-01%'", (day,)).fetchone() is not None
 
-    def wait_for_login(self) -> None:
-        """Held until a person logs in to the web screens (or WAIT_FOR_LOGIN_S), so the day's
-        first taps are not over before anyone looks."""
-        since = utc_timestamp(self.site.clock.now())
+    def wait_for_login(self, since: str) -> None:
+        """Held until a person logs in to the web screens after ``since`` (when the appliance
+        started), or WAIT_FOR_LOGIN_S, so the day's first taps are not over before anyone looks."""
         deadline = time.monotonic() + WAIT_FOR_LOGIN_S / self.speed
         while time.monotonic() < deadline:
             if self.site.store.reader().execute("SELECT 1 FROM web_sessions WHERE created >= ?", (since,)).fetchone():
@@ -390,6 +389,7 @@ class DaySimulation:
             pass  # a previous simulated day created it
 
     def run(self) -> dict[str, Any]:
+        started = utc_timestamp(self.site.clock.now() - timedelta(seconds=5))  # a login as the web came up counts
         if self.paced and self.played_today():
             self.phase("already_played")
             log.info("demo day: today's day has played already (make demo-reset plays it again)")
@@ -398,7 +398,7 @@ class DaySimulation:
         try:
             if self.paced:
                 self.phase("waiting_for_login")
-                self.wait_for_login()
+                self.wait_for_login(started)
             self.prepare()
             self.phase("opening")
             change_state(site, self.sid("S-0922-01"), "admitting", by="simulation")
