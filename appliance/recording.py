@@ -93,6 +93,7 @@ class CameraRecorder:
         self.outage = False
         self.outage_since: float | None = None  # wall clock
         self.error = ""
+        self.refused_writes = False  # ffmpeg said "No space left on device": the recordings disk is full
         self.audio: str | None | bool = False  # the camera's audio codec once probed (None: no audio); False: not yet
         self._starting: threading.Thread | None = None
         self._reader: threading.Thread | None = None
@@ -140,6 +141,8 @@ class CameraRecorder:
             if not line:
                 continue
             self.last_line = line[:200]
+            if "No space left on device" in line:
+                self.refused_writes = True  # the service raises the disk alarm and makes room
             try:
                 if path.exists() and path.stat().st_size > LOG_MAX:
                     os.replace(path, path.with_name("ffmpeg.log.1"))
@@ -248,6 +251,7 @@ class RecorderService:
         self._seal_lock = threading.Lock()
         self._next_housekeeping = 0.0
         self._next_disk_check = 0.0
+        self._refused_writes = False  # a recorder was refused writes (disk full): make room at the next housekeeping
         from appliance.retention import DiskWatch
 
         self.disk = DiskWatch(site)
@@ -452,7 +456,8 @@ class RecorderService:
             self._next_housekeeping = now + 60
             from appliance.retention import apply_retention
 
-            apply_retention(self.site)
+            apply_retention(self.site, full=self._refused_writes)
+            self._refused_writes = False
         if self.live is not None:
             self.live.step()
         states = {}
@@ -465,6 +470,13 @@ class RecorderService:
             elif state == "recording" and name in self._offline:
                 self._offline.discard(name)
                 self._camera_state(recorder, "recording", "")
+            if recorder.refused_writes:  # the recordings disk is full: say so now, and make room
+                recorder.refused_writes = False
+                level = self.disk.level
+                self.disk.check(refused_writes=True)
+                self._refused_writes = True
+                if self.disk.level == 2 and level < 2:
+                    self._next_housekeeping = now
         if not states:
             return service_detail("recorder_none")
         recording = sum(1 for s in states.values() if s == "recording")

@@ -105,20 +105,21 @@ def _delete(site: Site, segment: dict[str, Any], reason: str) -> None:
     Path(path).unlink(missing_ok=True)  # after the record: a crash between leaves a file, never a lost record
 
 
-def apply_retention(site: Site) -> dict[str, int]:
-    """Delete what has expired; under disk pressure, ambient footage oldest first."""
+def apply_retention(site: Site, *, full: bool = False) -> dict[str, int]:
+    """Delete what has expired; under disk pressure (or ``full``: writes were refused), ambient
+    footage oldest first."""
     now = site.clock.now()
     deleted = {"ambient_expired": 0, "legal_hold_expired": 0, "disk_pressure": 0}
     for segment in expired(site, now):
         _delete(site, segment, segment["reason"])
         deleted[segment["reason"]] += 1
     cfg = site.config.recording
-    if disk_usage(site)["pct"] >= cfg.disk_critical_pct:
+    if full or disk_usage(site)["pct"] >= cfg.disk_critical_pct:
         ambient = site.store.reader().execute(
             """SELECT id, path, sha256 FROM segments s WHERE deleted IS NULL
                AND NOT EXISTS (SELECT 1 FROM segment_sessions l WHERE l.segment = s.id) ORDER BY end""").fetchall()
         for seg_id, path, digest in ambient:
-            if disk_usage(site)["pct"] < cfg.disk_warn_pct:
+            if disk_usage(site)["pct"] < cfg.disk_warn_pct and not (full and deleted["disk_pressure"] == 0):
                 break
             _delete(site, {"id": seg_id, "path": path, "sha256": digest}, "disk_pressure")
             deleted["disk_pressure"] += 1
@@ -132,10 +133,13 @@ class DiskWatch:
         self.site = site
         self.level = 0  # 0 fine, 1 warning, 2 critical
 
-    def check(self) -> dict[str, int]:
+    def check(self, *, refused_writes: bool = False) -> dict[str, int]:
+        """``refused_writes``: a recorder was told "No space left on device": the disk is full
+        whatever its percentage says (a large write can fail with 10% still free)."""
         usage = disk_usage(self.site)
         cfg = self.site.config.recording
-        level = 2 if usage["pct"] >= cfg.disk_critical_pct else 1 if usage["pct"] >= cfg.disk_warn_pct else 0
+        level = (2 if refused_writes or usage["pct"] >= cfg.disk_critical_pct
+                 else 1 if usage["pct"] >= cfg.disk_warn_pct else 0)
         if level > self.level:
             kind = "disk_critical" if level == 2 else "disk_warning"
             with self.site.store.transaction() as conn:

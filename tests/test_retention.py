@@ -83,6 +83,22 @@ def test_disk_alarms_and_making_room_spares_session_footage(data_dir):
     site.close()
 
 
+def test_a_disk_refusing_writes_is_full_whatever_its_percentage(data_dir):
+    """ffmpeg told "No space left on device" with 10 % still free (a large write): the disk is
+    critical, the alarm raised, and footage of no session makes room."""
+    site = site_with(data_dir, "disk_warn_pct = 98\ndisk_critical_pct = 99", clock=FixedClock(NOW))
+    assert disk_usage(site)["pct"] < 98, "the test needs a disk under 98 % used"
+    load_plan(site, parse_plan(json.dumps(todays_plan("test-county-01"), ensure_ascii=False)))
+    ambient = [add_segment(site, f"a{i}.mp4", timedelta(days=i)) for i in range(1, 3)]
+    watch = DiskWatch(site)
+    watch.check()
+    assert open_alarms(site) == []
+    watch.check(refused_writes=True)
+    assert [a["kind"] for a in open_alarms(site)] == ["disk_critical"]
+    assert apply_retention(site, full=True)["disk_pressure"] >= 1 and not ambient[-1].exists()  # the oldest first
+    site.close()
+
+
 def test_a_session_does_not_start_without_room_for_its_footage(data_dir):
     site = site_with(data_dir, "expected_mbps = 1000")  # a 6-hour session at 1 Gbit/s: terabytes
     load_plan(site, parse_plan(json.dumps(todays_plan("test-county-01"), ensure_ascii=False)))
