@@ -32,7 +32,11 @@ SERVICES = ("web", "devices", "recorder", "sync")
 STOP_DEADLINE_S = 1.5
 
 
-class AlreadyRunning(RuntimeError):
+class CannotStart(RuntimeError):
+    """Start-up refused with a reason an operator acts on (exit 2, one line, no traceback)."""
+
+
+class AlreadyRunning(CannotStart):
     pass
 
 
@@ -202,7 +206,11 @@ class Runtime:
                            tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
                            limits=web_limits(cfg), spool_dir=spool,
                            body_limit=getattr(self._web_app, "extensions", {}).get("body_limit"))
-        server.prepare()  # binds now, so a busy port fails start-up with a clear error
+        try:
+            server.prepare()  # binds now, so a busy port fails start-up with a clear error
+        except OSError as exc:
+            raise CannotStart(f"web: cannot listen on {cfg.host}:{cfg.port} ({exc.strerror or exc}): another program "
+                                 "has the port; set web.port or stop it") from exc
         server.start()
         self._web_server = server
         url = f"{server.scheme}://{cfg.host}:{self.web_port}/"
@@ -350,7 +358,7 @@ def run_services(site: Site, services: Sequence[str], simulate_day: float = 0.0,
     try:
         runtime.start()
         runtime.wait()
-    except AlreadyRunning as exc:
+    except CannotStart as exc:
         log.error("%s", exc)
         return 2
     finally:

@@ -36,6 +36,18 @@ def json_line(text: str) -> dict:
 
 
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range (32768+), so that nothing the started
+    process binds to port 0 (a device simulator, the demo center) can take it first."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

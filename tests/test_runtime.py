@@ -130,6 +130,14 @@ def test_kill_9_is_reconciled_on_next_boot(data_dir):
         assert stop(proc)[0] == 0
 
 
+def test_a_busy_web_port_stops_start_up_with_a_clear_line(data_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_appliance("serve", "--data", str(data_dir), env={"APPLIANCE_WEB__PORT": str(taken.getsockname()[1])})
+    assert busy.returncode == 2 and "cannot listen on" in busy.stderr and "Traceback" not in busy.stderr, busy.stderr
+
+
 def test_second_instance_refuses_to_start(data_dir):
     proc, port = start(data_dir)
     try:
