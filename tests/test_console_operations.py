@@ -304,3 +304,19 @@ def test_an_entry_is_completed_later_once_and_journaled(ops):
     patrol = add_entry(site, "patrol", {"area": "等候区", "finding": "饮水机漏水"}, by="staff1")
     complete_entry(site, patrol, "follow_up", "已报修，11:00 修复", by="staff2")
     assert "已报修" in staff.get("/console/registers/patrol").get_data(as_text=True)
+
+
+def test_records_pages_refuse_bad_input_clearly(ops):
+    """The alarm history, roster and exports: a bad day, kind, format or session is a clear
+    refusal (400/404), never a traceback or an empty sheet passed off as real."""
+    _, staff = ops
+    assert staff.get("/console/alarms?day=2026-13-40").status_code == 400
+    assert staff.get("/console/alarms?day=9999-01-01").status_code == 400  # absurd: beyond a year ahead
+    assert staff.get("/console/alarms?kind=rm%20-rf").status_code == 400
+    assert staff.get("/console/registers/patrol/export.xlsx?day=yesterday").status_code == 400
+    assert staff.get("/console/registers/no-such/export.xlsx").status_code == 404
+    assert staff.get("/console/registers/patrol/export.doc").status_code == 404
+    assert staff.get("/console/sessions/NO-SUCH/roster").status_code == 404
+    assert staff.get("/console/sessions/NO-SUCH/signin.xlsx").status_code == 404
+    assert staff.get("/console/fees/NO-SUCH/export.xlsx").status_code == 404
+    assert staff.get("/console/sessions/S-0922-02/roster").status_code == 200
