@@ -13,11 +13,12 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the tests use: systemd-analyze for the unit checks, chromium (with CJK
 # fonts) for the real-browser tests, espeak-ng/sox for announcements, ffmpeg for recording, and
-# GStreamer's RTSP server (through Debian's python3-gi) as the camera the recorder pulls from. Installed only when
+# GStreamer's RTSP server (through Debian's python3-gi) as the camera the recorder pulls from, PostgreSQL for
+# the provincial center (the tests and the demo run private clusters of their own). Installed only when
 # running as root with apt-get available; otherwise the missing tool is reported by the tests.
 SYSTEM_PACKAGES := systemd python3-venv chromium fonts-noto-cjk espeak-ng sox ffmpeg \
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x unzip openssl
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-x unzip openssl postgresql
 
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -66,7 +67,7 @@ run: system-deps install
 # Start the demo over: the demo site's data (journal, accounts, kiosks, footage) is removed;
 # the next `make run` creates it afresh and plays the day again.
 demo-reset:
-	@case "$(DATA)" in *..*) echo "demo-reset: DATA must not contain .."; exit 2;; data/?*) rm -rf -- "$(DATA)" && echo "removed $(DATA): make run starts a fresh demo";; \
+	@case "$(DATA)" in *..*) echo "demo-reset: DATA must not contain .."; exit 2;; data/?*) rm -rf -- "$(DATA)" "$(DATA)-center-pg" && echo "removed $(DATA) and its demo center's database: make run starts a fresh demo";; \
 	  *) echo "demo-reset removes only a demo folder under data/ (DATA=$(DATA))"; exit 2;; esac
 
 test: system-deps install

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from appliance import merkle
 from appliance.canonical import canonical_bytes
-from appliance.journal import RECORD_SIGNING_CONTEXT
+from appliance.signing import RECORD_SIGNING_CONTEXT
 from appliance.personal import contains_personal_number
 from appliance.segments import CHUNK, chunks_root, recordings_dir
 from appliance.signednote import NoteError, open_checkpoint

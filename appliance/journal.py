@@ -41,10 +41,10 @@ from appliance.canonical import canonical_bytes
 from appliance.clock import Clock, utc_timestamp
 from appliance.personal import assert_no_id_numbers
 from appliance.signednote import Checkpoint, sign_checkpoint
+from appliance.signing import RECORD_SIGNING_CONTEXT
 from appliance.store import Store
 
 RECORD_VERSION = 1
-RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
 GENESIS_PREV = "0" * 64
 CHECKPOINT_FILE = "journal-checkpoint"
 SIGNING_CHUNK = 32

@@ -425,14 +425,16 @@ class WebServer:
     def scheme(self) -> str:
         return "https" if self.tls else "http"
 
-    def prepare(self) -> int:
-        """Bind and listen now; returns the port (useful with port 0)."""
+    def prepare(self, sock: socket.socket | None = None) -> int:
+        """Bind and listen now; returns the port (useful with port 0). ``sock``: a listening
+        socket to serve instead (one a supervisor bound and handed to its worker processes)."""
         _raise_open_files_limit()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(1024)
+        if sock is None:
+            family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(1024)
         sock.setblocking(False)
         self._socket = sock
         self.port = sock.getsockname()[1]

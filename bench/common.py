@@ -153,3 +153,28 @@ class SimulatorHost:
         self._conn.send(("stop",))
         self._conn.recv()
         self._proc.join(5)
+
+
+_clusters: list[Any] = []
+
+
+def center_home(folder: Path, *, workers: int | None = None) -> Path:
+    """A center data folder with a new database in a private PostgreSQL cluster (one per run,
+    durable as in production: fsync on), stopped when the benchmark ends."""
+    import atexit
+    import tempfile
+    import uuid
+
+    from center.config import write
+    from center.pgcluster import PrivateCluster
+
+    if not _clusters:
+        home = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        home.chmod(0o755)  # PostgreSQL runs as 'nobody' under root and must reach its folder
+        cluster = PrivateCluster(home / "pg", max_connections=400)
+        cluster.start()
+        atexit.register(cluster.stop)
+        _clusters.append(cluster)
+    url = _clusters[0].create_database(f"bench_{uuid.uuid4().hex[:12]}")
+    write(folder, url, workers=workers)
+    return folder

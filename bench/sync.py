@@ -33,7 +33,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import fork_call, kill_now, wait_for_port
+from bench.common import center_home, fork_call, kill_now, wait_for_port
 
 PAYLOAD = {"gate": "gate-1", "direction": "in", "person_id": 1234, "id_masked": "220102********1002", "session": "S-0922-02",
            "allow": True, "reason": "allowed", "via": "card", "zone": "evaluation"}
@@ -98,8 +98,8 @@ class _Counting:
 def drain(tmp: Path, records: int) -> dict[str, Any]:
     from appliance.site import init_site, open_site
     from sync.agent import Agent, enroll
-    from sync.center import Center
-    from sync.center_api import create_center_app
+    from center.core import Center
+    from center.api import create_center_app
 
     data = tmp / "site"
     init_site(data, "bench-site", "基准测试交易中心")
@@ -107,10 +107,10 @@ def drain(tmp: Path, records: int) -> dict[str, Any]:
     t0 = time.monotonic()
     _fill(site, records)
     fill_s = time.monotonic() - t0
-    center_dir = tmp / "center"
+    center_dir = center_home(tmp / "center")
     c = Center(center_dir)
     token = c.add_site("bench-site")
-    c.store.close()
+    c.db.close()
     port = _free_port()
     center = _fork_server(lambda: create_center_app(Center(center_dir)), port)
     try:
@@ -158,17 +158,17 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
     from appliance.site import init_site, open_site
     from sync import media as media_mod
     from sync.agent import Agent, enroll
-    from sync.center import Center
-    from sync.center_api import create_center_app
+    from center.core import Center
+    from center.api import create_center_app
 
     data = tmp / "media-site"
     init_site(data, "bench-media", "基准测试交易中心")
     site = open_site(data)
     blob = os.urandom(mib << 20)
-    center_dir = tmp / "media-center"
+    center_dir = center_home(tmp / "media-center")
     c = Center(center_dir)
     token = c.add_site("bench-media")
-    c.store.close()
+    c.db.close()
     port, put_port = _free_port(), _free_port()
     put_dir = tmp / "put"
     put_dir.mkdir()

@@ -16,7 +16,8 @@ from cli.evidence import evidence
 from cli.journal import journal
 from cli.services import run_services_of
 from cli.siteops import fees, plan, rooms, simulate
-from cli.sync import center, enroll, sync
+from cli.center import center
+from cli.sync import enroll, sync
 
 
 @click.group()

@@ -13,7 +13,7 @@ def composition(site: Any) -> dict[str, Any]:
     loop and the demo center (the domain imports none of them)."""
     from kiosk_ui import create_app
     from sync.agent import SyncLoop
-    from sync.demo import DemoCenter
+    from cli.demo_center import DemoCenter
 
     return {"web_factory": create_app, "sync_factory": SyncLoop, "demo_center_factory": DemoCenter}
 

@@ -15,6 +15,17 @@ from appliance.site import init_site, open_site
 from tests.helpers import SITE_ID, SITE_NAME
 
 
+@pytest.fixture(scope="session", autouse=True)
+def postgresql_for_demo_centers():
+    """Every demo center a test starts (in this process or in an `appliance run` it spawns)
+    creates its database in the tests' one private cluster instead of running a cluster of
+    its own (tests/pg.py)."""
+    from tests.pg import cluster
+
+    os.environ["APPLIANCE_DEMO_CENTER_SERVER"] = cluster().url()
+    yield
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "site"

@@ -16,7 +16,7 @@ from appliance.site import open_site
 from appliance.siteops.alarms import acknowledge, raise_alarm
 from appliance.siteops.registers import add_entry
 from appliance.siteops.scheduling import VENUE_TZ, add_booking, parse_requests, schedule_day
-from sync.demo import DEMO_STAFF
+from cli.demo_center import DEMO_STAFF
 from tests.browser import chromium, draw_signature, log_in
 from tests.test_runtime import PASSWORD, add_user, start, stop, wait_ready
 from tests.venue import ROOT, build_venue, card_of

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from appliance.siteops.alarms import acknowledge, raise_alarm
 from sync.agent import Agent, enroll
-from sync.center_accounts import CenterStaff
+from center.accounts import CenterStaff
 from tests.browser import chromium
 from tests.test_sync import center  # noqa: F401  (a fixture)
 from tests.test_sync_media import SITE, clip, recorded  # noqa: F401  (fixtures)

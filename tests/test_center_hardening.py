@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from appliance.keys import fingerprint
 from appliance.site import init_site, open_site
 from sync.agent import Agent, enroll
-from sync.center import Center
-from sync.center_accounts import CenterStaff
+from center.core import Center
+from center.accounts import CenterStaff
 from tests.helpers import SITE_ID, SITE_NAME
 from tests.test_sync import center, notes  # noqa: F401  (the center fixture)
 
@@ -27,7 +27,7 @@ STAFF = ("provincial-1", "province-password-1")
 
 
 def alarm_rows(c: Center) -> list[tuple]:
-    return c.store.reader().execute("SELECT kind, site, source, count FROM alarms ORDER BY id").fetchall()
+    return c.db.all("SELECT kind, site, source, count FROM alarms ORDER BY id")
 
 
 def test_a_flood_of_unsigned_requests_is_one_alarm_and_real_alarms_stay_on_top(site, center):  # noqa: F811
@@ -181,7 +181,7 @@ def test_a_staff_login_turned_away_busy_is_not_counted(center, monkeypatch):  # 
 def test_staff_checks_that_never_settle_leave_a_lock_that_ends_by_itself(center):  # noqa: F811
     from datetime import timedelta
 
-    from sync.center_accounts import LOCK_AFTER, LOCK_MINUTES
+    from center.accounts import LOCK_AFTER, LOCK_MINUTES
 
     c, _ = center
     staff = CenterStaff(c)
@@ -215,8 +215,8 @@ def test_a_replaced_box_starts_a_new_journal_under_a_new_key_and_the_old_one_is_
         new_fp = fingerprint(new_site.public_key)
     keys = c.key_generations(SITE_ID)
     assert [(k["generation"], k["fingerprint"], k["size"]) for k in keys] == [(1, old_fp, old_size), (2, new_fp, None)]
-    kept = c.store.reader().execute("SELECT COUNT(*) FROM records_retired WHERE site = ? AND generation = 1",
-                                    (SITE_ID,)).fetchone()[0]
+    kept = c.db.one("SELECT COUNT(*) FROM records_retired WHERE site = %s AND generation = 1",
+                                    (SITE_ID,))[0]
     assert kept == old_size  # nothing of the old journal is lost
     assert "key_replaced" in [r[0] for r in alarm_rows(c)]
     s = requests.Session()

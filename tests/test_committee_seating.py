@@ -10,7 +10,6 @@ import pytest
 
 from appliance.evaluation import committee as ev
 from appliance.evaluation import seating
-from appliance.siteops.noshow import flag_no_show
 from appliance.siteops.plan import PlanError, load_plan, parse_plan
 from tests.test_evaluation import BIDS, SESSION, TEMPLATE, people, refused, site  # noqa: F401  (the site fixture)
 from tests.test_site_operations import plan_text

@@ -7,11 +7,23 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("appliance", "cli", "devices", "sync", "kiosk_ui", "bench")
+PACKAGES = ("appliance", "center", "cli", "devices", "sync", "kiosk_ui", "bench")
 # What each layer may not import: devices know nothing above them; the domain imports no web
-# app, sync, command line or benchmark (the composition root gets those as factories).
-FORBIDDEN = {"devices": ("appliance", "kiosk_ui", "sync", "cli", "bench"),
-             "appliance": ("kiosk_ui", "sync", "cli", "bench")}
+# app, sync, command line or benchmark (the composition root gets those as factories). The
+# provincial center is another product: the site knows nothing of it, and it knows nothing of
+# the site's screens or devices.
+FORBIDDEN = {"devices": ("appliance", "kiosk_ui", "sync", "cli", "bench", "center"),
+             "appliance": ("kiosk_ui", "sync", "cli", "bench", "center"),
+             "sync": ("center", "kiosk_ui", "cli", "bench"),
+             "kiosk_ui": ("center",),
+             "center": ("kiosk_ui", "cli", "bench", "devices")}
+# Of the site's code, the center uses only the pieces both sides share: the formats (canonical
+# JSON, Merkle trees, signed notes, record signatures, key fingerprints), the clock, the
+# hardened HTTP server and its address throttle; and of sync/, the feed's format, the signed
+# statements and the request body reader.
+CENTER_MAY_USE = {"appliance.canonical", "appliance.merkle", "appliance.signednote", "appliance.signing", "appliance.keys",
+                  "appliance.clock", "appliance.webserver", "appliance.throttle", "appliance", "sync.feed", "sync.statements",
+                  "sync.requestbody", "sync"}
 MAX_LINES = 600
 
 
@@ -58,6 +70,12 @@ def graph() -> dict[str, set[str]]:
 def test_layers_point_down_only():
     wrong = [(name, target) for name, targets in graph().items() for target in targets
              if any(name.split(".")[0] == layer and target.split(".")[0] in banned for layer, banned in FORBIDDEN.items())]
+    assert wrong == []
+
+
+def test_the_center_uses_only_the_shared_pieces_of_the_site():
+    wrong = sorted((name, target) for name, targets in graph().items() if name.split(".")[0] == "center"
+                   for target in targets if target.split(".")[0] in ("appliance", "sync") and target not in CENTER_MAY_USE)
     assert wrong == []
 
 

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import json
 
+from pathlib import Path
+
 import pytest
 import requests
 
@@ -15,19 +17,21 @@ from appliance.journal import RECORD_SIGNING_CONTEXT
 from appliance.keys import load_site_keys
 from appliance.signednote import verify_note
 from sync.agent import Agent, SyncError, enroll
-from sync.center import CENTER_NAME, Center
-from sync.center_api import center_server
+from center.api import center_server
+from center.core import CENTER_NAME, Center
 from tests.helpers import free_port, json_line, run_appliance
+from tests.pg import new_center_dir
 
 
 @pytest.fixture
 def center(tmp_path):
-    c = Center(tmp_path / "center")
+    c = Center(new_center_dir(tmp_path / "center"))
     port = free_port()
     server = center_server(c, "127.0.0.1", port, threads=4)
     server.start()
     yield c, f"http://127.0.0.1:{port}"
     server.stop()
+    c.db.close()
 
 
 def notes(site, n):
@@ -48,7 +52,7 @@ def test_enrol_and_send_the_journal_up(site, center):
     first = agent.sync_once()
     count = site.journal.count()
     assert first["acked"] == first["sent"] == count - 0 and first["pending"] == 0
-    held = c.store.reader().execute("SELECT COUNT(*), MAX(seq) FROM records WHERE site = ?", (site.config.site.id,)).fetchone()
+    held = c.db.one("SELECT COUNT(*), MAX(seq) FROM records WHERE site = %s", (site.config.site.id,))
     assert tuple(held) == (count, count)
     receipt = site.store.get_meta("sync_receipt")
     cp_text = verify_note(receipt, CENTER_NAME, c.key.public_key())
@@ -95,14 +99,14 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
               "sig": base64.b64encode(key.sign(RECORD_SIGNING_CONTEXT + digest)).decode()}
     with pytest.raises(SyncError, match="fork"):
         agent._post("journal", signed_batch(site, [forged], len(records)))
-    alarms = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    alarms = [r[0] for r in c.db.all("SELECT kind FROM alarms")]
     assert "fork" in alarms
     # A re-sent old batch (its answer was lost): harmless — answered with the center's head and
     # latest receipt, nothing stored, no alarm.
     alarms_before = len(alarms)
     again = agent._post("journal", signed_batch(site, records[:3], 3))
     assert (again["accepted"], again["size"]) == (0, len(records)) and again["receipt"] == site.store.get_meta("sync_receipt")
-    assert c.store.reader().execute("SELECT COUNT(*) FROM alarms").fetchone()[0] == alarms_before
+    assert c.db.one("SELECT COUNT(*) FROM alarms")[0] == alarms_before
     # An old checkpoint that is not the tree the center holds: a fork, alarmed.
     from appliance.signednote import Checkpoint, sign_checkpoint
 
@@ -113,8 +117,8 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
     # alarmed once, shown as diverged on the center's pages.
     for size in (3, 3, 4):  # every round while it stays behind (and keeps writing): raised once
         agent._post("head", {"local_size": size})
-    assert [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")].count("site_behind_center") == 1
-    from sync.center_ui import site_rows
+    assert [r[0] for r in c.db.all("SELECT kind FROM alarms")].count("site_behind_center") == 1
+    from center.ui import site_rows
 
     assert [r["state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["diverged"]
     agent._post("head", {"local_size": len(records)})
@@ -125,15 +129,15 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
     c.revoke(site.config.site.id)
     with pytest.raises(SyncError, match="revoked_key"):
         agent.sync_once()
-    assert "revoked_key" in [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    assert "revoked_key" in [r[0] for r in c.db.all("SELECT kind FROM alarms")]
     # A new token for an enrolled site would replace its key: only when said so, and alarmed.
-    from sync.center import CenterError
+    from center.core import CenterError
 
     with pytest.raises(CenterError, match="enrolled already"):
         c.add_site(site.config.site.id)
     enroll(site, url, c.add_site(site.config.site.id, replace_key=True))  # the same key, enrolled again
     assert Agent(site).sync_once()["pending"] == 0  # the revocation is lifted, the journal goes on
-    kinds = [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    kinds = [r[0] for r in c.db.all("SELECT kind FROM alarms")]
     assert "key_replacement_issued" in kinds and "key_reenrolled" in kinds
 
 
@@ -151,7 +155,7 @@ def test_a_replayed_request_is_refused(site, center):
 def test_from_the_command_line(data_dir, tmp_path):
     from tests.helpers import start_center
 
-    center_dir = tmp_path / "center"
+    center_dir = new_center_dir(tmp_path / "center")
     token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
     proc, url = start_center(center_dir)
     try:
@@ -166,15 +170,25 @@ def test_from_the_command_line(data_dir, tmp_path):
         proc.wait(10)
 
 
-def test_the_demo_center_acknowledges_the_journal_of_appliance_run(data_dir):
-    """`make run`'s local center: in the appliance's process, enrolled on first start, pointed
-    at on every start; the sync worker's rounds get the journal acknowledged."""
+def test_the_demo_center_acknowledges_the_journal_of_appliance_run():
+    """`make run`'s local center: in the appliance's process with its own private PostgreSQL
+    cluster in the data folder (started and stopped with it, as `make run` does), enrolled on
+    first start, pointed at on every start; the sync worker's rounds get the journal
+    acknowledged."""
+    import shutil
     import sqlite3
+    import tempfile
 
-    from tests.helpers import wait_for
+    from appliance.site import init_site
+    from tests.helpers import SITE_ID, SITE_NAME, wait_for
     from tests.test_runtime import output, start, stop, wait_ready
 
-    env = {"APPLIANCE_SYNC__DEMO_CENTER": "true", "APPLIANCE_SYNC__INTERVAL_S": "1"}
+    home = Path(tempfile.mkdtemp(prefix="demo-center-"))
+    home.chmod(0o755)  # (PostgreSQL runs as 'nobody' under root: it must reach its folder)
+    data_dir = home / "site"
+    init_site(data_dir, SITE_ID, SITE_NAME)
+    env = {"APPLIANCE_SYNC__DEMO_CENTER": "true", "APPLIANCE_SYNC__INTERVAL_S": "1",
+           "APPLIANCE_DEMO_CENTER_SERVER": ""}  # not the tests' shared cluster: its own, like make run
 
     def sync_detail():
         with sqlite3.connect(data_dir / "appliance.db") as db:
@@ -191,6 +205,8 @@ def test_the_demo_center_acknowledges_the_journal_of_appliance_run(data_dir):
         acked = int(db.execute("SELECT value FROM meta WHERE key = 'sync_acked'").fetchone()[0])
         records = db.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
     assert 0 < acked <= records
+    assert (home / "site-center-pg" / "data" / "PG_VERSION").exists()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def test_a_week_offline_drains_by_itself_when_the_center_returns(data_dir, tmp_path):
@@ -203,7 +219,7 @@ def test_a_week_offline_drains_by_itself_when_the_center_returns(data_dir, tmp_p
     from tests.helpers import start_center, wait_for
     from tests.test_runtime import output, start, stop, wait_ready
 
-    center_dir = tmp_path / "center"
+    center_dir = new_center_dir(tmp_path / "center")
     token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
     port = free_port()
     center, url = start_center(center_dir, port=port)

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 from appliance import merkle
 from appliance.signednote import verify_note
 from sync.agent import PinnedSession
+from tests.pg import new_center_dir
 from tests.helpers import json_line, run_appliance, start_center
 
 
@@ -54,7 +55,7 @@ def test_tls_with_a_pinned_ca_and_the_staff_pages(data_dir, tmp_path):
     ca_key, ca_cert, ca_file = make_ca(tmp_path, "province-ca")
     _, _, other_ca = make_ca(tmp_path, "someone-else")
     cert, key = issue_server_cert(tmp_path, ca_key, ca_cert)
-    center_dir = tmp_path / "center"
+    center_dir = new_center_dir(tmp_path / "center")
     token = json_line(run_appliance("center", "site", "add", "test-county-01", "--data", str(center_dir)).stdout)["token"]
     staff = run_appliance("center", "staff", "zhang.wei", "--password", "省中心值班-2026", "--data", str(center_dir))
     assert staff.returncode == 0, staff.stderr

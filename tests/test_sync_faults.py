@@ -1,13 +1,15 @@
 """Sync through a bad link with crashes (issue #7 §7): a fault-injecting proxy between the site
 and the center (drop, delay, duplicate, truncate, cut, reset), the agent killed with SIGKILL at
-a random point of each of 200 rounds and the center killed and restarted at random points too,
-while the venue keeps journaling. Afterwards, with the link healed, the center's head equals the
+a random point of each of 200 rounds, the center's worker processes (two, as in production)
+killed with SIGKILL and its PostgreSQL restarted at random points too, while the venue keeps
+journaling. Afterwards, with the link healed, the center's head equals the
 site's, every record is the site's own and held once, every session segment is held whole with
 its sealed hash, and every feed item was applied exactly once.
 
-The agent and the center run as forked processes (the real code paths, without paying Python's
-start-up 200 times); the proxy runs in its own process, so the test process has no threads when
-it forks."""
+The agent runs as a forked process (the real code path, without paying Python's start-up 200
+times); the center is `appliance center serve --workers 2`, whose supervisor starts a killed
+worker again by itself; the proxy runs in its own process, so the test process has no threads
+when it forks."""
 
 import hashlib
 import json
@@ -25,9 +27,11 @@ from appliance.segments import recordings_dir, seal_segment
 from appliance.site import open_site
 from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
-from bench.common import fork_call, kill_now, wait_for_port
+from bench.common import fork_call, kill_now
 from tests import faultproxy
 from tests.helpers import free_port
+from tests.helpers import start_center as start_center_process
+from tests.pg import cluster, new_center_dir
 from tests.test_site_operations import NOW, plan_text
 from tests.test_sync_media import CAMERA
 
@@ -35,17 +39,15 @@ CYCLES = int(os.environ.get("SYNC_FAULT_CYCLES", "200"))
 SITE = "test-county-01"
 
 
-def serve_center(center_dir, port):
-    from sync.center import Center
-    from sync.center_api import center_server
-
-    center_server(Center(center_dir), "127.0.0.1", port).serve()
-
-
 def start_center(center_dir, port):
-    pid = fork_call(serve_center, center_dir, port)
-    wait_for_port(port, pid)
-    return pid
+    proc, _ = start_center_process(center_dir, "--workers", "2", port=port)
+    return proc
+
+
+def workers_of(proc):
+    """The supervisor's worker processes (its children)."""
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        return [int(p) for p in f.read().split()]
 
 
 def agent_round(data_dir):
@@ -60,14 +62,14 @@ def agent_round(data_dir):
 
 
 def add_items(center_dir, items):
-    from sync.center import Center
+    from center.core import Center
 
     c = Center(center_dir)
     try:
         for kind, body in items:
             c.add_item(SITE, kind, body)
     finally:
-        c.store.close()
+        c.db.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +82,10 @@ def small_clip(tmp_path_factory):
 
 def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, tmp_path, small_clip):
     from sync.agent import Agent, enroll
-    from sync.center import Center
+    from center.core import Center
 
     rng = random.Random(20261122)
-    center_dir = tmp_path / "center"
+    center_dir = new_center_dir(tmp_path / "center")
     center_port, proxy_port = free_port(), free_port()
     folder = None
     with open_site(data_dir, clock=FixedClock(NOW)) as site:
@@ -95,7 +97,7 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
             site.journal.record("staff.note", {"text": f"巡场 {i}", "author": "staff1"})
     c = Center(center_dir)
     token = c.add_site(SITE)
-    c.store.close()
+    c.db.close()
     add_items(center_dir, [("evaluation_template", {"id": f"T{i}"}) for i in range(20)]
               + [("blacklist", {"id_number": "220102198011111108", "reason": "围标"})])
     center = start_center(center_dir, center_port)
@@ -105,7 +107,7 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
             conn.execute("UPDATE meta SET value = ? WHERE key = 'sync_center_url'", (f"http://127.0.0.1:{proxy_port}",))
     proxy = faultproxy.start(proxy_port, ("127.0.0.1", center_port), seed=7, fault_rate=0.3)
     segments = 0
-    center_kills = 0
+    worker_kills = database_restarts = 0
     try:
         for cycle in range(CYCLES):
             # The venue goes on: records every round, a sealed session segment every tenth.
@@ -122,11 +124,17 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
                 add_items(center_dir, [("day_plan", json.loads(plan_text(version=2 + cycle)))])
             agent = fork_call(agent_round, data_dir)
             when = rng.uniform(0.0, 0.6)
-            if rng.random() < 0.15:  # the center dies too, at its own random moment
+            chance = rng.random()
+            if chance < 0.15:  # a center worker dies too, at its own random moment (its supervisor restarts it)
                 time.sleep(when * rng.random())
-                kill_now(center)
-                center_kills += 1
-                center = start_center(center_dir, center_port)
+                workers = workers_of(center)
+                if workers:
+                    os.kill(rng.choice(workers), 9)
+                    worker_kills += 1
+            elif chance < 0.20:  # the database restarts under the workers, mid-batch or not
+                time.sleep(when * rng.random())
+                cluster().restart()
+                database_restarts += 1
             time.sleep(when)
             if cycle % 10 != 9:
                 kill_now(agent)  # SIGKILL wherever it is
@@ -136,9 +144,10 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
         faultproxy.stop(proxy)
     # Work got through the faults and crashes, not only after the link healed.
     c = Center(center_dir)
-    through = (c.head(SITE)["size"], c.store.reader().execute("SELECT COUNT(*) FROM media").fetchone()[0])
-    c.store.close()
-    print(f"during the faults: {through[0]} records and {through[1]} segments got through; center killed {center_kills} times")
+    through = (c.head(SITE)["size"], c.db.one("SELECT COUNT(*) FROM media")[0])
+    c.db.close()
+    print(f"during the faults: {through[0]} records and {through[1]} segments got through; "
+          f"{worker_kills} center workers killed, PostgreSQL restarted {database_restarts} times")
     assert through[0] > 400 and through[1] >= 1
     # The link heals; the next rounds drain everything.
     proxy = faultproxy.start(proxy_port, ("127.0.0.1", center_port), seed=0, fault_rate=0.0)
@@ -157,18 +166,21 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
             cursors = {lane: int(site.store.get_meta(f"feed_cursor_{lane}") or 0) for lane in ("urgent", "plans", "bulk")}
     finally:
         faultproxy.stop(proxy)
-        kill_now(center)
+        center.terminate()
+        center.wait(10)
     c = Center(center_dir)
-    held = c.store.reader().execute("SELECT seq, hash FROM records WHERE site = ? ORDER BY seq", (SITE,)).fetchall()
+    held = c.db.all("SELECT seq, hash FROM records WHERE site = %s ORDER BY seq", (SITE,))
     head = c.head(SITE)
     assert head["size"] == len(local) and head["head"] == local[-1][1]
     assert [tuple(r) for r in held] == [tuple(r) for r in local]  # every record, once, the site's own
     assert len(local_segments) == segments and all(r[2] for r in local_segments)
     for seq, sha256, _ in local_segments:
-        row = c.store.reader().execute("SELECT sha256, path FROM media WHERE site = ? AND seq = ?", (SITE, seq)).fetchone()
-        assert row[0] == sha256 and hashlib.sha256((c.data / row[1]).read_bytes()).hexdigest() == sha256
-    heads = {lane: c.store.reader().execute("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE site = ? AND lane = ?",
-                                            (SITE, lane)).fetchone()[0] for lane in ("urgent", "plans", "bulk")}
+        row = c.db.one("SELECT sha256 FROM media WHERE site = %s AND seq = %s", (SITE, seq))
+        assert row[0] == sha256 and hashlib.sha256(c.footage.path(sha256).read_bytes()).hexdigest() == sha256
+    heads = {lane: c.db.one("SELECT COALESCE(MAX(seq), 0) FROM feed WHERE site = %s AND lane = %s",
+                                            (SITE, lane))[0] for lane in ("urgent", "plans", "bulk")}
     assert cursors == heads
     assert all(n == 1 for n in applied.values()) and sum(applied.values()) == sum(heads.values())
-    assert center_kills >= 10
+    assert worker_kills >= 10 and database_restarts >= 3
+    assert not list(c.staging.glob("*.tmp"))  # nothing half-moved into the store
+    c.db.close()

@@ -62,7 +62,7 @@ def test_a_tampered_or_misplaced_item_changes_nothing(site, center):  # noqa: F8
     enroll(site, url, c.add_site(SITE))
     c.add_item(SITE, "configuration", {"name": "site", "commitment_text": "本人承诺……"})
     # The item in the center's table is altered after signing (a compromised store or a proxy).
-    with c.store.transaction() as conn:
+    with c.db.transaction() as conn:
         conn.execute("UPDATE feed SET item = replace(item, '本人承诺', '我不承诺')")
     with pytest.raises(SyncError, match="does not verify"):
         Agent(site).sync_once()
@@ -70,7 +70,7 @@ def test_a_tampered_or_misplaced_item_changes_nothing(site, center):  # noqa: F8
     assert site.store.reader().execute("SELECT COUNT(*) FROM center_documents").fetchone()[0] == 0
     # A genuine item offered in the wrong lane is refused by the site too.
     good = c.add_item(SITE, "evaluation_template", {"id": "T1"})
-    row = c.store.reader().execute("SELECT item, sig FROM feed WHERE seq = ? AND lane = 'bulk'", (good["seq"],)).fetchone()
+    row = c.db.one("SELECT item, sig FROM feed WHERE seq = %s AND lane = 'bulk'", (good["seq"],))
     with pytest.raises(FeedError, match="not for this site's 'urgent' lane"):
         open_item(c.key.public_key(), {"item": row[0], "sig": row[1]}, site_id=SITE, lane="urgent")
 
@@ -114,7 +114,7 @@ def test_a_restored_site_and_a_compacted_lane_are_told_to_refetch(site, center, 
     refetched = site.journal.records(kind="feed.refetched")
     assert [r.payload for r in refetched] == [{"lane": "plans", "head": 4, "items": 1}]  # only the latest plan of the day
     assert cursors(site)["plans"] == 4
-    assert "feed_refetch" in [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    assert "feed_refetch" in [r[0] for r in c.db.all("SELECT kind FROM alarms")]
     # Compaction drops superseded plans; a cursor below the floor must refetch too.
     assert c.compact(SITE) == {"plans": 3}
     with site.store.transaction() as conn:

@@ -84,8 +84,9 @@ def test_segments_go_up_resume_and_are_confirmed_whole(recorded, center, monkeyp
     assert len(created) == 1
     assert all(acked(site)) and site.store.reader().execute("SELECT COUNT(*) FROM tus_uploads").fetchone()[0] == 0
     for s in sealed:
-        held = c.store.reader().execute("SELECT sha256, path FROM media WHERE site = ? AND seq = ?", (SITE, s.seq)).fetchone()
-        assert held[0] == s.sha256 and (c.data / held[1]).read_bytes() == s.path.read_bytes()
+        held = c.db.one("SELECT sha256 FROM media WHERE site = %s AND seq = %s", (SITE, s.seq))
+        # Kept in the footage store under its content address: the sealed hash.
+        assert held[0] == s.sha256 and c.footage.path(s.sha256).read_bytes() == s.path.read_bytes()
     assert [r.payload["seal_seq"] for r in site.journal.records(kind="recording.center_ack")] == [s.seq for s in sealed]
     assert Agent(site).sync_once()["media"] == {"uploaded": 0, "confirmed": 0, "pending": 0}
 
@@ -100,7 +101,7 @@ def test_a_file_that_is_not_the_sealed_one_is_refused(recorded, center):  # noqa
     with pytest.raises(SyncError, match="does not hold it with the sealed hash"):
         Agent(site).sync_once()
     assert acked(site)[0] is not None and acked(site)[1] is None  # the good one went; the altered one did not
-    assert "media_mismatch" in [r[0] for r in c.store.reader().execute("SELECT kind FROM alarms")]
+    assert "media_mismatch" in [r[0] for r in c.db.all("SELECT kind FROM alarms")]
     assert not (c.data / "media" / SITE / f"{sealed[1].seq}.mp4").exists()
 
 

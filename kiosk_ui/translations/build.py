@@ -27,9 +27,9 @@ METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 
 
 def extract() -> Catalog:
-    """Every translatable text in kiosk_ui and sync (Python and Jinja templates)."""
+    """Every translatable text in kiosk_ui and center (Python and Jinja templates)."""
     template = Catalog()
-    for folder in (HERE.parent, HERE.parent.parent / "sync"):  # sync/: the center's staff pages
+    for folder in (HERE.parent, HERE.parent.parent / "center"):  # center/: the province's pages
         for _filename, _lineno, message, _comments, _context in extract_from_dir(str(folder), METHODS, keywords=KEYWORDS):
             template.add(message)
     return template

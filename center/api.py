@@ -24,10 +24,11 @@ from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from appliance.clock import utc_timestamp
 from appliance.webserver import BoundedInt, wsgi_environ
-from sync import tus
-from sync.center import Center
-from sync.center import refusal as refusal_of
-from sync.center_base import CENTER_NAME, SIGNATURE_MAX_AGE, CenterError
+from center import tus
+from center.base import CENTER_NAME, SIGNATURE_MAX_AGE, CenterError
+from center.core import Center
+from center.core import refusal as refusal_of
+from center.db import Unavailable
 from sync.feed import PAGE_ITEMS
 from sync.requestbody import raw_body
 from sync.statements import sign_media_held
@@ -90,7 +91,7 @@ def site_precheck(center: Center) -> Any:
 
 
 def create_center_app(center: Center) -> Flask:
-    from sync.center_ui import init_ui
+    from center.ui import init_ui
 
     app = Flask("center", static_folder=str(Path(__file__).resolve().parent.parent / "kiosk_ui" / "static"),
                 static_url_path="/center/static")
@@ -126,6 +127,12 @@ def create_center_app(center: Center) -> Flask:
     @app.errorhandler(CenterError)
     def refused(exc: CenterError) -> Any:
         return jsonify({"error": exc.code, "message": str(exc)}), exc.status
+
+    @app.errorhandler(Unavailable)
+    def database_away(exc: Unavailable) -> Any:
+        # The database restarted or is failing over: nothing was half-applied (the transaction
+        # rolled back); the site sends again at its next round.
+        return jsonify({"error": "unavailable", "message": "the center's database is not reachable just now"}), 503
 
     @app.post("/center/v1/enroll")
     def enroll() -> Any:

@@ -40,8 +40,7 @@ import base64
 import hashlib
 import os
 import secrets
-import threading
-from collections import defaultdict
+import errno
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -49,10 +48,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Flask, Response, g, request
 
+from center.footage import StoreFull
 from sync.requestbody import body_blocks
 
 if TYPE_CHECKING:
-    from sync.center import Center
+    from center.core import Center
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,checksum,termination,expiration"
@@ -83,28 +83,23 @@ def _http_date(when: datetime) -> str:
 
 
 def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -> None:
-    uploads_dir = center.data / "uploads"
-    uploads_dir.mkdir(exist_ok=True)
     base = "/center/v1/sites/<site_id>/media/uploads"
-    locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)  # one writer per upload (a duplicated PATCH waits)
 
     def method() -> str:
         return request.headers.get("X-HTTP-Method-Override", request.method).upper()
 
-    def part(upload_id: str) -> Path:
-        return uploads_dir / f"{upload_id}.part"
+    part = center.part
 
     def row(site_id: str, upload_id: str) -> Any:
-        return center.store.reader().execute(
-            "SELECT id, site, seq, sha256, length, offset, expires, metadata, finished FROM uploads WHERE id = ? AND site = ?",
-            (upload_id, site_id)).fetchone()
+        return center.db.one("SELECT id, site, seq, sha256, length, upload_offset, expires, metadata, finished FROM uploads "
+                             "WHERE id = %s AND site = %s", (upload_id, site_id))
 
     def expired(r: Any) -> bool:
         return datetime.fromisoformat(r[6]) <= center.clock.now()
 
     def drop(upload_id: str) -> None:
-        with center.store.transaction() as conn:
-            conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        with center.db.transaction() as conn:
+            conn.execute("DELETE FROM uploads WHERE id = %s", (upload_id,))
         part(upload_id).unlink(missing_ok=True)
 
     def options() -> Response:
@@ -145,12 +140,15 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
         upload_id = secrets.token_hex(16)
         expires = center.clock.now() + EXPIRES_AFTER
         part(upload_id).touch()
-        with center.store.transaction() as conn:
-            conn.execute("INSERT INTO uploads (id, site, seq, sha256, length, offset, created, expires, metadata) "
-                         "VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)", (upload_id, site_id, seq, digest, length, center.clock.now().isoformat(),
+        with center.db.transaction() as conn:
+            conn.execute("INSERT INTO uploads (id, site, seq, sha256, length, upload_offset, created, expires, metadata) "
+                         "VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s)", (upload_id, site_id, seq, digest, length, center.clock.now().isoformat(),
                                                                expires.isoformat(), request.headers.get("Upload-Metadata", "")))
         if length == 0:
-            center.finish_upload(site_id, upload_id, part(upload_id))
+            try:
+                center.finish_upload(site_id, upload_id, part(upload_id))
+            except StoreFull:
+                return _reply(507, text="the center's footage store is full: keep the segment and try later")
         return _reply(201, {"Location": f"{request.path}/{upload_id}", "Upload-Expires": _http_date(expires)})
 
     @app.route(base + "/<upload_id>", methods=["OPTIONS", "HEAD", "PATCH", "DELETE", "POST"])
@@ -163,7 +161,7 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
         authenticated(site_id, streamed_body=verb == "PATCH")
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _reply(412, {"Tus-Version": TUS_VERSION}, "Tus-Resumable: 1.0.0 is required")
-        with locks[upload_id]:
+        with center.db.lock(f"tus:{upload_id}"):  # one writer per upload in all workers (a duplicated PATCH waits)
             return _upload(site_id, upload_id, verb)
 
     def _upload(site_id: str, upload_id: str, verb: str) -> Response:
@@ -179,8 +177,8 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
                                 **({"Upload-Metadata": metadata} if metadata else {})})
         if verb == "DELETE":
             if finished:  # the segment is held: terminating the upload forgets the upload, not the file
-                with center.store.transaction() as conn:
-                    conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+                with center.db.transaction() as conn:
+                    conn.execute("DELETE FROM uploads WHERE id = %s", (upload_id,))
             else:
                 drop(upload_id)
             return _reply(204)
@@ -206,6 +204,17 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
             except ValueError:
                 return _reply(400, text="Upload-Checksum: the value is not base64")
         path = part(upload_id)
+        try:
+            return _write(site_id, upload_id, path, offset, length, checksum)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            center.alarm(None, "footage_store_full", {"store": "staging", "error": str(exc)[:300]})
+            with open(path, "r+b") as f:
+                f.truncate(offset)
+            return _reply(507, text="the center's footage store is full: keep the segment and try later")
+
+    def _write(site_id: str, upload_id: str, path: Path, offset: int, length: int, checksum: Any) -> Response:
         content = hashlib.sha256()  # against the signed Content-Digest
         written = 0
         with open(path, "r+b" if path.exists() else "w+b") as f:
@@ -231,9 +240,12 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
             os.fsync(f.fileno())
         new_offset = offset + written
         new_expires = center.clock.now() + EXPIRES_AFTER
-        with center.store.transaction() as conn:
-            conn.execute("UPDATE uploads SET offset = ?, expires = ? WHERE id = ? AND offset = ?",
+        with center.db.transaction() as conn:
+            conn.execute("UPDATE uploads SET upload_offset = %s, expires = %s WHERE id = %s AND upload_offset = %s",
                          (new_offset, new_expires.isoformat(), upload_id, offset))
         if new_offset == length:
-            center.finish_upload(site_id, upload_id, path)
+            try:
+                center.finish_upload(site_id, upload_id, path)
+            except StoreFull:  # every byte is in and committed: taken in at a later status round
+                return _reply(507, text="the center's footage store is full: keep the segment and try later")
         return _reply(204, {"Upload-Offset": str(new_offset), "Upload-Expires": _http_date(new_expires)})

@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from appliance.clock import utc_timestamp
 from appliance.throttle import AddressBudget
-from sync.center_base import CenterError
+from center.base import CenterError
 
 LOCK_AFTER = 5  # consecutive wrong passwords
 LOCK_MINUTES = 5
@@ -54,15 +54,15 @@ class CenterStaff:
             raise CenterError(400, "bad_staff", f"a name (1–64 characters), and a password of at least {MIN_PASSWORD} characters")
         password_hash = _hasher.hash(password)  # never inside the write transaction
         now = utc_timestamp(self.center.clock.now())
-        with self.center.store.transaction() as conn:
-            conn.execute("""INSERT INTO staff (name, password_hash, created) VALUES (?, ?, ?)
+        with self.center.db.transaction() as conn:
+            conn.execute("""INSERT INTO staff (name, password_hash, created) VALUES (%s, %s, %s)
                             ON CONFLICT(name) DO UPDATE SET password_hash = excluded.password_hash, failed_count = 0,
                             locked_until = NULL""", (name, password_hash, now))
             self._end_all(conn, name, "password_reset")
 
     def disable(self, name: str, disabled: bool = True) -> None:
-        with self.center.store.transaction() as conn:
-            if conn.execute("UPDATE staff SET disabled = ? WHERE name = ?", (int(disabled), name)).rowcount != 1:
+        with self.center.db.transaction() as conn:
+            if conn.execute("UPDATE staff SET disabled = %s WHERE name = %s", (bool(disabled), name)).rowcount != 1:
                 raise CenterError(404, "no_staff", f"no staff login {name!r}")
             if disabled:
                 self._end_all(conn, name, "disabled")
@@ -73,7 +73,7 @@ class CenterStaff:
         as a real check (timing tells nothing); the page words all three as a wrong password."""
         if not self._budget.take(remote):
             return "address_limited", None
-        row = self.center.store.reader().execute("SELECT password_hash FROM staff WHERE name = ?", (name,)).fetchone()
+        row = self.center.db.one("SELECT password_hash FROM staff WHERE name = %s", (name,))
         if row is None:
             return ("wrong" if self._check(lambda: _verify(_DUMMY, password)) else "busy"), None
         reserved = self._reserve(name)
@@ -99,8 +99,9 @@ class CenterStaff:
         locks the login at once, provisionally (its success clears it; a check that never
         settles leaves a lock that ends by itself). Returns a refusal, or (the lock set)."""
         now = self.center.clock.now()
-        with self.center.store.transaction() as conn:
-            found = conn.execute("SELECT disabled, locked_until, failed_count FROM staff WHERE name = ?", (name,)).fetchone()
+        with self.center.db.transaction() as conn:
+            found = conn.execute("SELECT disabled, locked_until, failed_count FROM staff WHERE name = %s FOR UPDATE",
+                                 (name,)).fetchone()
             if found is None:
                 return "wrong"  # deleted meanwhile
             disabled, locked_until, failed = found
@@ -110,24 +111,24 @@ class CenterStaff:
                 return "locked"
             failed = (0 if locked_until else failed) + 1  # a lock that ended: a fresh count
             lock = utc_timestamp(now + timedelta(minutes=LOCK_MINUTES)) if failed >= LOCK_AFTER else None
-            conn.execute("UPDATE staff SET failed_count = ?, locked_until = ? WHERE name = ?", (failed, lock, name))
+            conn.execute("UPDATE staff SET failed_count = %s, locked_until = %s WHERE name = %s", (failed, lock, name))
         return (lock,)
 
     def _release(self, name: str, reserved: tuple[str | None]) -> None:
-        with self.center.store.transaction() as conn:
-            conn.execute("UPDATE staff SET failed_count = MAX(failed_count - 1, 0) WHERE name = ?", (name,))
+        with self.center.db.transaction() as conn:
+            conn.execute("UPDATE staff SET failed_count = GREATEST(failed_count - 1, 0) WHERE name = %s", (name,))
             if reserved[0] is not None:
-                conn.execute("UPDATE staff SET locked_until = NULL WHERE name = ? AND locked_until = ?", (name, reserved[0]))
+                conn.execute("UPDATE staff SET locked_until = NULL WHERE name = %s AND locked_until = %s", (name, reserved[0]))
 
     def _settle(self, name: str, good: bool) -> tuple[str, str | None]:
         now = self.center.clock.now()
         stamp = utc_timestamp(now)
-        with self.center.store.transaction() as conn:
+        with self.center.db.transaction() as conn:
             if not good:
                 return "wrong", None  # counted when reserved; the lock, if this one reached it, stands
-            conn.execute("UPDATE staff SET failed_count = 0, locked_until = NULL WHERE name = ?", (name,))
+            conn.execute("UPDATE staff SET failed_count = 0, locked_until = NULL WHERE name = %s", (name,))
             token = secrets.token_urlsafe(32)
-            conn.execute("INSERT INTO staff_sessions (token_hash, name, created, last_seen) VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO staff_sessions (token_hash, name, created, last_seen) VALUES (%s, %s, %s, %s)",
                          (_hash(token), name, stamp, stamp))
         return "ok", token
 
@@ -136,26 +137,26 @@ class CenterStaff:
         if not token:
             return None
         now = self.center.clock.now()
-        row = self.center.store.reader().execute(
+        row = self.center.db.one(
             """SELECT s.name, s.created, s.last_seen, s.revoked, t.disabled FROM staff_sessions s JOIN staff t ON t.name = s.name
-               WHERE s.token_hash = ?""", (_hash(token),)).fetchone()
+               WHERE s.token_hash = %s""", (_hash(token),))
         if row is None or row[3] or row[4]:
             return None
         if now - _parse(row[1]) > ABSOLUTE or now - _parse(row[2]) > IDLE:
             self.logout(token, "timeout")
             return None
         if now - _parse(row[2]) > timedelta(seconds=30):
-            with self.center.store.transaction() as conn:
-                conn.execute("UPDATE staff_sessions SET last_seen = ? WHERE token_hash = ?", (utc_timestamp(now), _hash(token)))
+            with self.center.db.transaction() as conn:
+                conn.execute("UPDATE staff_sessions SET last_seen = %s WHERE token_hash = %s", (utc_timestamp(now), _hash(token)))
         return str(row[0])
 
     def logout(self, token: str, reason: str = "logout") -> None:
-        with self.center.store.transaction() as conn:
-            conn.execute("UPDATE staff_sessions SET revoked = ?, revoked_reason = ? WHERE token_hash = ? AND revoked IS NULL",
+        with self.center.db.transaction() as conn:
+            conn.execute("UPDATE staff_sessions SET revoked = %s, revoked_reason = %s WHERE token_hash = %s AND revoked IS NULL",
                          (utc_timestamp(self.center.clock.now()), reason, _hash(token)))
 
     def _end_all(self, conn: Any, name: str, reason: str) -> None:
-        conn.execute("UPDATE staff_sessions SET revoked = ?, revoked_reason = ? WHERE name = ? AND revoked IS NULL",
+        conn.execute("UPDATE staff_sessions SET revoked = %s, revoked_reason = %s WHERE name = %s AND revoked IS NULL",
                      (utc_timestamp(self.center.clock.now()), reason, name))
 
 

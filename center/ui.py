@@ -28,7 +28,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -36,10 +35,15 @@ from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 
+from psycopg.rows import dict_row
+
 from appliance import merkle
 from appliance.clock import utc_timestamp
-from sync.center_accounts import CenterStaff
-from sync.center_views import media_path, session_footage, session_names, venue_alarms, venue_names
+from center.accounts import CenterStaff
+from center.base import CenterError
+from center.core import create_once
+from center.views import media_object, session_footage, session_names, stream_object, venue_alarms, venue_names
+from center.words import state_texts, venue_alarm_texts
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
@@ -49,11 +53,15 @@ VENUE_TZ = ZoneInfo("Asia/Shanghai")
 bp = Blueprint("center_ui", __name__, url_prefix="/center/ui", template_folder="templates")
 
 
-def init_ui(app: Flask, center: Any) -> None:
+def prepare_secrets(center: Any) -> Path:
+    """The pages' cookie-signing secret, made once and shared by every worker."""
     secret = center.data / "ui-secret"
-    if not secret.exists():
-        secret.write_bytes(secrets.token_bytes(32))
-        secret.chmod(0o600)
+    create_once(secret, lambda: secrets.token_bytes(32))
+    return secret
+
+
+def init_ui(app: Flask, center: Any) -> None:
+    secret = prepare_secrets(center)
     app.config.update(SECRET_KEY=secret.read_bytes(), SESSION_COOKIE_NAME="center_session", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax", WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS), BABEL_DEFAULT_LOCALE="zh_Hans_CN",
@@ -92,11 +100,31 @@ def init_ui(app: Flask, center: Any) -> None:
             h.setdefault("Cache-Control", "no-store")
         return response
 
+    @app.teardown_request
+    def give_back_connection(exc: BaseException | None) -> None:
+        hold = g.pop("db_hold", None)
+        g.pop("db_conn", None)
+        if hold is not None:
+            hold.__exit__(None, None, None)
+
     app.register_blueprint(bp)
 
 
 def _center() -> Any:
     return current_app.extensions["center"]
+
+
+def _conn() -> Any:
+    """The request's database connection (taken from the pool once, returned when it ends)."""
+    if "db_conn" not in g:
+        g.db_hold = _center().db.pool.connection()
+        g.db_conn = g.db_hold.__enter__()
+    return g.db_conn
+
+
+def _dicts(conn: Any, sql: str, args: Any = ()) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(sql, args).fetchall()
 
 
 def staff_only(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -148,14 +176,18 @@ def language() -> Any:
 
 
 def site_rows(center: Any = None) -> list[dict[str, Any]]:
-    conn = (center or _center()).store.reader()
-    rows = conn.execute(
-        """SELECT s.id, s.enrolled, s.revoked, s.size, s.head, s.last_seen, s.reported_size, s.reported_at,
-                  (SELECT COALESCE(SUM(count), 0) FROM alarms a WHERE a.site = s.id) AS alarms,
+    """Every venue with its state: in sync, behind, diverged, silent, revoked, not enrolled."""
+    sql = """SELECT s.id, s.enrolled, s.revoked, s.size, s.head, s.last_seen, s.reported_size, s.reported_at,
+                  (SELECT COALESCE(SUM(count), 0) FROM alarms a WHERE a.site = s.id AND a.acknowledged IS NULL) AS alarms,
                   (SELECT fingerprint FROM site_keys k WHERE k.site = s.id AND k.generation = s.generation) AS fingerprint,
                   (SELECT COUNT(*) FROM media m WHERE m.site = s.id) AS media,
                   (SELECT COALESCE(SUM(size), 0) FROM media m WHERE m.site = s.id) AS media_bytes
-           FROM sites s ORDER BY s.id""").fetchall()
+           FROM sites s ORDER BY s.id"""
+    if center is None:
+        rows = _dicts(_conn(), sql)
+    else:
+        with center.db.reader() as conn:
+            rows = _dicts(conn, sql)
     out = []
     for r in rows:
         item = dict(r)
@@ -174,25 +206,19 @@ def sites() -> Any:
     rows = site_rows()
     if request.args.get("format") == "json":
         return jsonify(rows)
-    return render_template("center_sites.html", sites=rows, venues=venue_names(_center().store.reader()))
-
-
-def _venue_alarm_words() -> dict[str, str]:
-    from kiosk_ui.words import alarm_texts  # the same words as the venue's console
-
-    return alarm_texts()
+    return render_template("center_sites.html", sites=rows, venues=venue_names(_conn()))
 
 
 @bp.get("/alarms")
 @staff_only
 def alarms() -> Any:
-    conn = _center().store.reader()
-    rows = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
-        "SELECT id, site, kind, detail, raised, count, last_raised, source FROM alarms ORDER BY last_raised DESC, id DESC LIMIT 500")]
+    conn = _conn()
+    rows = [r | {"detail": json.loads(r["detail"])} for r in _dicts(
+        conn, "SELECT id, site, kind, detail, raised, count, last_raised, source FROM alarms ORDER BY last_raised DESC, id DESC LIMIT 500")]
     venue = venue_alarms(conn)
     sessions = {site: session_names(conn, site) for site in {a["site"] for a in venue}}
     return render_template("center_alarms.html", alarms=rows, venue_alarms=venue, venues=venue_names(conn),
-                           session_names=sessions, alarm_words=_venue_alarm_words())
+                           session_names=sessions, alarm_words=venue_alarm_texts())
 
 
 @bp.get("/sites/<site_id>")
@@ -201,46 +227,44 @@ def site(site_id: str) -> Any:
     info = next((s for s in site_rows() if s["id"] == site_id), None)
     if info is None:
         abort(404)
-    conn = _center().store.reader()
+    conn = _conn()
     sessions: dict[str, dict[str, Any]] = {}
-    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = ? AND kind = 'session.state' ORDER BY seq",
+    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = %s AND kind = 'session.state' ORDER BY seq",
                                   (site_id,)):
         payload = json.loads(body)["payload"]
         s = sessions.setdefault(payload["session"], {"id": payload["session"], "states": [], "segments": 0, "received": 0})
         s["states"].append({"to": payload["to"], "ts": json.loads(body)["ts"], "seq": seq})
     recordings = []
-    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = ? AND kind = 'recording.segment' ORDER BY seq DESC",
+    for seq, body in conn.execute("SELECT seq, body FROM records WHERE site = %s AND kind = 'recording.segment' ORDER BY seq DESC",
                                   (site_id,)):
         payload = json.loads(body)["payload"]
         if not payload["sessions"]:
             continue
-        held = conn.execute("SELECT sha256, received FROM media WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+        held = conn.execute("SELECT received FROM media WHERE site = %s AND seq = %s", (site_id, seq)).fetchone()
         recordings.append({"seq": seq, **{k: payload[k] for k in ("camera", "room", "start", "end", "size", "sha256", "sessions")},
-                           "received": held["received"] if held else None})
+                           "received": held[0] if held else None})
         for session_id in payload["sessions"]:
             if session_id in sessions:
                 sessions[session_id]["segments"] += 1
                 sessions[session_id]["received"] += 1 if held else 0
-    site_alarms = [dict(r) | {"detail": json.loads(r["detail"])} for r in conn.execute(
-        "SELECT id, kind, detail, raised, count, last_raised, source FROM alarms WHERE site = ? "
+    site_alarms = [r | {"detail": json.loads(r["detail"])} for r in _dicts(
+        conn, "SELECT id, kind, detail, raised, count, last_raised, source FROM alarms WHERE site = %s "
         "ORDER BY last_raised DESC, id DESC LIMIT 100", (site_id,))]
-    receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
-    from kiosk_ui.operations import STATE_TEXT  # the same words as the venue's console
-
+    receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
     names = session_names(conn, site_id)
-    return render_template("center_site.html", state_text=STATE_TEXT, site=info, sessions=list(sessions.values()), recordings=recordings[:200],
+    return render_template("center_site.html", state_text=state_texts(), site=info, sessions=list(sessions.values()), recordings=recordings[:200],
                            recordings_total=len(recordings), alarms=site_alarms, receipt=receipt,
                            keys=_center().key_generations(site_id), venue=venue_names(conn).get(site_id, site_id),
                            names=names, venue_alarms=venue_alarms(conn, site_id, limit=100),
-                           session_names={site_id: names}, alarm_words=_venue_alarm_words())
+                           session_names={site_id: names}, alarm_words=venue_alarm_texts())
 
 
 @bp.get("/sites/<site_id>/sessions/<session_id>")
 @staff_only
 def session_footage_page(site_id: str, session_id: str) -> Any:
     """A session's footage as the center holds it: every sealed segment in time order, played here."""
-    conn = _center().store.reader()
-    if conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is None:
+    conn = _conn()
+    if conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,)).fetchone() is None:
         abort(404)
     segments = session_footage(conn, site_id, session_id)
     name = session_names(conn, site_id).get(session_id, {})
@@ -252,18 +276,15 @@ def session_footage_page(site_id: str, session_id: str) -> Any:
 @staff_only
 def media(site_id: str, seq: int) -> Any:
     """One received segment's bytes (ranges served, so the player can seek)."""
-    stored = media_path(_center().store.reader(), site_id, seq)
-    path = Path(_center().data) / stored if stored else None  # stored relative to the center's data folder
-    if path is None or not path.is_file():
+    found = media_object(_conn(), site_id, seq)
+    if found is None:
         abort(404)
-    return send_file(path, mimetype="video/mp4", conditional=True, max_age=0)
+    return stream_object(_center().footage, found[0], found[1])
 
 
 @bp.get("/sites/<site_id>/proof")
 @staff_only
 def proof(site_id: str) -> Any:
-    from sync.center import CenterError
-
     try:
         seq = int(request.args.get("seq", ""))
     except ValueError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import secrets
 import time
@@ -35,137 +36,47 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
     load_pem_public_key,
 )
-from sqlite_utils import Database, Migrations
 
 from appliance import merkle
 from appliance.canonical import parse_canonical
 from appliance.clock import Clock, utc_timestamp
-from appliance.journal import RECORD_SIGNING_CONTEXT
+from appliance.signing import record_message
 from appliance.keys import fingerprint
 from appliance.signednote import NoteError, open_checkpoint, sign_note
-from appliance.store import Store
-from sync.center_base import (  # noqa: F401
+from center.base import (  # noqa: F401
     CENTER_NAME,
     FUTURE_SKEW_S,
     MAX_BATCH,
     SIGNATURE_MAX_AGE,
     CenterError,
 )
-from sync.center_feed import CenterFeed
-from sync.center_media import CenterMedia
+from center.config import CenterConfig, load
+from center.db import Database, migrate
+from center.feed import CenterFeed
+from center.footage import open_store
+from center.media import CenterMedia
 
-schema = Migrations("center")
 ALARM_WINDOW = timedelta(hours=1)  # the same alarm again within this adds to its count
 ALARM_DETAIL_MAX = 1000  # characters of an alarm's detail kept
 UNTRUSTED_ROWS_PER_10_MIN = 50  # alarms from unauthenticated sources beyond this fold into one
 
 
-@schema()
-def c001_center(db: Database) -> None:
-    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    db.execute(
-        """CREATE TABLE sites (id TEXT PRIMARY KEY, token_sha256 TEXT, public_key TEXT, enrolled TEXT, revoked TEXT,
-               size INTEGER NOT NULL DEFAULT 0, head TEXT NOT NULL DEFAULT '', tree TEXT NOT NULL DEFAULT '[]',
-               last_seen TEXT)"""
-    )
-    db.execute("CREATE TABLE records (site TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, "
-               "sig TEXT NOT NULL, received TEXT NOT NULL, PRIMARY KEY (site, seq))")
-    db.execute("CREATE TABLE receipts (site TEXT NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL, issued TEXT NOT NULL, "
-               "PRIMARY KEY (site, size))")
-    db.execute("CREATE TABLE alarms (id INTEGER PRIMARY KEY, site TEXT, kind TEXT NOT NULL, detail TEXT NOT NULL, raised TEXT NOT NULL)")
-    db.execute("CREATE TABLE nonces (site TEXT NOT NULL, nonce TEXT NOT NULL, seen TEXT NOT NULL, PRIMARY KEY (site, nonce))")
-
-
-@schema()
-def c002_feed_media_ui(db: Database) -> None:
-    # The feed down: signed items per (site, lane), gapless seq; what each site confirmed having
-    # and below which seq items were compacted away.
-    db.execute("CREATE TABLE feed (site TEXT NOT NULL, lane TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, "
-               "key TEXT NOT NULL, item TEXT NOT NULL, sig TEXT NOT NULL, issued TEXT NOT NULL, PRIMARY KEY (site, lane, seq))")
-    db.execute("CREATE INDEX feed_key ON feed(site, lane, key, seq)")
-    db.execute("CREATE TABLE feed_cursors (site TEXT NOT NULL, lane TEXT NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0, "
-               "floor INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (site, lane))")
-    # Recordings: tus uploads under way, and segments received whole with the sealed hash.
-    db.execute("CREATE TABLE uploads (id TEXT PRIMARY KEY, site TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, "
-               "length INTEGER NOT NULL, offset INTEGER NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL)")
-    db.execute("CREATE TABLE media (site TEXT NOT NULL, seq INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, "
-               "path TEXT NOT NULL, received TEXT NOT NULL, PRIMARY KEY (site, seq))")
-    # What kind each record is (for the UI's sessions and recordings), and the site's own count
-    # as it last reported it (the lag).
-    db.execute("ALTER TABLE records ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
-    db.execute("UPDATE records SET kind = json_extract(body, '$.kind')")
-    # Partial: only the kinds the staff pages list, so ingest does not pay for indexing every record.
-    db.execute("CREATE INDEX records_sessions ON records(site, seq) WHERE kind = 'session.state'")
-    db.execute("CREATE INDEX records_segments ON records(site, seq) WHERE kind = 'recording.segment'")
-    db.execute("ALTER TABLE sites ADD COLUMN reported_size INTEGER")
-    db.execute("ALTER TABLE sites ADD COLUMN reported_at TEXT")
-    db.execute("CREATE INDEX nonces_seen ON nonces(seen)")
-    db.execute("CREATE TABLE staff (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, created TEXT NOT NULL)")
-
-
-@schema()
-def c003_uploads_kept(db: Database) -> None:
-    # A finished upload stays known (HEAD answers its full offset, as tus requires) until it
-    # expires; its Upload-Metadata is kept to be returned on HEAD.
-    db.execute("ALTER TABLE uploads ADD COLUMN metadata TEXT NOT NULL DEFAULT ''")
-    db.execute("ALTER TABLE uploads ADD COLUMN finished TEXT")
-
-
-@schema()
-def c004_alarm_counts_key_generations_staff_sessions(db: Database) -> None:
-    # Alarms are aggregated: the same kind from the same site (or, unauthenticated, the same
-    # address) within an hour adds to one row's count instead of a row each.
-    db.execute("ALTER TABLE alarms ADD COLUMN source TEXT")
-    db.execute("ALTER TABLE alarms ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
-    db.execute("ALTER TABLE alarms ADD COLUMN last_raised TEXT")
-    db.execute("UPDATE alarms SET last_raised = raised")
-    db.execute("CREATE INDEX alarms_recent ON alarms(kind, last_raised)")
-    # Each key a site has had: a replaced box starts a new journal under a new key (a new
-    # generation); the old journal's records, receipts and footage stay, retired.
-    db.execute("""CREATE TABLE site_keys (site TEXT NOT NULL, generation INTEGER NOT NULL, public_key TEXT NOT NULL,
-                   fingerprint TEXT NOT NULL, enrolled TEXT, retired TEXT, size INTEGER, head TEXT,
-                   PRIMARY KEY (site, generation))""")
-    db.execute("ALTER TABLE sites ADD COLUMN generation INTEGER NOT NULL DEFAULT 1")
-    for site, pem, enrolled in db.execute("SELECT id, public_key, enrolled FROM sites WHERE public_key IS NOT NULL").fetchall():
-        key = load_pem_public_key(pem.encode())
-        assert isinstance(key, Ed25519PublicKey)
-        db.execute("INSERT INTO site_keys (site, generation, public_key, fingerprint, enrolled) VALUES (?, 1, ?, ?, ?)",
-                   (site, pem, fingerprint(key), enrolled))
-    db.execute("""CREATE TABLE records_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, seq INTEGER NOT NULL,
-                   hash TEXT NOT NULL, body TEXT NOT NULL, sig TEXT NOT NULL, received TEXT NOT NULL, kind TEXT NOT NULL,
-                   PRIMARY KEY (site, generation, seq))""")
-    db.execute("""CREATE TABLE receipts_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, size INTEGER NOT NULL,
-                   note TEXT NOT NULL, issued TEXT NOT NULL, PRIMARY KEY (site, generation, size))""")
-    db.execute("""CREATE TABLE media_retired (site TEXT NOT NULL, generation INTEGER NOT NULL, seq INTEGER NOT NULL,
-                   sha256 TEXT NOT NULL, size INTEGER NOT NULL, path TEXT NOT NULL, received TEXT NOT NULL,
-                   PRIMARY KEY (site, generation, seq))""")
-    # Provincial staff: server-side sessions (logout and a password reset end them) and the
-    # lockout in the database (every worker sees it).
-    db.execute("""CREATE TABLE staff_sessions (token_hash TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL,
-                   last_seen TEXT NOT NULL, revoked TEXT, revoked_reason TEXT)""")
-    db.execute("ALTER TABLE staff ADD COLUMN failed_count INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE staff ADD COLUMN locked_until TEXT")
-    db.execute("ALTER TABLE staff ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
-
-
-
-@schema()
-def c005_records_by_kind(db: Database) -> None:
-    # The pages read the venues' names, sessions and alarms by record kind.
-    db.execute("CREATE INDEX records_kinds ON records(kind, site, seq) WHERE kind IN "
-               "('site.initialised', 'plan.loaded', 'alarm.raised', 'alarm.acknowledged')")
-
-
 class Center(CenterFeed, CenterMedia):
-    def __init__(self, data: Path, clock: Clock | None = None) -> None:
-        data.mkdir(parents=True, exist_ok=True)
+    def __init__(self, data: Path, clock: Clock | None = None, *, config: CenterConfig | None = None,
+                 pool_size: int = 10, migrate_schema: bool = True) -> None:
+        """The center of ``data/center.toml``. ``migrate_schema``: bring the database's schema
+        up to date first (the process that starts the workers does; the workers do not)."""
+        self.config = config or load(data)
+        data = self.config.data
         self.data, self.clock = data, clock or Clock()
-        self.store = Store(data / "center.db", create=True, schema=schema)
-        self.store.migrate()
+        if migrate_schema:
+            migrate(self.config.database)
+        self.db = Database(self.config.database, max_size=pool_size)
+        self.footage = open_store(self.config.footage)
+        self.staging = self.config.footage.staging
+        self.staging.mkdir(parents=True, exist_ok=True)
         key_file = data / "center.key"
-        if not key_file.exists():
-            key_file.write_bytes(Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-            key_file.chmod(0o600)
+        create_once(key_file, lambda: Ed25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
         key = load_pem_private_key(key_file.read_bytes(), None)
         assert isinstance(key, Ed25519PrivateKey)
         self.key = key
@@ -180,49 +91,49 @@ class Center(CenterFeed, CenterMedia):
         enrolled already keeps its key unless ``replace_key`` (the box was replaced, or its key
         revoked): then the token lets a new key in, and that is raised as an alarm."""
         token = secrets.token_urlsafe(24)
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT public_key, revoked FROM sites WHERE id = ?", (site_id,)).fetchone()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT public_key, revoked FROM sites WHERE id = %s", (site_id,)).fetchone()
             if row and row[0] and not replace_key:
                 raise CenterError(409, "enrolled", f"site {site_id!r} is enrolled already: a new token would replace its "
                                   "key (say so with replace_key / --replace-key)")
             if row and row[0]:
                 self._alarm(conn, site_id, "key_replacement_issued", {"revoked": bool(row[1])})
-            conn.execute("""INSERT INTO sites (id, token_sha256) VALUES (?, ?)
+            conn.execute("""INSERT INTO sites (id, token_sha256) VALUES (%s, %s)
                             ON CONFLICT(id) DO UPDATE SET token_sha256 = excluded.token_sha256""",
                          (site_id, hashlib.sha256(token.encode()).hexdigest()))
         return token
 
     def _known_site(self, site_id: str) -> bool:
-        return self.store.reader().execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is not None
+        return self.db.one("SELECT 1 FROM sites WHERE id = %s", (site_id,)) is not None
 
     def _retire_key(self, conn: Any, site_id: str) -> int:
         """A replaced box's journal, under its old key, is retired whole: its records, receipts
         and footage move to the retired tables (nothing is dropped), and the site's journal starts
         again from record 1 under the new key, as a new generation. Returns the retired one."""
-        gen, size, head = conn.execute("SELECT generation, size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
+        gen, size, head = conn.execute("SELECT generation, size, head FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone()
         now = utc_timestamp(self.clock.now())
-        conn.execute("UPDATE site_keys SET retired = ?, size = ?, head = ? WHERE site = ? AND generation = ?",
+        conn.execute("UPDATE site_keys SET retired = %s, size = %s, head = %s WHERE site = %s AND generation = %s",
                      (now, size, head, site_id, gen))
-        conn.execute("""INSERT INTO records_retired (site, generation, seq, hash, body, sig, received, kind)
-                        SELECT site, ?, seq, hash, body, sig, received, kind FROM records WHERE site = ?""", (gen, site_id))
-        conn.execute("DELETE FROM records WHERE site = ?", (site_id,))
+        conn.execute("""INSERT INTO records_retired (site, generation, seq, hash, body, sig, received, kind, ts)
+                        SELECT site, %s, seq, hash, body, sig, received, kind, ts FROM records WHERE site = %s""", (gen, site_id))
+        conn.execute("DELETE FROM records WHERE site = %s", (site_id,))
         conn.execute("""INSERT INTO receipts_retired (site, generation, size, note, issued)
-                        SELECT site, ?, size, note, issued FROM receipts WHERE site = ?""", (gen, site_id))
-        conn.execute("DELETE FROM receipts WHERE site = ?", (site_id,))
-        conn.execute("""INSERT INTO media_retired (site, generation, seq, sha256, size, path, received)
-                        SELECT site, ?, seq, sha256, size, path, received FROM media WHERE site = ?""", (gen, site_id))
-        conn.execute("DELETE FROM media WHERE site = ?", (site_id,))
-        conn.execute("DELETE FROM uploads WHERE site = ?", (site_id,))
-        conn.execute("UPDATE feed_cursors SET confirmed = 0 WHERE site = ?", (site_id,))  # the new box starts afresh
+                        SELECT site, %s, size, note, issued FROM receipts WHERE site = %s""", (gen, site_id))
+        conn.execute("DELETE FROM receipts WHERE site = %s", (site_id,))
+        conn.execute("""INSERT INTO media_retired (site, generation, seq, sha256, size, received)
+                        SELECT site, %s, seq, sha256, size, received FROM media WHERE site = %s""", (gen, site_id))
+        conn.execute("DELETE FROM media WHERE site = %s", (site_id,))
+        conn.execute("DELETE FROM uploads WHERE site = %s", (site_id,))
+        conn.execute("UPDATE feed_cursors SET confirmed = 0 WHERE site = %s", (site_id,))  # the new box starts afresh
         conn.execute("""UPDATE sites SET generation = generation + 1, size = 0, head = '', tree = '[]', reported_size = NULL,
-                        reported_at = NULL WHERE id = ?""", (site_id,))
+                        reported_at = NULL WHERE id = %s""", (site_id,))
         return int(gen)
 
     def key_generations(self, site_id: str) -> list[dict[str, Any]]:
         """Every key the site has had, oldest first: its fingerprint (what staff compare with the
         one written down at the box), when it was enrolled and retired, its journal's size then."""
-        rows = self.store.reader().execute(
-            "SELECT generation, fingerprint, enrolled, retired, size, head FROM site_keys WHERE site = ? ORDER BY generation",
+        rows = self.db.all(
+            "SELECT generation, fingerprint, enrolled, retired, size, head FROM site_keys WHERE site = %s ORDER BY generation",
             (site_id,))
         return [dict(zip(("generation", "fingerprint", "enrolled", "retired", "size", "head"), r, strict=True)) for r in rows]
 
@@ -234,17 +145,17 @@ class Center(CenterFeed, CenterMedia):
             raise CenterError(400, "bad_key", "public_key is not a PEM public key") from exc
         if not isinstance(key, Ed25519PublicKey):
             raise CenterError(400, "bad_key", "public_key is not an Ed25519 key")
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT token_sha256, public_key FROM sites WHERE id = ?", (site_id,)).fetchone()
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT token_sha256, public_key FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone()
             refused = row is None or row[0] is None or not secrets.compare_digest(row[0], digest)
             if not refused:
                 now = utc_timestamp(self.clock.now())
                 generation = self._retire_key(conn, site_id) if row[1] and row[1] != public_pem else None
                 # A replacement key starts clean: the revocation was of the old key.
-                conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = ?, enrolled = ?, revoked = NULL WHERE id = ?",
+                conn.execute("UPDATE sites SET token_sha256 = NULL, public_key = %s, enrolled = %s, revoked = NULL WHERE id = %s",
                              (public_pem, now, site_id))
-                gen = conn.execute("SELECT generation FROM sites WHERE id = ?", (site_id,)).fetchone()[0]
-                conn.execute("""INSERT INTO site_keys (site, generation, public_key, fingerprint, enrolled) VALUES (?, ?, ?, ?, ?)
+                gen = conn.execute("SELECT generation FROM sites WHERE id = %s", (site_id,)).fetchone()[0]
+                conn.execute("""INSERT INTO site_keys (site, generation, public_key, fingerprint, enrolled) VALUES (%s, %s, %s, %s, %s)
                                 ON CONFLICT(site, generation) DO UPDATE SET public_key = excluded.public_key,
                                 fingerprint = excluded.fingerprint, enrolled = excluded.enrolled""",
                              (site_id, gen, public_pem, fingerprint(key), now))
@@ -260,11 +171,11 @@ class Center(CenterFeed, CenterMedia):
         return {"center_name": CENTER_NAME, "center_public_key": self.public_pem}
 
     def revoke(self, site_id: str) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("UPDATE sites SET revoked = ? WHERE id = ?", (utc_timestamp(self.clock.now()), site_id))
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE sites SET revoked = %s WHERE id = %s", (utc_timestamp(self.clock.now()), site_id))
 
     def site_key(self, site_id: str) -> Ed25519PublicKey:
-        row = self.store.reader().execute("SELECT public_key, revoked FROM sites WHERE id = ?", (site_id,)).fetchone()
+        row = self.db.one("SELECT public_key, revoked FROM sites WHERE id = %s", (site_id,))
         if row is None or row[0] is None:
             raise CenterError(401, "unknown_key", f"site {site_id!r} is not enrolled")
         if row[1]:
@@ -277,18 +188,17 @@ class Center(CenterFeed, CenterMedia):
 
     def head(self, site_id: str, reported_size: Any = None) -> dict[str, Any]:
         if isinstance(reported_size, int) and reported_size >= 0:
-            with self.store.transaction() as conn:
-                before = conn.execute("SELECT size, reported_size FROM sites WHERE id = ?", (site_id,)).fetchone()
-                conn.execute("UPDATE sites SET reported_size = ?, reported_at = ?, last_seen = ? WHERE id = ?",
+            with self.db.transaction() as conn:
+                before = conn.execute("SELECT size, reported_size FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone()
+                conn.execute("UPDATE sites SET reported_size = %s, reported_at = %s, last_seen = %s WHERE id = %s",
                              (reported_size, utc_timestamp(self.clock.now()), utc_timestamp(self.clock.now()), site_id))
                 # A site that has fewer records than the center holds was restored from an old
                 # image (or lost its disk): it must not go on writing a journal that forks this
                 # one. Raised when it falls behind, not at every round while it stays there.
                 if before and reported_size < before[0] and (before[1] is None or before[1] >= before[0]):
                     self._alarm(conn, site_id, "site_behind_center", {"center_size": before[0], "site_size": reported_size})
-        row = self.store.reader().execute("SELECT size, head FROM sites WHERE id = ?", (site_id,)).fetchone()
-        receipt = self.store.reader().execute(
-            "SELECT note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+        row = self.db.one("SELECT size, head FROM sites WHERE id = %s", (site_id,))
+        receipt = self.db.one("SELECT note FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,))
         return {"site": site_id, "size": row[0] if row else 0, "head": row[1] if row else "",
                 "receipt": receipt[0] if receipt else None}
 
@@ -303,25 +213,30 @@ class Center(CenterFeed, CenterMedia):
             cp = open_checkpoint(str(batch.get("checkpoint", "")), site_id, key)
         except NoteError as exc:
             raise CenterError(400, "bad_checkpoint", f"checkpoint: {exc}") from exc
+        # The expensive part, every record's signature, before any lock is taken: batches of
+        # different sites (and of one site) verify in parallel in as many workers as there are.
+        checked = [self._check_record(site_id, key, item) for item in records]
         alarms: list[tuple[str, dict[str, Any]]] = []
         try:
-            return self._accept(site_id, key, cp, batch, records, alarms)
+            return self._accept(site_id, cp, batch, checked, alarms)
         finally:
             for kind, detail in alarms:  # kept even though the batch was refused (rolled back)
                 self.alarm(site_id, kind, detail)
 
-    def _accept(self, site_id: str, key: Ed25519PublicKey, cp: Any, batch: dict[str, Any], records: list[Any],
+    def _accept(self, site_id: str, cp: Any, batch: dict[str, Any], checked: list[tuple[int, bytes, str, dict[str, Any], str]],
                 alarms: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        with self.store.transaction() as conn:
-            size, head, tree_json = conn.execute("SELECT size, head, tree FROM sites WHERE id = ?", (site_id,)).fetchone()
+        with self.db.transaction() as conn:
+            # The site's row lock: one site's batches apply one after the other whichever worker
+            # took them (two agents of one site, an old image and a new box, never interleave).
+            size, head, tree_json = conn.execute("SELECT size, head, tree FROM sites WHERE id = %s FOR UPDATE",
+                                                 (site_id,)).fetchone()
             if cp.size < size:
-                return self._resent(conn, site_id, key, cp, records, size, head, alarms)
+                return self._resent(conn, site_id, cp, checked, size, head, alarms)
             tree = merkle.CompactRange.from_json(tree_json)
             prev, new = head, []
-            for item in records:
-                seq, digest, body, obj = self._check_record(site_id, key, item)
+            for seq, digest, body, obj, sig in checked:
                 if seq <= size:  # a re-send: harmless if identical, a fork if not
-                    have = conn.execute("SELECT hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+                    have = conn.execute("SELECT hash FROM records WHERE site = %s AND seq = %s", (site_id, seq)).fetchone()
                     if have and have[0] != digest.hex():
                         alarms.append(("fork", {"seq": seq, "center_hash": have[0], "site_hash": digest.hex()}))
                         raise CenterError(409, "fork", f"record {seq} differs from the one the center holds")
@@ -330,7 +245,7 @@ class Center(CenterFeed, CenterMedia):
                     raise CenterError(409, "gap", f"record {seq} does not follow {size + len(new)}")
                 if obj.get("prev") != (prev or "0" * 64):
                     raise CenterError(400, "bad_chain", f"record {seq} does not chain to record {seq - 1}")
-                new.append((seq, digest.hex(), body, item["sig"], str(obj.get("kind", ""))))
+                new.append((seq, digest.hex(), body, sig, str(obj.get("kind", "")), str(obj.get("ts", ""))))
                 prev = digest.hex()
                 tree.append(merkle.leaf_hash(digest))
             new_size = size + len(new)
@@ -347,24 +262,25 @@ class Center(CenterFeed, CenterMedia):
                 except (ValueError, merkle.ProofError) as exc:
                     raise CenterError(400, "bad_consistency", f"consistency proof: {exc}") from exc
             now = utc_timestamp(self.clock.now())
-            conn.executemany("INSERT INTO records (site, seq, hash, body, sig, received, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             [(site_id, s, h, b, g, now, k) for s, h, b, g, k in new])
+            with conn.cursor().copy("COPY records (site, seq, hash, body, sig, received, kind, ts) FROM STDIN") as copy:
+                for seq, digest_hex, body, sig, kind, ts in new:
+                    copy.write_row((site_id, seq, digest_hex, body, sig, now, kind, ts))
             receipt = self._cosign(str(batch["checkpoint"]), cp.text())
-            conn.execute("UPDATE sites SET size = ?, head = ?, tree = ?, last_seen = ? WHERE id = ?",
+            conn.execute("UPDATE sites SET size = %s, head = %s, tree = %s, last_seen = %s WHERE id = %s",
                          (new_size, prev, tree.to_json(), now, site_id))
-            conn.execute("INSERT OR REPLACE INTO receipts (site, size, note, issued) VALUES (?, ?, ?, ?)",
+            conn.execute("INSERT INTO receipts (site, size, note, issued) VALUES (%s, %s, %s, %s) "
+                         "ON CONFLICT (site, size) DO UPDATE SET note = excluded.note, issued = excluded.issued",
                          (site_id, new_size, receipt, now))
         return {"site": site_id, "size": new_size, "head": prev, "accepted": len(new), "receipt": receipt}
 
-    def _resent(self, conn: Any, site_id: str, key: Ed25519PublicKey, cp: Any, records: list[Any], size: int, head: str,
-                alarms: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    def _resent(self, conn: Any, site_id: str, cp: Any, checked: list[tuple[int, bytes, str, dict[str, Any], str]], size: int,
+                head: str, alarms: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         """A batch ending below the center's size: a re-send (its answer was lost, or a round
         prepared it before the center moved on). Harmless when its records are the ones held and
         its checkpoint's root is the center's root at that size: answered with the center's
         head, nothing stored. Anything else is a fork of what the center holds."""
-        for item in records:
-            seq, digest, _, _ = self._check_record(site_id, key, item)
-            have = conn.execute("SELECT hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+        for seq, digest, _, _, _ in checked:
+            have = conn.execute("SELECT hash FROM records WHERE site = %s AND seq = %s", (site_id, seq)).fetchone()
             if have is None or seq > cp.size:
                 raise CenterError(400, "bad_checkpoint", f"record {seq} is not within the checkpoint's size {cp.size}")
             if have[0] != digest.hex():
@@ -373,20 +289,20 @@ class Center(CenterFeed, CenterMedia):
         if self._root_at(conn, site_id, cp.size) != cp.root:
             alarms.append(("fork", {"checkpoint_size": cp.size, "center_size": size}))
             raise CenterError(409, "fork", f"the site's checkpoint of size {cp.size} is not the tree the center holds")
-        receipt = conn.execute("SELECT note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+        receipt = conn.execute("SELECT note FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
         return {"site": site_id, "size": size, "head": head, "accepted": 0, "receipt": receipt[0] if receipt else None}
 
     def _root_at(self, conn: Any, site_id: str, size: int) -> bytes:
         """The root of the site's tree at ``size``: from the receipt the center gave at that size
         (every accepted batch has one), else recomputed from the records held."""
-        row = conn.execute("SELECT note FROM receipts WHERE site = ? AND size = ?", (site_id, size)).fetchone()
+        row = conn.execute("SELECT note FROM receipts WHERE site = %s AND size = %s", (site_id, size)).fetchone()
         if row:
             return base64.b64decode(row[0].split("\n")[2])
         leaves = [merkle.leaf_hash(bytes.fromhex(h)) for (h,) in conn.execute(
-            "SELECT hash FROM records WHERE site = ? AND seq <= ? ORDER BY seq", (site_id, size))]
+            "SELECT hash FROM records WHERE site = %s AND seq <= %s ORDER BY seq", (site_id, size))]
         return merkle.root(leaves)
 
-    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str, dict[str, Any]]:
+    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str, dict[str, Any], str]:
         try:
             body, seq, sig = str(item["body"]), int(item["seq"]), str(item["sig"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -402,10 +318,10 @@ class Center(CenterFeed, CenterMedia):
         if digest.hex() != item.get("hash"):
             raise CenterError(400, "bad_record", f"{where}: hash does not match the body")
         try:
-            key.verify(base64.b64decode(sig), RECORD_SIGNING_CONTEXT + digest)
+            key.verify(base64.b64decode(sig), record_message(digest))
         except (InvalidSignature, ValueError) as exc:
             raise CenterError(400, "bad_record", f"{where}: signature does not verify") from exc
-        return seq, digest, body, obj
+        return seq, digest, body, obj, sig
 
     def _cosign(self, site_note: str, text: str) -> str:
         """The site's note with the center's signature line added (C2SP signed note: one text,
@@ -423,23 +339,27 @@ class Center(CenterFeed, CenterMedia):
         text = json.dumps(detail, ensure_ascii=False, default=str)
         if len(text) > ALARM_DETAIL_MAX:
             text = json.dumps({"truncated": text[:ALARM_DETAIL_MAX - 40]}, ensure_ascii=False)
-        if source is not None:
-            recent = conn.execute("SELECT COUNT(*) FROM alarms WHERE source IS NOT NULL AND source != '*' AND raised > ?",
+        if source is not None:  # (the count below is only true if no other worker adds meanwhile)
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('alarm-untrusted', 0))")
+            recent = conn.execute("SELECT COUNT(*) FROM alarms WHERE source IS NOT NULL AND source != '*' AND raised > %s",
                                   (utc_timestamp(now - timedelta(minutes=10)),)).fetchone()[0]
-            fresh = conn.execute("SELECT 1 FROM alarms WHERE kind = ? AND source = ? AND last_raised > ?",
+            fresh = conn.execute("SELECT 1 FROM alarms WHERE kind = %s AND source = %s AND last_raised > %s",
                                  (kind, source, utc_timestamp(now - ALARM_WINDOW))).fetchone() is None
             if fresh and recent >= UNTRUSTED_ROWS_PER_10_MIN:
                 source = "*"  # many addresses at once: one row for all of them
-        row = conn.execute("SELECT id FROM alarms WHERE kind = ? AND site IS ? AND source IS ? AND last_raised > ? "
+        # Serialised per (kind, site, source) across every worker: two at once add to one row.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"alarm\x1f{kind}\x1f{site_id}\x1f{source}",))
+        row = conn.execute("SELECT id FROM alarms WHERE kind = %s AND site IS NOT DISTINCT FROM %s "
+                           "AND source IS NOT DISTINCT FROM %s AND last_raised > %s AND acknowledged IS NULL "
                            "ORDER BY id DESC LIMIT 1", (kind, site_id, source, utc_timestamp(now - ALARM_WINDOW))).fetchone()
         if row:
-            conn.execute("UPDATE alarms SET count = count + 1, last_raised = ?, detail = ? WHERE id = ?", (stamp, text, row[0]))
+            conn.execute("UPDATE alarms SET count = count + 1, last_raised = %s, detail = %s WHERE id = %s", (stamp, text, row[0]))
         else:
-            conn.execute("INSERT INTO alarms (site, kind, detail, raised, source, count, last_raised) VALUES (?, ?, ?, ?, ?, 1, ?)",
+            conn.execute("INSERT INTO alarms (site, kind, detail, raised, source, count, last_raised) VALUES (%s, %s, %s, %s, %s, 1, %s)",
                          (site_id, kind, text, stamp, source, stamp))
 
     def alarm(self, site_id: str | None, kind: str, detail: dict[str, Any], *, source: str | None = None) -> None:
-        with self.store.transaction() as conn:
+        with self.db.transaction() as conn:
             self._alarm(conn, site_id, kind, detail, source=source)
 
     def precheck(self, scope: dict[str, Any], site_id: str) -> tuple[int, str] | None:
@@ -464,7 +384,7 @@ class Center(CenterFeed, CenterMedia):
             return refusal(CenterError(401, "bad_signature", "a request signed by the site's key (keyid, created, nonce)"))
         if not now - SIGNATURE_MAX_AGE.total_seconds() <= created <= now + FUTURE_SKEW_S:
             return refusal(CenterError(401, "bad_signature", "the signature's created time is not within the last 5 minutes"))
-        if self.store.reader().execute("SELECT 1 FROM nonces WHERE site = ? AND nonce = ?", (site_id, nonce)).fetchone():
+        if self.db.one("SELECT 1 FROM nonces WHERE site = %s AND nonce = %s", (site_id, nonce)):
             return refusal(CenterError(401, "replay", "a nonce is required and must be new"))
         return None
 
@@ -473,36 +393,49 @@ class Center(CenterFeed, CenterMedia):
         signature window are forgotten (at most once a minute): a request that old is refused
         by its ``created`` time anyway."""
         now = self.clock.now()
-        with self.store.transaction() as conn:
+        with self.db.transaction() as conn:
             if self._pruned is None or now - self._pruned > timedelta(minutes=1):
-                conn.execute("DELETE FROM nonces WHERE seen < ?", (utc_timestamp(now - 2 * SIGNATURE_MAX_AGE),))
+                conn.execute("DELETE FROM nonces WHERE seen < %s", (utc_timestamp(now - 2 * SIGNATURE_MAX_AGE),))
                 self._pruned = now
-            if conn.execute("SELECT 1 FROM nonces WHERE site = ? AND nonce = ?", (site_id, nonce)).fetchone():
-                return True
-            conn.execute("INSERT INTO nonces (site, nonce, seen) VALUES (?, ?, ?)", (site_id, nonce, utc_timestamp(now)))
-            return False
+            # One statement: two workers given the same request at once cannot both take it.
+            taken = conn.execute("INSERT INTO nonces (site, nonce, seen) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                                 (site_id, nonce, utc_timestamp(now))).rowcount
+            return taken == 0
 
     # -- proofs -----------------------------------------------------------------------------
 
     def prove(self, site_id: str, seq: int) -> dict[str, Any]:
         """An inclusion proof of record ``seq`` in the site's tree at the center's latest
         receipt, checked here before it is handed out."""
-        receipt = self.store.reader().execute(
-            "SELECT size, note FROM receipts WHERE site = ? ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
+        receipt = self.db.one("SELECT size, note FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,))
         if receipt is None or not 1 <= seq <= receipt[0]:
             raise CenterError(404, "no_record", f"record {seq} is not under a receipt of site {site_id!r}")
         size, note = receipt
         nodes = merkle.TreeNodes()
-        for (digest,) in self.store.reader().execute(
-                "SELECT hash FROM records WHERE site = ? AND seq <= ? ORDER BY seq", (site_id, size)):
+        for (digest,) in self.db.all("SELECT hash FROM records WHERE site = %s AND seq <= %s ORDER BY seq", (site_id, size)):
             nodes.append(merkle.leaf_hash(bytes.fromhex(digest)))
         proof = nodes.inclusion_proof(seq - 1, size)
-        body, digest = self.store.reader().execute("SELECT body, hash FROM records WHERE site = ? AND seq = ?", (site_id, seq)).fetchone()
+        body, digest = self.db.one("SELECT body, hash FROM records WHERE site = %s AND seq = %s", (site_id, seq))
         leaf = merkle.leaf_hash(bytes.fromhex(digest))
         root = nodes.root(size)
         merkle.verify_inclusion(seq - 1, size, leaf, proof, root)
         return {"site": site_id, "seq": seq, "record": json.loads(body), "hash": digest, "size": size,
                 "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
+
+
+def create_once(path: Path, make: Any) -> None:
+    """A secret file (mode 0600) made whole, once: two processes starting at once keep one."""
+    if path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(make())
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)  # fails if another process made it first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def refusal(exc: CenterError) -> tuple[int, str]:

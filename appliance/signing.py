@@ -1,0 +1,13 @@
+"""What a journal record's Ed25519 signature covers, shared by everything that signs or checks
+one: the site's journal, its evidence packages, the center's ingest and independent verifiers
+(docs/journal.md, "Signatures"). The domain separation prefix keeps a record signature from
+ever being valid as a signature over anything else the site signs (notes, statements)."""
+
+from __future__ import annotations
+
+RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
+
+
+def record_message(digest: bytes) -> bytes:
+    """The bytes signed for a record: the context, then the record's SHA-256 (32 bytes)."""
+    return RECORD_SIGNING_CONTEXT + digest

@@ -1,0 +1,96 @@
+"""The center's PostgreSQL: a pool of connections (psycopg 3, psycopg_pool) shared by a worker's
+threads, a transaction per change, and the schema brought up to date by Alembic
+(`center/migrations/`, run once by the process that starts the workers, under an advisory lock
+so two starting at once do not both migrate).
+
+Every worker process has its own pool; PostgreSQL is the only state the workers share besides
+the footage store. A connection broken by a database restart is noticed when it is taken from
+the pool (``check_connection``) and replaced; a request caught mid-transaction fails with 503
+and the site sends its batch again at its next round (nothing half-applied: the transaction
+rolled back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+DatabaseError = psycopg.Error
+Unavailable = psycopg.OperationalError
+
+
+class Database:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, name: str = "center") -> None:
+        self.url = url
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, kwargs={"autocommit": True},
+                                   check=ConnectionPool.check_connection, max_idle=120, timeout=30, name=name, open=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside one transaction: committed when the block ends, rolled back if
+        it raises."""
+        with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def reader(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection for several reads (each statement its own snapshot)."""
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """An advisory lock named ``name``, across every worker process, for the block (held by
+        a transaction of its own: released if the worker dies)."""
+        with self.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+            yield
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self.pool.connection() as conn:
+            return conn.execute(sql, args).fetchone()
+
+    def all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self.pool.connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def value(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, args)
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def many(conn: psycopg.Connection[Any], sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for many rows (psycopg pipelines them: one round trip, not one per row)."""
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Alembic speaks SQLAlchemy: the same URL with the psycopg 3 dialect named."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ValueError("the database is named by a postgresql:// URL")
+
+
+def migrate(url: str) -> str:
+    """Bring the schema to the newest revision; returns it."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = sqlalchemy_url(url)
+    command.upgrade(config, "head")
+    return str(ScriptDirectory.from_config(config).get_current_head())
