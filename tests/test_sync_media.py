@@ -102,7 +102,7 @@ def test_a_file_that_is_not_the_sealed_one_is_refused(recorded, center):  # noqa
         Agent(site).sync_once()
     assert acked(site)[0] is not None and acked(site)[1] is None  # the good one went; the altered one did not
     assert "media_mismatch" in [r[0] for r in c.db.all("SELECT kind FROM alarms")]
-    assert not (c.data / "media" / SITE / f"{sealed[1].seq}.mp4").exists()
+    assert not c.footage.exists(sealed[1].sha256) and c.db.one("SELECT COUNT(*) FROM objects")[0] == 1
 
 
 def test_the_tus_endpoint_speaks_the_protocol(recorded, center):  # noqa: F811
