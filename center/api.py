@@ -91,6 +91,7 @@ def site_precheck(center: Center) -> Any:
 
 
 def create_center_app(center: Center) -> Flask:
+    from center.province import bp as province_pages
     from center.ui import init_ui
 
     app = Flask("center", static_folder=str(Path(__file__).resolve().parent.parent / "kiosk_ui" / "static"),
@@ -98,6 +99,7 @@ def create_center_app(center: Center) -> Flask:
     app.url_map.converters["int"] = BoundedInt
     app.config["MAX_CONTENT_LENGTH"] = 64 << 20  # a journal batch or a tus chunk, with room
     init_ui(app, center)
+    app.register_blueprint(province_pages)
     verifier = _verifier(center)
 
     def authenticated(site_id: str, *, streamed_body: bool = False) -> None:
@@ -205,6 +207,10 @@ def center_server(center: Center, host: str, port: int, *, threads: int = 8, tls
 
     spool = center.data / "spool"
     spool.mkdir(exist_ok=True)
+    if center.config.alarm_webhook:
+        from center.webhook import WebhookDelivery
+
+        WebhookDelivery(center, center.config.alarm_webhook).start()
     return WebServer(create_center_app(center), host, port, threads=threads, tls=tls, spool_dir=spool,
                      precheck=site_precheck(center), body_limit=center_body_limit, name=name)
 

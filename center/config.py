@@ -4,6 +4,7 @@ one). Every field is checked when the center starts; a wrong one stops it with i
     database = "postgresql://center@db.province.example:5432/center"   # required
     workers = 4                       # API worker processes (default: the CPU count)
     alarm_webhook = "https://ops.province.example/hooks/center"         # optional
+    silent_after_hours = 6            # a venue not heard from for this long shows as silent
 
     [footage]                         # where segments and evidence packages are kept
     backend = "posix"                 # "posix" (a directory: local, CephFS, NFS) or "s3"
@@ -52,6 +53,7 @@ class CenterConfig:
     database: str
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     alarm_webhook: str | None = None
+    silent_after_hours: int = 6
     footage: FootageConfig = FootageConfig()
 
 
@@ -86,7 +88,7 @@ def load(data: Path) -> CenterConfig:
         raise CenterConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise CenterConfigError(f"{path}: not TOML ({exc})") from None
-    unknown = set(raw) - {"database", "workers", "alarm_webhook", "footage"}
+    unknown = set(raw) - {"database", "workers", "alarm_webhook", "silent_after_hours", "footage"}
     if unknown:
         raise CenterConfigError(f"{sorted(unknown)[0]}: not a center setting")
     database = _url(_text(raw, "database", "", required=True), "database", ("postgresql", "postgres"))
@@ -94,6 +96,9 @@ def load(data: Path) -> CenterConfig:
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 256:
         raise CenterConfigError("workers: a whole number from 1 to 256")
     webhook = _url(_text(raw, "alarm_webhook", ""), "alarm_webhook", ("http", "https"))
+    silent = raw.get("silent_after_hours", 6)
+    if not isinstance(silent, int) or isinstance(silent, bool) or not 1 <= silent <= 720:
+        raise CenterConfigError("silent_after_hours: a whole number of hours from 1 to 720")
     fraw = raw.get("footage", {})
     if not isinstance(fraw, dict):
         raise CenterConfigError("footage: a table ([footage])")
@@ -113,10 +118,12 @@ def load(data: Path) -> CenterConfig:
         prefix=_text(fraw, "prefix", "footage.") or "",
     )
     assert database is not None
-    return CenterConfig(data=data, database=database, workers=workers, alarm_webhook=webhook, footage=footage)
+    return CenterConfig(data=data, database=database, workers=workers, alarm_webhook=webhook, silent_after_hours=silent,
+                        footage=footage)
 
 
-def write(data: Path, database: str, *, workers: int | None = None, footage: dict[str, str] | None = None) -> Path:
+def write(data: Path, database: str, *, workers: int | None = None, footage: dict[str, str] | None = None,
+          extra: dict[str, Any] | None = None) -> Path:
     """A new ``center.toml`` (checked by loading it back)."""
     import json
 
@@ -124,6 +131,7 @@ def write(data: Path, database: str, *, workers: int | None = None, footage: dic
     lines = [f"database = {json.dumps(database)}"]
     if workers is not None:
         lines.append(f"workers = {int(workers)}")
+    lines += [f"{k} = {json.dumps(v)}" for k, v in (extra or {}).items()]
     if footage:
         lines.append("\n[footage]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in footage.items()]

@@ -245,7 +245,10 @@ class Center(CenterFeed, CenterMedia):
                     raise CenterError(409, "gap", f"record {seq} does not follow {size + len(new)}")
                 if obj.get("prev") != (prev or "0" * 64):
                     raise CenterError(400, "bad_chain", f"record {seq} does not chain to record {seq - 1}")
-                new.append((seq, digest.hex(), body, sig, str(obj.get("kind", "")), str(obj.get("ts", ""))))
+                payload = obj.get("payload")
+                session = payload.get("session") if isinstance(payload, dict) else None
+                new.append((seq, digest.hex(), body, sig, str(obj.get("kind", "")), str(obj.get("ts", "")),
+                            session if isinstance(session, str) and session else None))
                 prev = digest.hex()
                 tree.append(merkle.leaf_hash(digest))
             new_size = size + len(new)
@@ -262,12 +265,15 @@ class Center(CenterFeed, CenterMedia):
                 except (ValueError, merkle.ProofError) as exc:
                     raise CenterError(400, "bad_consistency", f"consistency proof: {exc}") from exc
             now = utc_timestamp(self.clock.now())
-            with conn.cursor().copy("COPY records (site, seq, hash, body, sig, received, kind, ts) FROM STDIN") as copy:
-                for seq, digest_hex, body, sig, kind, ts in new:
-                    copy.write_row((site_id, seq, digest_hex, body, sig, now, kind, ts))
+            with conn.cursor().copy("COPY records (site, seq, hash, body, sig, received, kind, ts, session) FROM STDIN") as copy:
+                for seq, digest_hex, body, sig, kind, ts, session in new:
+                    copy.write_row((site_id, seq, digest_hex, body, sig, now, kind, ts, session))
             receipt = self._cosign(str(batch["checkpoint"]), cp.text())
-            conn.execute("UPDATE sites SET size = %s, head = %s, tree = %s, last_seen = %s WHERE id = %s",
-                         (new_size, prev, tree.to_json(), now, site_id))
+            # The site evidently holds at least what it just sent (its own sync records come
+            # after the size it reported at the round's start): not "behind the center".
+            conn.execute("UPDATE sites SET size = %s, head = %s, tree = %s, last_seen = %s, "
+                         "reported_size = GREATEST(reported_size, %s) WHERE id = %s",
+                         (new_size, prev, tree.to_json(), now, new_size, site_id))
             conn.execute("INSERT INTO receipts (site, size, note, issued) VALUES (%s, %s, %s, %s) "
                          "ON CONFLICT (site, size) DO UPDATE SET note = excluded.note, issued = excluded.issued",
                          (site_id, new_size, receipt, now))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +43,7 @@ from center.accounts import CenterStaff
 from center.base import CenterError
 from center.core import create_once
 from center.views import media_object, session_footage, session_names, stream_object, venue_alarms, venue_names
-from center.words import state_texts, venue_alarm_texts
+from center.words import center_alarm_texts, state_texts, venue_alarm_texts, venue_state_texts
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
@@ -75,7 +75,7 @@ def init_ui(app: Flask, center: Any) -> None:
     @app.before_request
     def protect() -> None:
         g.staff = app.extensions["center_staff"].session_name(session.get("staff_token"))
-        if request.blueprint == "center_ui" and request.method == "POST":
+        if request.blueprint in ("center_ui", "center_province") and request.method == "POST":
             csrf.protect()
 
     @app.template_filter("local_time")
@@ -88,7 +88,7 @@ def init_ui(app: Flask, center: Any) -> None:
     def globals_for_templates() -> dict[str, Any]:
         lang = request.cookies.get(LANG_COOKIE, "zh_Hans_CN")
         return {"staff": g.get("staff"), "languages": LANGUAGES, "locale": lang,
-                "html_lang": "en" if lang == "en" else "zh-CN"}
+                "html_lang": "en" if lang == "en" else "zh-CN", "center_alarm_words": center_alarm_texts()}
 
     @app.after_request
     def security_headers(response: Any) -> Any:
@@ -189,13 +189,22 @@ def site_rows(center: Any = None) -> list[dict[str, Any]]:
         with center.db.reader() as conn:
             rows = _dicts(conn, sql)
     out = []
+    c = center or _center()
+    now = c.clock.now()
+    silent_after = timedelta(hours=c.config.silent_after_hours)
     for r in rows:
         item = dict(r)
         item["lag"] = None if r["reported_size"] is None else max(0, r["reported_size"] - r["size"])
+        last = datetime.fromisoformat(r["last_seen"].replace("Z", "+00:00")) if r["last_seen"] else None
+        item["silent_h"] = int((now - last).total_seconds() // 3600) if last and now - last > silent_after else None
         # diverged: the site says it has fewer records than the center holds (an old image)
-        item["state"] = ("revoked" if r["revoked"] else "not_enrolled" if not r["enrolled"]
-                         else "unknown" if item["lag"] is None else "diverged" if r["reported_size"] < r["size"]
-                         else "in_sync" if item["lag"] == 0 else "behind")
+        item["sync_state"] = ("revoked" if r["revoked"] else "not_enrolled" if not r["enrolled"]
+                              else "unknown" if item["lag"] is None else "diverged" if r["reported_size"] < r["size"]
+                              else "in_sync" if item["lag"] == 0 else "behind")
+        # What the grid colours a venue by, the worst first.
+        item["state"] = (item["sync_state"] if item["sync_state"] in ("revoked", "not_enrolled", "diverged")
+                         else "silent" if item["silent_h"] is not None
+                         else "alarm" if r["alarms"] else item["sync_state"])
         out.append(item)
     return out
 
@@ -206,7 +215,7 @@ def sites() -> Any:
     rows = site_rows()
     if request.args.get("format") == "json":
         return jsonify(rows)
-    return render_template("center_sites.html", sites=rows, venues=venue_names(_conn()))
+    return render_template("center_sites.html", sites=rows, venues=venue_names(_conn()), venue_states=venue_state_texts())
 
 
 @bp.get("/alarms")
@@ -214,7 +223,8 @@ def sites() -> Any:
 def alarms() -> Any:
     conn = _conn()
     rows = [r | {"detail": json.loads(r["detail"])} for r in _dicts(
-        conn, "SELECT id, site, kind, detail, raised, count, last_raised, source FROM alarms ORDER BY last_raised DESC, id DESC LIMIT 500")]
+        conn, "SELECT id, site, kind, detail, raised, count, last_raised, source, acknowledged, acknowledged_by, ack_note FROM alarms "
+        "ORDER BY acknowledged IS NOT NULL, last_raised DESC, id DESC LIMIT 500")]
     venue = venue_alarms(conn)
     sessions = {site: session_names(conn, site) for site in {a["site"] for a in venue}}
     return render_template("center_alarms.html", alarms=rows, venue_alarms=venue, venues=venue_names(conn),
@@ -248,7 +258,7 @@ def site(site_id: str) -> Any:
                 sessions[session_id]["segments"] += 1
                 sessions[session_id]["received"] += 1 if held else 0
     site_alarms = [r | {"detail": json.loads(r["detail"])} for r in _dicts(
-        conn, "SELECT id, kind, detail, raised, count, last_raised, source FROM alarms WHERE site = %s "
+        conn, "SELECT id, kind, detail, raised, count, last_raised, source, acknowledged, acknowledged_by, ack_note FROM alarms WHERE site = %s "
         "ORDER BY last_raised DESC, id DESC LIMIT 100", (site_id,))]
     receipt = conn.execute("SELECT size, note, issued FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
     names = session_names(conn, site_id)

@@ -25,3 +25,24 @@ def venue_state_texts() -> dict[str, str]:
     """A venue's state on the province's grid."""
     return {"in_sync": _("In sync"), "behind": _("Behind"), "diverged": _("Diverged"), "silent": _("Silent"),
             "alarm": _("Alarms"), "revoked": _("Revoked"), "not_enrolled": _("Not enrolled"), "unknown": _("No contact yet")}
+
+
+def center_alarm_texts() -> dict[str, str]:
+    """The center's own alarms (what it found receiving the venues' journals and footage)."""
+    return {"fork": _("Fork: a record differs from the one held"),
+            "site_behind_center": _("The site has fewer records than the center holds (restored from an old image?)"),
+            "root_mismatch": _("Records do not give the checkpoint"), "unknown_key": _("Unknown key"),
+            "revoked_key": _("Revoked key"), "enrolment_refused": _("Enrolment refused"),
+            "media_mismatch": _("A recording does not match its seal"), "feed_refetch": _("The site was told to refetch its feed"),
+            "bad_signature": _("A request signature did not verify"),
+            "key_replacement_issued": _("A token to replace the site key was issued"), "key_replaced": _("The site key was replaced"),
+            "key_reenrolled": _("The site key was enrolled again"),
+            "footage_scrub_mismatch": _("Stored footage no longer matches its sealed hash"),
+            "footage_missing": _("Stored footage is missing"),
+            "footage_store_full": _("The footage store is full: uploads are refused")}
+
+
+def feed_kind_texts() -> dict[str, str]:
+    return {"day_plan": _("Day plan"), "replacement_result": _("Replacement draw result"),
+            "evaluation_template": _("Evaluation template"), "revocation": _("Revocation"), "blacklist": _("Blacklist entry"),
+            "configuration": _("Configuration")}

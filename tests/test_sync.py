@@ -120,9 +120,9 @@ def test_tampering_a_fork_and_unknown_keys_are_refused(site, center):
     assert [r[0] for r in c.db.all("SELECT kind FROM alarms")].count("site_behind_center") == 1
     from center.ui import site_rows
 
-    assert [r["state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["diverged"]
+    assert [r["sync_state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["diverged"]
     agent._post("head", {"local_size": len(records)})
-    assert [r["state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["in_sync"]
+    assert [r["sync_state"] for r in site_rows(c) if r["id"] == site.config.site.id] == ["in_sync"]
     # An unsigned request, a site nobody enrolled, a revoked site.
     plain = requests.post(f"{url}/center/v1/sites/{site.config.site.id}/head", json={}, timeout=10)
     assert plain.status_code == 401 and plain.json()["error"] == "bad_signature"
