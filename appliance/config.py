@@ -315,6 +315,7 @@ class SyncConfig(_Section):
     interval_s: float = Field(default=30.0, ge=1, le=3600, description="Seconds between two rounds of the sync worker with the center.")
     max_backoff_s: float = Field(default=300.0, ge=1, le=3600, description="Longest wait between two attempts while the center cannot be reached (exponential backoff with full jitter up to this).")
     demo_center: bool = Field(default=False, description="Serve a reference center in this process on loopback and enrol with it (demo only; the province runs the real one).")
+    demo_province: int = Field(default=0, ge=0, le=120, description="Other venues the demo center simulates on its first start (`appliance center simulate-province`), so its pages show a province: make run sets 11.")
 
 
 class Config(_Section):

@@ -164,6 +164,32 @@ def center_scrub(center_dir: Path, older_than_days: int) -> None:
         sys.exit(1)
 
 
+@center.command("simulate-province")
+@center_data
+@click.option("--sites", type=click.IntRange(1, 400), default=12, show_default=True, help="How many county venues.")
+@click.option("--days", type=click.IntRange(1, 60), default=2, show_default=True, help="Days of journal and footage each.")
+@click.option("--notes-per-day", type=click.IntRange(0, 100000), default=60, show_default=True,
+              help="Patrol notes per venue and day (besides the plan, sessions, an alarm and footage).")
+@click.option("--venues", "venues_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the venues' data folders go (default: DIR/simulated-venues).")
+def center_simulate(center_dir: Path, sites: int, days: int, notes_per_day: int, venues_dir: Path | None) -> None:
+    """A province in a box: N enrolled venues with signed journals and footage, synced
+    concurrently into this center (one of them behind, one diverged, one silent)."""
+    from center.api import center_server
+    from cli.province import simulate
+
+    c = _open(center_dir)
+    server = center_server(c, "127.0.0.1", 0, threads=8, name="province-center")
+    url = f"http://127.0.0.1:{server.prepare()}"
+    server.start()
+    try:
+        emit({"ok": True, **simulate(c, url, venues_dir or center_dir / "simulated-venues", sites, days,
+                                     notes_per_day=notes_per_day)})
+    finally:
+        server.stop()
+        c.db.close()
+
+
 @center.command("serve")
 @center_data
 @click.option("--host", default="127.0.0.1", show_default=True)

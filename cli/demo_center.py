@@ -7,7 +7,9 @@ center."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from center.core import Center
 from center.pgcluster import PrivateCluster
 from sync.agent import enroll
 
+log = logging.getLogger(__name__)
 DEMO_STAFF = ("demo", "demo-center-2026")
 SERVER_ENV = "APPLIANCE_DEMO_CENTER_SERVER"  # a PostgreSQL server URL to use instead of a private cluster
 
@@ -67,7 +70,19 @@ class DemoCenter:
         else:  # the same center (its key is kept in its folder) on this start's port
             with self.site.store.transaction() as conn:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'sync_center_url'", (url,))
+        others = self.site.config.sync.demo_province
+        if others and self.center.db.value("SELECT COUNT(*) FROM sites") < 2:  # first start: a province to show
+            threading.Thread(target=self._province, args=(url, others), name="demo-province", daemon=True).start()
         return url
+
+    def _province(self, url: str, others: int) -> None:
+        from cli.province import simulate
+
+        try:
+            result = simulate(self.center, url, self.folder / "venues", others, days=2, notes_per_day=40)
+            log.info("demo province: %s simulated venues synced into the demo center (%s)", others, result)
+        except Exception:  # the demo's extra venues only: the appliance goes on
+            log.exception("the demo province could not be simulated")
 
     def stop(self) -> None:
         if self.server is not None:

@@ -23,6 +23,7 @@ def postgresql_for_demo_centers():
     from tests.pg import cluster
 
     os.environ["APPLIANCE_DEMO_CENTER_SERVER"] = cluster().url()
+    os.environ["APPLIANCE_SYNC__DEMO_PROVINCE"] = "0"  # (tests/test_center_simulation.py makes a province on purpose)
     yield
 
 
