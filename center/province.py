@@ -16,9 +16,13 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
+from psycopg_pool import PoolClosed
+
 from appliance.clock import VENUE_TZ, utc_timestamp
+from appliance.webserver import DISCONNECTED
 from center import log as center_log
 from center.base import CenterError
+from center.db import DatabaseError
 from center.ui import _center, _conn, staff_only
 from center.views import session_names, venue_names
 from center.words import center_alarm_texts, feed_kind_texts
@@ -65,15 +69,20 @@ def alarm_stream() -> Any:
     venues = venue_names_cached(c)
     words = center_alarm_texts()
 
+    gone = request.environ.get(DISCONNECTED) or threading.Event()
+
     def events() -> Iterator[str]:
         nonlocal cursor
         try:
             yield "retry: 3000\n\n"
             end = time.monotonic() + STREAM_S
             quiet = time.monotonic()
-            while time.monotonic() < end:
-                rows = c.db.all("SELECT id, site, kind, count, last_raised FROM alarms WHERE last_raised > %s "
-                                "ORDER BY last_raised LIMIT 50", (cursor,))
+            while time.monotonic() < end and not gone.is_set():
+                try:
+                    rows = c.db.all("SELECT id, site, kind, count, last_raised FROM alarms WHERE last_raised > %s "
+                                    "ORDER BY last_raised LIMIT 50", (cursor,))
+                except (DatabaseError, PoolClosed):  # the database away, or the worker stopping: the browser reconnects
+                    return
                 for alarm_id, site, kind, count, last_raised in rows:
                     cursor = last_raised
                     data = {"id": alarm_id, "site": site, "venue": venues.get(site or "", site or _("unknown sender")),
@@ -83,7 +92,7 @@ def alarm_stream() -> Any:
                 if time.monotonic() - quiet > 15:
                     yield ": keep-alive\n\n"
                     quiet = time.monotonic()
-                time.sleep(2)
+                gone.wait(2)
         finally:
             _streams.release()
 

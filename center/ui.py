@@ -43,7 +43,7 @@ from center.accounts import CenterStaff
 from center.base import CenterError
 from center.core import create_once
 from center.views import media_object, session_footage, session_names, stream_object, venue_alarms, venue_names
-from center.words import center_alarm_texts, state_texts, venue_alarm_texts, venue_state_texts
+from center.words import center_alarm_texts, detail_texts, state_texts, venue_alarm_texts, venue_state_texts
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
@@ -88,7 +88,8 @@ def init_ui(app: Flask, center: Any) -> None:
     def globals_for_templates() -> dict[str, Any]:
         lang = request.cookies.get(LANG_COOKIE, "zh_Hans_CN")
         return {"staff": g.get("staff"), "languages": LANGUAGES, "locale": lang,
-                "html_lang": "en" if lang == "en" else "zh-CN", "center_alarm_words": center_alarm_texts()}
+                "html_lang": "en" if lang == "en" else "zh-CN", "center_alarm_words": center_alarm_texts(),
+                "detail_words": detail_texts()}
 
     @app.after_request
     def security_headers(response: Any) -> Any:

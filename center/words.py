@@ -46,3 +46,15 @@ def feed_kind_texts() -> dict[str, str]:
     return {"day_plan": _("Day plan"), "replacement_result": _("Replacement draw result"),
             "evaluation_template": _("Evaluation template"), "revocation": _("Revocation"), "blacklist": _("Blacklist entry"),
             "configuration": _("Configuration")}
+
+
+def detail_texts() -> dict[str, str]:
+    """What the fields of an alarm's detail are called on screen."""
+    return {"seq": _("record"), "center_size": _("records held by the center"), "site_size": _("records the site reports"),
+            "center_hash": _("hash held"), "site_hash": _("hash sent"), "sealed_sha256": _("sealed hash"),
+            "received_sha256": _("hash received"), "sha256": _("hash"), "found_sha256": _("hash found"),
+            "size": _("size"), "checkpoint_size": _("checkpoint size"), "lane": _("lane"), "cursor": _("cursor"),
+            "why": _("why"), "site_tried": _("site named"), "path": _("address"), "reason": _("reason"),
+            "fingerprint": _("key fingerprint"), "new_fingerprint": _("new key fingerprint"),
+            "retired_generation": _("retired key generation"), "revoked": _("revoked"), "store": _("store"),
+            "error": _("error"), "truncated": _("detail (shortened)")}
