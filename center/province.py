@@ -110,6 +110,32 @@ def venue_names_cached(c: Any) -> dict[str, str]:
     return dict(_venue_cache["names"])
 
 
+# -- legal holds -------------------------------------------------------------------------------
+
+@bp.post("/sites/<site_id>/sessions/<session_id>/hold")
+@staff_only
+def hold(site_id: str, session_id: str) -> Any:
+    """Keep a session's footage beyond the 15 years (a complaint, a case): the hold is recorded,
+    set on every object of the session, and written to the center's log."""
+    reason = request.form.get("reason", "").strip()
+    if not reason or len(reason) > 300:
+        abort(400, description=_("Say why the footage must be kept (up to 300 characters)."))
+    c = _center()
+    stamp = utc_timestamp(c.clock.now())
+    with c.db.transaction() as conn:
+        if conn.execute("SELECT 1 FROM sites WHERE id = %s", (site_id,)).fetchone() is None:
+            abort(404)
+        conn.execute("INSERT INTO legal_holds (site, session, reason, placed_by, placed) VALUES (%s, %s, %s, %s, %s)",
+                     (site_id, session_id, reason, g.staff, stamp))
+        held = conn.execute(
+            """UPDATE objects SET legal_hold = %s WHERE sha256 IN (SELECT m.sha256 FROM media m JOIN records r
+               ON r.site = m.site AND r.seq = m.seq WHERE m.site = %s AND r.body LIKE %s) RETURNING sha256""",
+            (stamp, site_id, f'%"{session_id}"%')).fetchall()
+        center_log.append(conn, c.key, c.clock, g.staff, "hold.placed",
+                          {"site": site_id, "session": session_id, "reason": reason, "objects": len(held)})
+    return redirect(url_for("center_ui.session_footage_page", site_id=site_id, session_id=session_id))
+
+
 # -- search ------------------------------------------------------------------------------------
 
 def _day(text: str, field: str, end: bool = False) -> str | None:

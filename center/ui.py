@@ -43,7 +43,7 @@ from center.accounts import CenterStaff
 from center.base import CenterError
 from center.core import create_once
 from center.views import media_object, session_footage, session_names, stream_object, venue_alarms, venue_names
-from center.words import center_alarm_texts, detail_texts, state_texts, venue_alarm_texts, venue_state_texts
+from center.words import center_alarm_texts, detail_texts, record_kind_texts, state_texts, venue_alarm_texts, venue_state_texts
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "kiosk_ui" / "translations"
 LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
@@ -279,8 +279,15 @@ def session_footage_page(site_id: str, session_id: str) -> Any:
         abort(404)
     segments = session_footage(conn, site_id, session_id)
     name = session_names(conn, site_id).get(session_id, {})
+    timeline = [{"seq": seq, "kind": kind, "ts": ts, "payload": json.loads(body)["payload"]} for seq, kind, ts, body in conn.execute(
+        "SELECT seq, kind, ts, body FROM records WHERE session = %s AND site = %s ORDER BY ts, seq LIMIT 2000",
+        (session_id, site_id))]
+    report = next((t["payload"] for t in reversed(timeline) if t["kind"] == "evaluation.report"), None)
+    holds = conn.execute("SELECT reason, placed_by, placed FROM legal_holds WHERE site = %s AND session = %s AND lifted IS NULL",
+                         (site_id, session_id)).fetchall()
     return render_template("center_session.html", site_id=site_id, venue=venue_names(conn).get(site_id, site_id),
-                           session_id=session_id, name=name, segments=segments)
+                           session_id=session_id, name=name, segments=segments, timeline=timeline, report=report,
+                           kind_words=record_kind_texts(), state_text=state_texts(), holds=holds)
 
 
 @bp.get("/sites/<site_id>/media/<int:seq>")

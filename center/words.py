@@ -58,3 +58,29 @@ def detail_texts() -> dict[str, str]:
             "fingerprint": _("key fingerprint"), "new_fingerprint": _("new key fingerprint"),
             "retired_generation": _("retired key generation"), "revoked": _("revoked"), "store": _("store"),
             "error": _("error"), "truncated": _("detail (shortened)")}
+
+
+def record_kind_texts() -> dict[str, str]:
+    """A session's timeline at the center: what each kind of venue record says happened."""
+    return {"session.state": _("Session state changed"), "session.no_show": _("A member did not come"),
+            "checkin.started": _("Check-in started"), "checkin.commitment_signed": _("Commitment signed"),
+            "checkin.conflict_declared": _("Conflict of interest declared"), "checkin.timed_out": _("Check-in abandoned"),
+            "gate.decision": _("Gate decision"), "gate.passage": _("Passed a gate"), "gate.assisted": _("Gate opened by staff"),
+            "gate.fault": _("Gate fault"), "exit.approved": _("Exit approved"), "locker.assigned": _("Locker assigned"),
+            "locker.door_left_open": _("Locker door left open"), "card.read": _("ID card read"),
+            "opening.recorded": _("Opening record"), "opening.confirmed": _("Opening record confirmed"),
+            "opening.signed_off": _("Opening signed off"), "opening.collusion_signal": _("Collusion signal at the opening"),
+            "evaluation.started": _("Evaluation started"), "evaluation.member_seated": _("Member seated"),
+            "evaluation.member_left": _("Member left"), "evaluation.signed_in": _("Member signed in at a terminal"),
+            "evaluation.vote": _("Chair vote"), "evaluation.vote_round": _("Chair vote round"),
+            "evaluation.step_opened": _("Step opened"), "evaluation.step_submitted": _("Step submitted"),
+            "evaluation.step_confirmed": _("Step confirmed"), "evaluation.reopen_requested": _("Reopening requested"),
+            "evaluation.reopen_approved": _("Reopening approved"), "evaluation.clarification_asked": _("Clarification asked"),
+            "evaluation.clarification_answered": _("Clarification answered"), "evaluation.dark_committed": _("Dark bid scored"),
+            "evaluation.dark_revealed": _("Dark bids revealed"), "evaluation.results": _("Results computed"),
+            "evaluation.report_signed": _("Report signed by a member"), "evaluation.report": _("Evaluation report issued"),
+            "evaluation.state": _("Evaluation state changed"), "alarm.raised": _("Alarm raised"),
+            "alarm.acknowledged": _("Alarm handled"), "recording.segment": _("Footage sealed"),
+            "recording.linked": _("Footage linked to the session"), "evidence.exported": _("Evidence package exported"),
+            "fees.sheet": _("Fee sheet"), "replacement_draw.requested": _("Replacement draw requested"),
+            "announcement.played": _("Announcement played")}

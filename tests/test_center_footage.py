@@ -181,3 +181,31 @@ def test_a_full_store_refuses_uploads_cleanly_and_the_site_keeps_its_footage(rec
     finally:
         server.stop()
         c.db.close()
+
+
+def test_a_session_archive_shows_its_timeline_and_takes_a_legal_hold(recorded, tmp_path):  # noqa: F811
+    import re
+
+    site, sealed = recorded
+    c = Center(new_center_dir(tmp_path / "center"))
+    server, url = _serve(c)
+    try:
+        enroll(site, url, c.add_site(SITE))
+        Agent(site).sync_once()
+        from center.accounts import CenterStaff
+
+        CenterStaff(c).set(*STAFF)
+        staff = requests.Session()
+        staff_login(staff, url)
+        page = staff.get(f"{url}/center/ui/sites/{SITE}/sessions/S-0922-02", timeout=10).text
+        kinds = re.findall(r'<tr data-kind="([a-z_.]+)">', page)
+        assert "session.state" in kinds and "场次状态变更" in page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        held = staff.post(f"{url}/center/ui/sites/{SITE}/sessions/S-0922-02/hold",
+                          data={"reason": "投诉编号 2026-17", "csrf_token": token}, timeout=10)
+        assert held.status_code == 200 and "投诉编号 2026-17" in held.text
+        assert c.db.all("SELECT legal_hold IS NOT NULL FROM objects") == [(True,), (True,)]
+        assert c.db.value("SELECT action FROM center_log ORDER BY seq DESC LIMIT 1") == "hold.placed"
+    finally:
+        server.stop()
+        c.db.close()
