@@ -45,12 +45,20 @@ from appliance import merkle
 from appliance.canonical import canonical_bytes
 from appliance.signing import RECORD_SIGNING_CONTEXT
 from appliance.personal import contains_personal_number
-from appliance.segments import CHUNK, chunks_root, recordings_dir
+from appliance.evidence_format import (
+    CENTER_MANIFEST_CONTEXT,
+    CENTER_PUB_LIMIT,
+    CHUNK,
+    FORMAT,
+    LIMITS,
+    MANIFEST_CONTEXT,
+    PARTS,
+    chunks_root,
+)
+from appliance.segments import recordings_dir
 from appliance.signednote import NoteError, open_checkpoint
 from appliance.site import Site
 
-FORMAT = "site-appliance/evidence/v1"
-MANIFEST_CONTEXT = b"site-appliance/evidence-manifest/v1\n"
 
 
 class EvidenceError(ValueError):
@@ -132,6 +140,7 @@ class Report:
     segments: int = 0
     key_fingerprint: str = ""
     key_pinned: bool = False
+    center_fingerprint: str = ""  # a package the center exported: the key that signed its manifest
 
     not_listed: int = 0
     details: list[dict[str, Any]] = field(default_factory=list)
@@ -156,7 +165,8 @@ class Report:
         problems = self.problems + ([f"… and {self.not_listed} more problems, not listed"] if self.not_listed else [])
         details = self.details + ([{"code": "more_problems", "n": self.not_listed}] if self.not_listed else [])
         return {"ok": self.ok, "records": self.records, "segments": self.segments, "key_fingerprint": self.key_fingerprint,
-                "key_pinned": self.key_pinned, "problems": problems, "details": details}
+                "key_pinned": self.key_pinned, **({"exported_by_center": self.center_fingerprint} if self.center_fingerprint else {}),
+                "problems": problems, "details": details}
 
 
 # What a package's parts may decompress to: bounded before a byte is inflated (a ZIP's own
@@ -165,14 +175,12 @@ class Report:
 # at a time, each line at most LINE_LIMIT (a record is a few KiB; the limit leaves room for
 # the largest payload a site writes). The parsed JSON parts are what is held in memory, so
 # their limits stay well under what a review-room box can spare.
-LIMITS = {"manifest.json": 32 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 10, "checkpoint.note": 4 << 10,
-          "journal.jsonl": 512 << 20, "proofs.json": 64 << 20}
+# (LIMITS: appliance/evidence_format.py.)
 LINE_LIMIT = 4 << 20
 MAX_PROBLEMS = 1000  # named in a report; the rest counted. Reading journal.jsonl stops there too.
 SEALING_KIND = "recording.segment"  # the only records whose payloads the check keeps (for the footage)
 SEGMENT_LIMIT = 64 << 30
 MAX_ENTRIES = 1_000_000
-PARTS = tuple(LIMITS)
 
 
 def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: str | None = None) -> Report:
@@ -219,11 +227,15 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
             report.problem(f"the package is signed by key {report.key_fingerprint}, not the pinned {fingerprint_hex}", "not_pinned_key",
                            key=report.key_fingerprint, pinned=fingerprint_hex)
         check_key = key or packaged
-        try:
-            check_key.verify(base64.b64decode(z.read("manifest.sig").strip(), validate=True),
-                             MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
-        except (InvalidSignature, ValueError, zipfile.BadZipFile):
-            report.problem("manifest.json: the site's signature does not match (manifest altered, or another key)", "manifest_signature")
+        if "exported_by" in manifest:  # exported by the provincial center: it signed the manifest
+            _center_manifest(z, infos, manifest, manifest_bytes, report)
+        else:
+            try:
+                check_key.verify(base64.b64decode(z.read("manifest.sig").strip(), validate=True),
+                                 MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
+            except (InvalidSignature, ValueError, zipfile.BadZipFile):
+                report.problem("manifest.json: the site's signature does not match (manifest altered, or another key)",
+                               "manifest_signature")
         site_id = str(manifest.get("site", ""))
         cp = _checkpoint(z, site_id, check_key, report)
         try:
@@ -261,10 +273,34 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
                 continue
             listed.add(seg["file"])
             _check_segment(z, infos, seg, verified.get(seg.get("seq")) if type(seg.get("seq")) is int else None, report)
-        for name in sorted(set(infos) - listed - set(PARTS)):
+        for name in sorted(set(infos) - listed - set(PARTS) - ({"center.pub"} if "exported_by" in manifest else set())):
             if not name.endswith("/"):
                 report.problem(f"{name}: not in the manifest", "extra_file", file=name)
     return report
+
+
+def _center_manifest(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], manifest: dict[str, Any],
+                     manifest_bytes: bytes, report: Report) -> None:
+    """A package the center exported from what it received: its manifest is signed by the
+    center's key (``center.pub``, over CENTER_MANIFEST_CONTEXT); the records, the checkpoint and
+    the footage are still checked against the site's own key. Reports the center's key."""
+    from appliance.keys import fingerprint
+
+    exported = manifest.get("exported_by")
+    if not isinstance(exported, dict) or "center.pub" not in infos or infos["center.pub"].file_size > CENTER_PUB_LIMIT:
+        report.problem("manifest.json: exported_by without the center's key (center.pub)", "manifest_malformed")
+        return
+    try:
+        center_key = load_pem_public_key(z.read("center.pub"))
+        if not isinstance(center_key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 key")
+        center_key.verify(base64.b64decode(z.read("manifest.sig").strip(), validate=True),
+                          CENTER_MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
+    except (InvalidSignature, ValueError, zipfile.BadZipFile):
+        report.problem("manifest.json: the center's signature does not match (manifest altered, or another key)",
+                       "manifest_signature")
+        return
+    report.center_fingerprint = fingerprint(center_key)
 
 
 def _why(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from appliance.evidence_format import CHUNK, chunks_root  # noqa: F401  (here for the recorder and the evidence export)
 from appliance.clock import utc_timestamp
 from appliance.config import CameraConfig
 from appliance.credentials import hide_url_passwords
@@ -61,7 +62,6 @@ class Sealed:
     seq: int
 
 
-CHUNK = 1 << 20  # segments are also hashed per MiB, so a changed byte can be located
 
 
 def sha256_file(path: Path) -> str:
@@ -76,11 +76,6 @@ def file_digests(path: Path) -> tuple[str, list[str]]:
             whole.update(block)
             chunks.append(hashlib.sha256(block).hexdigest())
     return whole.hexdigest(), chunks
-
-
-def chunks_root(chunks: list[str]) -> str:
-    """SHA-256 over the concatenated raw chunk digests: signed in the segment's record."""
-    return hashlib.sha256(b"".join(bytes.fromhex(c) for c in chunks)).hexdigest()
 
 
 def seal_segment(site: Site, camera: CameraConfig, path: Path,

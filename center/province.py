@@ -7,13 +7,15 @@ that log in the same transaction as the action itself."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from psycopg_pool import PoolClosed
@@ -134,6 +136,32 @@ def hold(site_id: str, session_id: str) -> Any:
         center_log.append(conn, c.key, c.clock, g.staff, "hold.placed",
                           {"site": site_id, "session": session_id, "reason": reason, "objects": len(held)})
     return redirect(url_for("center_ui.session_footage_page", site_id=site_id, session_id=session_id))
+
+
+@bp.get("/sites/<site_id>/sessions/<session_id>/evidence")
+@staff_only
+def evidence(site_id: str, session_id: str) -> Any:
+    """The session's evidence package as the center holds it (center/evidence.py), to download;
+    checked offline with `appliance evidence verify`. Written to the center's log."""
+    import tempfile
+
+    from center.evidence import export
+
+    c = _center()
+    folder = c.data / "exports"
+    folder.mkdir(exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=folder, suffix=".zip")
+    os.close(handle)
+    path = Path(name)
+    try:
+        export(c, site_id, session_id, path, by=g.staff)
+    except CenterError as exc:
+        path.unlink(missing_ok=True)
+        abort(exc.status, description=str(exc))
+    response = send_file(path, mimetype="application/zip", as_attachment=True,
+                         download_name=f"{site_id}-{session_id}-evidence.zip", max_age=0)
+    response.call_on_close(lambda: path.unlink(missing_ok=True))
+    return response
 
 
 # -- search ------------------------------------------------------------------------------------

@@ -149,6 +149,24 @@ def center_staff(center_dir: Path, name: str, password: str) -> None:
     emit({"ok": True, "staff": name})
 
 
+@center.command("evidence")
+@center_data
+@click.option("--site", "site_id", required=True, help="The venue's site id.")
+@click.option("--session", required=True, help="The session's id.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The package to write (.zip).")
+@click.option("--by", default="cli", show_default=True, help="Who exports it (written to the center's log).")
+def center_evidence(center_dir: Path, site_id: str, session: str, out: Path, by: str) -> None:
+    """A session's evidence package from what the center holds, signed by the center and
+    checked offline with `appliance evidence verify` (docs/evidence.md)."""
+    from center.base import CenterError
+    from center.evidence import export
+
+    try:
+        emit({"ok": True, **export(_open(center_dir), site_id, session, out, by=by)})
+    except CenterError as exc:
+        fail(str(exc))
+
+
 @center.command("scrub")
 @center_data
 @click.option("--older-than-days", type=click.IntRange(0, 3650), default=0, show_default=True,

@@ -209,3 +209,63 @@ def test_a_session_archive_shows_its_timeline_and_takes_a_legal_hold(recorded, t
     finally:
         server.stop()
         c.db.close()
+
+
+def test_an_evidence_package_from_the_center_verifies_offline_with_the_sites_tools(recorded, tmp_path):  # noqa: F811
+    import json
+    import zipfile
+
+    from appliance.evidence import verify
+    from appliance.keys import fingerprint
+    from tests.helpers import run_appliance
+
+    site, sealed = recorded
+    center_dir = new_center_dir(tmp_path / "center")
+    c = Center(center_dir)
+    server, url = _serve(c)
+    try:
+        enroll(site, url, c.add_site(SITE))
+        Agent(site).sync_once()
+    finally:
+        server.stop()
+        c.db.close()
+    out = tmp_path / "S-0922-02.zip"
+    made = run_appliance("center", "evidence", "--data", str(center_dir), "--site", SITE, "--session", "S-0922-02",
+                         "--out", str(out), "--by", "zhang.wei")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["segments"] == 2
+    site_fp = fingerprint(site.public_key)
+    checked = run_appliance("evidence", "verify", str(out), "--fingerprint", site_fp)
+    report = json.loads(checked.stdout)
+    c = Center(center_dir)
+    try:
+        center_fp = fingerprint(c.key.public_key())
+        assert c.db.value("SELECT action FROM center_log ORDER BY seq DESC LIMIT 1") == "evidence.exported"
+    finally:
+        c.db.close()
+    assert checked.returncode == 0 and report["ok"], report
+    assert report["segments"] == 2 and report["exported_by_center"] == center_fp and report["key_pinned"]
+    # The documented check with standard tools alone passes too (docs/evidence.md).
+    from tests.test_evidence_docs import run_doc_block
+
+    by_hand = run_doc_block(tmp_path / "by-hand", out)
+    assert by_hand.returncode == 0, by_hand.stdout + by_hand.stderr
+    # One byte of footage changed inside the package: found, and where.
+    damaged = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(damaged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.startswith("segments/") and info.filename.endswith("segment-0.mp4"):
+                data = data[:5000] + bytes([data[5000] ^ 1]) + data[5001:]
+            dst.writestr(info, data)
+    bad = verify(damaged, fingerprint_hex=site_fp)
+    assert not bad.ok and any("bytes 0–1048575" in p for p in bad.problems)
+    # A manifest altered after the center signed it: refused.
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(forged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                data = data.replace(b'"zhang.wei"', b'"li.si"')
+            dst.writestr(info, data)
+    assert [d["code"] for d in verify(forged, fingerprint_hex=site_fp).details] == ["manifest_signature"]

@@ -18,10 +18,12 @@ FORBIDDEN = {"devices": ("appliance", "kiosk_ui", "sync", "cli", "bench", "cente
              "kiosk_ui": ("center",),
              "center": ("kiosk_ui", "cli", "bench", "devices")}
 # Of the site's code, the center uses only the pieces both sides share: the formats (canonical
-# JSON, Merkle trees, signed notes, record signatures, key fingerprints), the clock, the
+# JSON, Merkle trees, signed notes, record signatures, key fingerprints, the evidence package's
+# constants), the clock, the
 # hardened HTTP server and its address throttle; and of sync/, the feed's format, the signed
 # statements and the request body reader.
 CENTER_MAY_USE = {"appliance.canonical", "appliance.merkle", "appliance.signednote", "appliance.signing", "appliance.keys",
+                  "appliance.evidence_format",
                   "appliance.clock", "appliance.webserver", "appliance.throttle", "appliance", "sync.feed", "sync.statements",
                   "sync.requestbody", "sync"}
 MAX_LINES = 600
