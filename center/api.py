@@ -199,7 +199,7 @@ def create_center_app(center: Center) -> Flask:
     return app
 
 
-def center_server(center: Center, host: str, port: int, *, threads: int = 8, tls: tuple[Path, Path] | None = None,
+def center_server(center: Center, host: str, port: int, *, threads: int = 16, tls: tuple[Path, Path] | None = None,
                   name: str = "center") -> Any:
     """The center's app behind the server no slow or hostile client can stop (appliance.webserver):
     requests signed by a site are checked from their headers before a byte of body is read."""
@@ -211,7 +211,9 @@ def center_server(center: Center, host: str, port: int, *, threads: int = 8, tls
         from center.webhook import WebhookDelivery
 
         WebhookDelivery(center, center.config.alarm_webhook).start()
-    return WebServer(create_center_app(center), host, port, threads=threads, tls=tls, spool_dir=spool,
+    app = create_center_app(center)
+    app.config["CENTER_THREADS"] = threads  # (the live streams leave threads for requests: center/province.py)
+    return WebServer(app, host, port, threads=threads, tls=tls, spool_dir=spool,
                      precheck=site_precheck(center), body_limit=center_body_limit, name=name)
 
 

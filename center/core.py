@@ -63,7 +63,7 @@ UNTRUSTED_ROWS_PER_10_MIN = 50  # alarms from unauthenticated sources beyond thi
 
 class Center(CenterFeed, CenterMedia):
     def __init__(self, data: Path, clock: Clock | None = None, *, config: CenterConfig | None = None,
-                 pool_size: int = 10, migrate_schema: bool = True) -> None:
+                 pool_size: int = 20, migrate_schema: bool = True) -> None:
         """The center of ``data/center.toml``. ``migrate_schema``: bring the database's schema
         up to date first (the process that starts the workers does; the workers do not)."""
         self.config = config or load(data)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, send_file, stream_with_context, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from psycopg_pool import PoolClosed
@@ -32,9 +32,16 @@ from sync.feed import KIND_LANES
 
 bp = Blueprint("center_province", __name__, url_prefix="/center/ui", static_folder="static", static_url_path="/assets")
 PAGE = 50
-STREAMS_PER_WORKER = 32  # live alarm streams one worker holds at once (each holds a thread)
 STREAM_S = 600  # a stream ends after ten minutes; the browser reconnects by itself
-_streams = threading.BoundedSemaphore(STREAMS_PER_WORKER)
+
+
+def _streams() -> threading.BoundedSemaphore:
+    """How many live alarm streams this worker holds at once: each holds a thread, so at most
+    half of them; the other half stay free for the sites' requests and the pages."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "center_streams" not in app.extensions:
+        app.extensions["center_streams"] = threading.BoundedSemaphore(max(1, app.config.get("CENTER_THREADS", 8) // 2))
+    return app.extensions["center_streams"]
 
 
 # -- alarms ------------------------------------------------------------------------------------
@@ -63,11 +70,13 @@ def acknowledge(alarm_id: int) -> Any:
 def alarm_stream() -> Any:
     """Server-sent events: every alarm raised (or raised again) after the stream's cursor. The
     cursor is the event id, so a reconnecting browser (Last-Event-ID) misses none."""
-    if not _streams.acquire(blocking=False):
+    streams = _streams()
+    if not streams.acquire(blocking=False):
         return Response("too many live streams on this worker; the page retries", status=503,
                         headers={"Retry-After": "15"}, mimetype="text/plain")
     c = _center()
-    cursor = request.headers.get("Last-Event-ID") or c.db.value("SELECT COALESCE(MAX(last_raised), '') FROM alarms")
+    cursor = ((request.headers.get("Last-Event-ID") or request.args.get("after") or "")[:40]
+              or c.db.value("SELECT COALESCE(MAX(last_raised), '') FROM alarms"))
     venues = venue_names_cached(c)
     words = center_alarm_texts()
 
@@ -96,7 +105,7 @@ def alarm_stream() -> Any:
                     quiet = time.monotonic()
                 gone.wait(2)
         finally:
-            _streams.release()
+            streams.release()
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

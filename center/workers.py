@@ -43,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 class Supervisor:
-    def __init__(self, data: Path, host: str, port: int, workers: int, *, threads: int = 8,
+    def __init__(self, data: Path, host: str, port: int, workers: int, *, threads: int = 16,
                  tls: tuple[Path, Path] | None = None) -> None:
         self.data, self.host, self.workers, self.threads, self.tls = data, host, workers, threads, tls
         self.sock = bind(host, port)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=16, help="threads per worker (live alarm streams take at most half)")
     parser.add_argument("--tls-cert", type=Path)
     parser.add_argument("--tls-key", type=Path)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve(data: Path, host: str, port: int, workers: int | None, *, tls: tuple[Path, Path] | None = None,
-          threads: int = 8) -> None:
+          threads: int = 16) -> None:
     """Prepare the center (schema, key, secrets), then supervise its workers until stopped;
     prints one JSON line with the URL once the socket listens."""
     from center.core import Center

@@ -58,3 +58,18 @@ def test_the_center_shows_venues_sessions_alarms_and_plays_footage(recorded, cen
         # The venue's alarms on the center's alarm page too.
         page.goto(f"{url}/center/ui/alarms")
         assert page.locator("#venue-alarms tr[data-kind=exit_during_evaluation]").count() == 1
+        # The grid leads; an alarm raised now appears on the open page at once (pushed).
+        page.goto(f"{url}/center/ui/")
+        assert page.locator(f".venue[data-site='{SITE}']").get_attribute("data-state") in ("in_sync", "alarm")
+        assert page.locator("#alarm-banner").is_hidden()
+        page.wait_for_timeout(500)  # (the page's stream is open)
+        c.alarm(SITE, "media_mismatch", {"seq": sealed[0].seq})
+        page.wait_for_selector("#alarm-banner:not([hidden])", timeout=10000)
+        assert "录像与封存" in page.locator("#alarm-banner").inner_text() and site.config.site.name in page.locator(
+            "#alarm-banner").inner_text()
+        # The session's archive: its timeline in words, and its evidence package to download.
+        page.goto(f"{url}/center/ui/sites/{SITE}/sessions/S-0922-02")
+        assert "场次状态变更" in page.locator("#session-timeline").inner_text()
+        with page.expect_download() as download:
+            page.click("#evidence-export")
+        assert download.value.suggested_filename == f"{SITE}-S-0922-02-evidence.zip"
