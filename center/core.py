@@ -52,6 +52,7 @@ from center.base import (  # noqa: F401
 )
 from center.config import CenterConfig, load
 from center.db import Database, migrate
+from psycopg.errors import LockNotAvailable
 from center.feed import CenterFeed
 from center.footage import open_store
 from center.media import CenterMedia
@@ -218,18 +219,23 @@ class Center(CenterFeed, CenterMedia):
         checked = [self._check_record(site_id, key, item) for item in records]
         alarms: list[tuple[str, dict[str, Any]]] = []
         try:
-            return self._accept(site_id, cp, batch, checked, alarms)
+            return self._accept(site_id, fingerprint(key), cp, batch, checked, alarms)
         finally:
             for kind, detail in alarms:  # kept even though the batch was refused (rolled back)
                 self.alarm(site_id, kind, detail)
 
-    def _accept(self, site_id: str, cp: Any, batch: dict[str, Any], checked: list[tuple[int, bytes, str, dict[str, Any], str]],
+    def _accept(self, site_id: str, key_print: str, cp: Any, batch: dict[str, Any], checked: list[tuple[int, bytes, str, dict[str, Any], str]],
                 alarms: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         with self.db.transaction() as conn:
             # The site's row lock: one site's batches apply one after the other whichever worker
             # took them (two agents of one site, an old image and a new box, never interleave).
-            size, head, tree_json = conn.execute("SELECT size, head, tree FROM sites WHERE id = %s FOR UPDATE",
-                                                 (site_id,)).fetchone()
+            size, head, tree_json, pem, revoked = conn.execute(
+                "SELECT size, head, tree, public_key, revoked FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone()
+            # The key may have changed while the batch was being verified (a new box enrolled and
+            # the old journal retired, or the key revoked): a batch signed by the old key is refused.
+            if revoked or pem is None or fingerprint(load_pem_public_key(pem.encode())) != key_print:
+                raise CenterError(401, "revoked_key" if revoked else "unknown_key",
+                                  "the site's key changed while this batch was checked: send again")
             if cp.size < size:
                 return self._resent(conn, site_id, cp, checked, size, head, alarms)
             tree = merkle.CompactRange.from_json(tree_json)
@@ -346,6 +352,7 @@ class Center(CenterFeed, CenterMedia):
         if len(text) > ALARM_DETAIL_MAX:
             text = json.dumps({"truncated": text[:ALARM_DETAIL_MAX - 40]}, ensure_ascii=False)
         if source is not None:  # (the count below is only true if no other worker adds meanwhile)
+            conn.execute("SET LOCAL lock_timeout = '2s'")  # a flood waits 2 s at most, then is dropped (alarm())
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('alarm-untrusted', 0))")
             recent = conn.execute("SELECT COUNT(*) FROM alarms WHERE source IS NOT NULL AND source != '*' AND raised > %s",
                                   (utc_timestamp(now - timedelta(minutes=10)),)).fetchone()[0]
@@ -365,8 +372,13 @@ class Center(CenterFeed, CenterMedia):
                          (site_id, kind, text, stamp, source, stamp))
 
     def alarm(self, site_id: str | None, kind: str, detail: dict[str, Any], *, source: str | None = None) -> None:
-        with self.db.transaction() as conn:
-            self._alarm(conn, site_id, kind, detail, source=source)
+        try:
+            with self.db.transaction() as conn:
+                self._alarm(conn, site_id, kind, detail, source=source)
+        except LockNotAvailable:
+            # Unauthenticated requests arriving faster than their alarms can be counted: this
+            # one is not counted (its row exists and says "many"); nobody waits on a flood.
+            pass
 
     def precheck(self, scope: dict[str, Any], site_id: str) -> tuple[int, str] | None:
         """What the center can tell of a site's request from its headers, before a byte of its

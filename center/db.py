@@ -46,11 +46,19 @@ class Database:
 
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """An advisory lock named ``name``, across every worker process, for the block (held by
-        a transaction of its own: released if the worker dies)."""
-        with self.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
-            yield
+        """An advisory lock named ``name``, across every worker process, for the block: a
+        session-level lock on a connection of its own (no transaction stays open while the block
+        does slow work; the lock goes with the connection if the worker dies). Callers must
+        still check what they change (the lock is lost if the database restarts)."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+                except psycopg.Error:
+                    pass  # the connection is gone, and the lock with it
 
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self.pool.connection() as conn:
@@ -84,13 +92,19 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def migrate(url: str) -> str:
-    """Bring the schema to the newest revision; returns it."""
+    """Bring the schema to the newest revision; returns it. A database that cannot be reached
+    raises `Unavailable` (psycopg's), whatever Alembic's engine said."""
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import DBAPIError
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = sqlalchemy_url(url)
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except DBAPIError as exc:
+        first = str(exc.orig or exc).strip().splitlines()
+        raise Unavailable(first[0] if first else "the database refused the migration") from exc
     return str(ScriptDirectory.from_config(config).get_current_head())

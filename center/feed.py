@@ -19,28 +19,31 @@ class CenterFeed:
     clock: Any
     key: Any
 
-    def add_item(self, site_id: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Queue a signed item for the site: the lane comes from the kind, seq is the lane's next."""
+    def add_item(self, site_id: str, kind: str, body: dict[str, Any], *, conn: Any = None) -> dict[str, Any]:
+        """Queue a signed item for the site: the lane comes from the kind, seq is the lane's next.
+        ``conn``: in the caller's transaction (publishing to many venues and logging it at once)."""
+        if conn is None:
+            with self.db.transaction() as own:
+                return self.add_item(site_id, kind, body, conn=own)
         if kind not in KIND_LANES:
             raise CenterError(400, "bad_kind", f"unknown feed kind {kind!r} (known: {', '.join(KIND_LANES)})")
         if not isinstance(body, dict):
             raise CenterError(400, "bad_body", "an item's body is a JSON object")
         lane, key = KIND_LANES[kind], item_key(kind, body)
-        with self.db.transaction() as conn:
-            # The site's row lock: two items queued at once for one site get consecutive numbers.
-            if conn.execute("SELECT 1 FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone() is None:
-                raise CenterError(404, "unknown_site", f"site {site_id!r} is not known here")
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM feed WHERE site = %s AND lane = %s", (site_id, lane)).fetchone()[0]
-            floor = conn.execute("SELECT floor FROM feed_cursors WHERE site = %s AND lane = %s", (site_id, lane)).fetchone()
-            seq = max(seq, (floor[0] if floor else 0) + 1)
-            item = {"format": FEED_FORMAT, "site": site_id, "lane": lane, "seq": seq, "kind": kind, "key": key,
-                    "issued": utc_timestamp(self.clock.now()), "body": body}
-            try:
-                signed = sign_item(self.key, item)
-            except CanonicalError as exc:
-                raise CenterError(400, "bad_body", f"the body cannot be signed canonically: {exc}") from exc
-            conn.execute("INSERT INTO feed (site, lane, seq, kind, key, item, sig, issued) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                         (site_id, lane, seq, kind, key, signed["item"], signed["sig"], item["issued"]))
+        # The site's row lock: two items queued at once for one site get consecutive numbers.
+        if conn.execute("SELECT 1 FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone() is None:
+            raise CenterError(404, "unknown_site", f"site {site_id!r} is not known here")
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM feed WHERE site = %s AND lane = %s", (site_id, lane)).fetchone()[0]
+        floor = conn.execute("SELECT floor FROM feed_cursors WHERE site = %s AND lane = %s", (site_id, lane)).fetchone()
+        seq = max(seq, (floor[0] if floor else 0) + 1)
+        item = {"format": FEED_FORMAT, "site": site_id, "lane": lane, "seq": seq, "kind": kind, "key": key,
+                "issued": utc_timestamp(self.clock.now()), "body": body}
+        try:
+            signed = sign_item(self.key, item)
+        except CanonicalError as exc:
+            raise CenterError(400, "bad_body", f"the body cannot be signed canonically: {exc}") from exc
+        conn.execute("INSERT INTO feed (site, lane, seq, kind, key, item, sig, issued) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                     (site_id, lane, seq, kind, key, signed["item"], signed["sig"], item["issued"]))
         return {"site": site_id, "lane": lane, "seq": seq, "kind": kind}
 
     def _lane(self, site_id: str, lane: str) -> tuple[int, int, int]:

@@ -6,8 +6,9 @@ interface with two backends:
   ``objects/ab/cd/<sha256>`` (two levels of 256 folders: no folder grows past a few thousand
   entries in 15 years of a province). A file enters by being written and fsynced under a
   temporary name in the same folder, renamed into place (atomic), and the folder fsynced.
-* `S3Store`: any S3 API object store (boto3), keys ``<prefix>objects/ab/cd/<sha256>``; uploaded
-  with the SHA-256 checksum the protocol defines, so the store itself refuses damaged bytes.
+* `S3Store`: any S3 API object store (boto3), keys ``<prefix>objects/ab/cd/<sha256>``; a single
+  PUT carries the object's SHA-256 (``ChecksumSHA256``), a multipart upload (above 64 MiB) a
+  SHA-256 per part, so the store itself refuses damaged bytes; the size is checked afterwards.
 
 Putting an object that is there already is a no-op (same name, same bytes). Reading takes a
 byte range (the pages stream footage with HTTP range requests). `digest` re-reads an object
@@ -23,6 +24,7 @@ import hashlib
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,11 +93,11 @@ class PosixStore:
 
     def put_file(self, sha256: str, source: Path) -> None:
         final = self.path(sha256)
-        if final.exists() and final.stat().st_size == source.stat().st_size:
-            source.unlink(missing_ok=True)
+        if final.exists() and final.stat().st_size == source.stat().st_size and file_sha256(final) == sha256:
+            source.unlink(missing_ok=True)  # held whole already (a damaged copy is replaced by this good one)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{sha256}.{os.getpid()}.tmp")
+        tmp = final.with_name(f".{sha256}.{uuid.uuid4().hex}.tmp")
         try:
             try:
                 os.link(source, tmp)  # the same filesystem (tus staging inside the store): no copy
@@ -194,7 +196,7 @@ class S3Store:
                            ChecksumSHA256=checksum, ContentType="application/octet-stream")
         else:
             self._call("a multipart put", self.client.upload_file, str(source), self.bucket, self.key(sha256),
-                       Config=self.transfer)
+                       Config=self.transfer, ExtraArgs={"ChecksumAlgorithm": "SHA256"})  # each part checked by the store
         if self.size(sha256) != size:
             raise StoreError(errno.EIO, f"object {sha256} is not the size sent")
         source.unlink(missing_ok=True)

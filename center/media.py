@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from center.footage import FootageStore, StoreFull, file_sha256
+from center.footage import FootageStore, StoreError, StoreFull, file_sha256
 
 RETENTION_YEARS = 15
 
@@ -68,9 +68,14 @@ class CenterMedia:
         # (else: killed between storing the checked object and recording it: it is there, record it)
         now = self.clock.now()
         stamp = utc_timestamp(now)
+        sessions = (self.sealed_segment(site_id, seq) or {}).get("sessions") or []
         with self.db.transaction() as conn:
             conn.execute("INSERT INTO objects (sha256, size, stored, retain_until) VALUES (%s, %s, %s, %s) "
                          "ON CONFLICT DO NOTHING", (wanted, length, stamp, utc_timestamp(retain_until(now))))
+            # A session under a legal hold keeps its footage that arrives later too.
+            conn.execute("UPDATE objects SET legal_hold = %s WHERE sha256 = %s AND legal_hold IS NULL AND EXISTS "
+                         "(SELECT 1 FROM legal_holds WHERE site = %s AND session = ANY(%s) AND lifted IS NULL)",
+                         (stamp, wanted, site_id, sessions))
             conn.execute("INSERT INTO media (site, seq, sha256, size, received) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                          (site_id, seq, wanted, length, stamp))
             conn.execute("UPDATE uploads SET finished = %s WHERE id = %s", (stamp, upload_id))
@@ -98,9 +103,10 @@ class CenterMedia:
         for upload_id, in self.db.all("SELECT id FROM uploads WHERE site = %s AND upload_offset = length AND finished IS NULL",
                                       (site_id,)):
             try:
-                self.finish_upload(site_id, upload_id, self.part(upload_id))
-            except StoreFull:
-                break  # alarmed; the site keeps its footage until there is room
+                with self.db.lock(f"tus:{upload_id}"):  # never beside a PATCH of the same upload, in any worker
+                    self.finish_upload(site_id, upload_id, self.part(upload_id))
+            except (StoreFull, StoreError):
+                break  # (a full store is alarmed) the site keeps its footage until the store takes it
         if self.clock.monotonic() - self._swept > 60:  # every site's round asks: expired uploads go soon enough
             self.sweep_uploads()
         rows = self.db.all("SELECT seq, sha256 FROM media WHERE site = %s AND seq = ANY(%s)", (site_id, seqs))

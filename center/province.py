@@ -75,27 +75,35 @@ def alarm_stream() -> Any:
         return Response("too many live streams on this worker; the page retries", status=503,
                         headers={"Retry-After": "15"}, mimetype="text/plain")
     c = _center()
-    cursor = ((request.headers.get("Last-Event-ID") or request.args.get("after") or "")[:40]
-              or c.db.value("SELECT COALESCE(MAX(last_raised), '') FROM alarms"))
+    resumed = (request.headers.get("Last-Event-ID") or request.args.get("after") or "")[:40]
+    cursor = resumed or c.db.value("SELECT COALESCE(MAX(last_raised), '') FROM alarms")
     venues = venue_names_cached(c)
     words = center_alarm_texts()
 
     gone = request.environ.get(DISCONNECTED) or threading.Event()
 
+    # A new stream pushes what is raised from now on; a resumed one, what came after its last event.
+    sent: set[tuple[int, int]] = set() if resumed else {
+        (r[0], r[1]) for r in c.db.all("SELECT id, count FROM alarms WHERE last_raised > %s", (_earlier(cursor),))}
+
     def events() -> Iterator[str]:
-        nonlocal cursor
+        nonlocal cursor, venues
         try:
             yield "retry: 3000\n\n"
             end = time.monotonic() + STREAM_S
             quiet = time.monotonic()
             while time.monotonic() < end and not gone.is_set():
-                try:
+                try:  # (a window behind the cursor: an alarm stamped before a slower one committed is not missed)
                     rows = c.db.all("SELECT id, site, kind, count, last_raised FROM alarms WHERE last_raised > %s "
-                                    "ORDER BY last_raised LIMIT 50", (cursor,))
+                                    "ORDER BY last_raised LIMIT 200", (_earlier(cursor),))
                 except (DatabaseError, PoolClosed):  # the database away, or the worker stopping: the browser reconnects
                     return
                 for alarm_id, site, kind, count, last_raised in rows:
-                    cursor = last_raised
+                    if (alarm_id, count) in sent:
+                        continue
+                    sent.add((alarm_id, count))
+                    cursor = max(cursor, last_raised)
+                    venues = venue_names_cached(c, site) if site and site not in venues else venues
                     data = {"id": alarm_id, "site": site, "venue": venues.get(site or "", site or _("unknown sender")),
                             "kind": kind, "words": words.get(kind, kind), "count": count}
                     yield f"id: {cursor}\nevent: alarm\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -111,14 +119,21 @@ def alarm_stream() -> Any:
                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-_venue_cache: dict[str, Any] = {"at": 0.0, "names": {}}
+def _earlier(stamp: str, seconds: int = 60) -> str:
+    """A timestamp a minute before ``stamp`` (the window a stream looks back over)."""
+    try:
+        return utc_timestamp(datetime.fromisoformat(stamp.replace("Z", "+00:00")) - timedelta(seconds=seconds))
+    except ValueError:
+        return stamp
 
 
-def venue_names_cached(c: Any) -> dict[str, str]:
-    if time.monotonic() - _venue_cache["at"] > 60:
+def venue_names_cached(c: Any, site: str | None = None) -> dict[str, str]:
+    """The venues' names, read again at most once a minute (or when ``site`` is not among them)."""
+    cache = c.__dict__.setdefault("_venue_names", {"at": -1e9, "names": {}})
+    if time.monotonic() - cache["at"] > 60 or (site and site not in cache["names"]):
         with c.db.reader() as conn:
-            _venue_cache.update(at=time.monotonic(), names=venue_names(conn))
-    return dict(_venue_cache["names"])
+            cache.update(at=time.monotonic(), names=venue_names(conn))
+    return dict(cache["names"])
 
 
 # -- legal holds -------------------------------------------------------------------------------
@@ -140,14 +155,14 @@ def hold(site_id: str, session_id: str) -> Any:
                      (site_id, session_id, reason, g.staff, stamp))
         held = conn.execute(
             """UPDATE objects SET legal_hold = %s WHERE sha256 IN (SELECT m.sha256 FROM media m JOIN records r
-               ON r.site = m.site AND r.seq = m.seq WHERE m.site = %s AND r.body LIKE %s) RETURNING sha256""",
-            (stamp, site_id, f'%"{session_id}"%')).fetchall()
+               ON r.site = m.site AND r.seq = m.seq WHERE m.site = %s AND strpos(r.body, %s) > 0) RETURNING sha256""",
+            (stamp, site_id, json.dumps(session_id))).fetchall()
         center_log.append(conn, c.key, c.clock, g.staff, "hold.placed",
                           {"site": site_id, "session": session_id, "reason": reason, "objects": len(held)})
     return redirect(url_for("center_ui.session_footage_page", site_id=site_id, session_id=session_id))
 
 
-@bp.get("/sites/<site_id>/sessions/<session_id>/evidence")
+@bp.post("/sites/<site_id>/sessions/<session_id>/evidence")
 @staff_only
 def evidence(site_id: str, session_id: str) -> Any:
     """The session's evidence package as the center holds it (center/evidence.py), to download;
@@ -265,8 +280,8 @@ def feed() -> Any:
             sites = [r[0] for r in c.db.all("SELECT id FROM sites WHERE public_key IS NOT NULL AND revoked IS NULL ORDER BY id")]
             targets = sites if target == "*" else [target]
             try:
-                done = [c.add_item(site, kind, body) for site in targets]
-                with c.db.transaction() as conn:
+                with c.db.transaction() as conn:  # every venue's item and the log entry, or none of them
+                    done = [c.add_item(site, kind, body, conn=conn) for site in targets]
                     center_log.append(conn, c.key, c.clock, g.staff, "feed.published",
                                       {"kind": kind, "sites": targets, "items": [[d["site"], d["lane"], d["seq"]] for d in done]})
                 message = _("Published to %(n)s venues.", n=len(done))

@@ -24,6 +24,8 @@ def scrub(center: Any, *, older_than_days: int = 0) -> dict[str, Any]:
             problem = None if got == sha256 else "footage_scrub_mismatch"
         except FileNotFoundError:
             got, problem = None, "footage_missing"
+        except OSError as exc:  # the store cannot be reached: stop, nothing marked, said why
+            return {"checked": checked, "bytes": total, "bad": bad, "stopped": f"the footage store: {exc}"}
         checked += 1
         total += int(size)
         with center.db.transaction() as conn:

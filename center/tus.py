@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Flask, Response, g, request
 
-from center.footage import StoreFull
+from center.footage import StoreError, StoreFull
 from sync.requestbody import body_blocks
 
 if TYPE_CHECKING:
@@ -241,11 +241,16 @@ def register(app: Flask, center: "Center", authenticated: Callable[..., None]) -
         new_offset = offset + written
         new_expires = center.clock.now() + EXPIRES_AFTER
         with center.db.transaction() as conn:
-            conn.execute("UPDATE uploads SET upload_offset = %s, expires = %s WHERE id = %s AND upload_offset = %s",
-                         (new_offset, new_expires.isoformat(), upload_id, offset))
+            moved = conn.execute("UPDATE uploads SET upload_offset = %s, expires = %s WHERE id = %s AND upload_offset = %s",
+                                 (new_offset, new_expires.isoformat(), upload_id, offset)).rowcount
+        if moved != 1:  # another request moved the offset meanwhile (the lock lost to a database restart)
+            current = row(site_id, upload_id)
+            return _reply(409, {"Upload-Offset": str(current[5] if current else 0)}, "the upload's offset moved: HEAD and resume")
         if new_offset == length:
             try:
                 center.finish_upload(site_id, upload_id, path)
             except StoreFull:  # every byte is in and committed: taken in at a later status round
                 return _reply(507, text="the center's footage store is full: keep the segment and try later")
+            except StoreError:
+                return _reply(503, text="the center's footage store cannot be reached: the segment is taken in later")
         return _reply(204, {"Upload-Offset": str(new_offset), "Upload-Expires": _http_date(new_expires)})

@@ -82,7 +82,7 @@ def center_migrate(center_dir: Path) -> None:
     except CenterConfigError as exc:
         fail(f"center.toml: {exc}")
     except DatabaseError as exc:
-        fail(f"the center's database cannot be used: {exc}")
+        fail(f"the center's database cannot be used: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}")
 
 
 @center.command("site")
@@ -177,8 +177,8 @@ def center_scrub(center_dir: Path, older_than_days: int) -> None:
     from center.scrub import scrub
 
     result = scrub(_open(center_dir), older_than_days=older_than_days)
-    emit({"ok": not result["bad"], **result})
-    if result["bad"]:
+    emit({"ok": not result["bad"] and "stopped" not in result, **result})
+    if result["bad"] or "stopped" in result:
         sys.exit(1)
 
 

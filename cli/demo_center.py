@@ -71,15 +71,19 @@ class DemoCenter:
             with self.site.store.transaction() as conn:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'sync_center_url'", (url,))
         others = self.site.config.sync.demo_province
-        if others and self.center.db.value("SELECT COUNT(*) FROM sites") < 2:  # first start: a province to show
-            threading.Thread(target=self._province, args=(url, others), name="demo-province", daemon=True).start()
+        if others:  # first start: a province to show; later starts: its venues keep in touch
+            first = self.center.db.value("SELECT COUNT(*) FROM sites") < 2
+            threading.Thread(target=self._province, args=(url, others, first), name="demo-province", daemon=True).start()
         return url
 
-    def _province(self, url: str, others: int) -> None:
-        from cli.province import simulate
+    def _province(self, url: str, others: int, first: bool) -> None:
+        from cli.province import resync, simulate
 
         try:
-            result = simulate(self.center, url, self.folder / "venues", others, days=2, notes_per_day=40)
+            if first:
+                result = simulate(self.center, url, self.folder / "venues", others, days=2, notes_per_day=40)
+            else:
+                result = resync(url, self.folder / "venues", others)
             log.info("demo province: %s simulated venues synced into the demo center (%s)", others, result)
         except Exception:  # the demo's extra venues only: the appliance goes on
             log.exception("the demo province could not be simulated")

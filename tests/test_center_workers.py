@@ -20,6 +20,11 @@ from tests.pg import new_center_dir
 SITE = "test-county-01"
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def workers_of(proc: subprocess.Popen) -> list[int]:
     with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
         return [int(p) for p in f.read().split()]
@@ -32,6 +37,7 @@ def test_two_agents_of_one_site_through_two_workers_store_every_record_once(data
     proc, url = start_center(center_dir, "--workers", "2")
     try:
         assert len(workers_of(proc)) == 2
+        cpu_before = {pid: cpu_seconds(pid) for pid in workers_of(proc)}
         with open_site(data_dir) as site:
             enroll(site, url, token)
         for burst in range(3):
@@ -51,6 +57,8 @@ def test_two_agents_of_one_site_through_two_workers_store_every_record_once(data
         held = c.db.all("SELECT seq, hash FROM records WHERE site = %s ORDER BY seq", (SITE,))
         assert [tuple(r) for r in held] == [tuple(r) for r in local]
         assert c.head(SITE)["size"] == len(local)
+        # Both workers verified batches (the kernel hands each connection to whichever accepts).
+        assert all(cpu_seconds(pid) - cpu_before[pid] > 0.2 for pid in cpu_before), cpu_before
         assert {r[0] for r in c.db.all("SELECT kind FROM alarms")} <= {"site_behind_center"}
     finally:
         proc.terminate()
@@ -87,3 +95,18 @@ def workers_of_gone(pids: list[int]) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_a_wrong_setting_or_an_unreachable_database_is_one_clear_line(tmp_path):
+    from center.config import write
+    from center.pgcluster import free_port
+    from tests.helpers import run_appliance
+
+    write(tmp_path / "away", f"postgresql://postgres@127.0.0.1:{free_port()}/center")
+    away = run_appliance("center", "serve", "--data", str(tmp_path / "away"))
+    assert away.returncode == 2 and "Traceback" not in away.stderr
+    assert away.stderr.startswith("error: the center's database cannot be used") and len(away.stderr.strip().splitlines()) == 1
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "center.toml").write_text('database = "postgresql://db/center"\nworkers = "many"\n')
+    bad = run_appliance("center", "serve", "--data", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "workers" in bad.stderr and "Traceback" not in bad.stderr

@@ -182,5 +182,5 @@ def test_two_hundred_crashes_on_a_bad_link_lose_and_duplicate_nothing(data_dir, 
     assert cursors == heads
     assert all(n == 1 for n in applied.values()) and sum(applied.values()) == sum(heads.values())
     assert worker_kills >= 10 and database_restarts >= 3
-    assert not list(c.staging.glob("*.tmp"))  # nothing half-moved into the store
+    assert not list(c.footage.root.rglob(".*.tmp"))  # nothing half-moved into the store
     c.db.close()
