@@ -60,6 +60,20 @@ class Database:
                 except psycopg.Error:
                     pass  # the connection is gone, and the lock with it
 
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        """`lock`, without waiting: yields whether it was taken (someone else holds it: False)."""
+        with self.pool.connection() as conn:
+            taken = bool(conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,)).fetchone()[0])
+            try:
+                yield taken
+            finally:
+                if taken:
+                    try:
+                        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
+                    except psycopg.Error:
+                        pass
+
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self.pool.connection() as conn:
             return conn.execute(sql, args).fetchone()

@@ -103,8 +103,9 @@ class CenterMedia:
         for upload_id, in self.db.all("SELECT id FROM uploads WHERE site = %s AND upload_offset = length AND finished IS NULL",
                                       (site_id,)):
             try:
-                with self.db.lock(f"tus:{upload_id}"):  # never beside a PATCH of the same upload, in any worker
-                    self.finish_upload(site_id, upload_id, self.part(upload_id))
+                with self.db.try_lock(f"tus:{upload_id}") as mine:  # never beside a PATCH of the same upload
+                    if mine:  # (else a PATCH in some worker is finishing it now)
+                        self.finish_upload(site_id, upload_id, self.part(upload_id))
             except (StoreFull, StoreError):
                 break  # (a full store is alarmed) the site keeps its footage until the store takes it
         if self.clock.monotonic() - self._swept > 60:  # every site's round asks: expired uploads go soon enough

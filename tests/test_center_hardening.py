@@ -225,3 +225,45 @@ def test_a_replaced_box_starts_a_new_journal_under_a_new_key_and_the_old_one_is_
     page = s.get(f"{url}/center/ui/sites/{SITE_ID}", timeout=10).text
     grouped = " ".join(new_fp[i:i + 4] for i in range(0, 64, 4))
     assert grouped in page and " ".join(old_fp[i:i + 4] for i in range(0, 64, 4)) in page
+
+
+def test_a_batch_verified_under_a_key_replaced_meanwhile_is_refused(site, center, tmp_path, monkeypatch):  # noqa: F811
+    """The old box's batch is being verified (outside any lock) when the new box enrols: once
+    the batch reaches the site's row, the key it was verified with is no longer the site's, and
+    it is refused — it never lands in the new box's journal."""
+    import pytest
+
+    from center.base import CenterError
+
+    c, url = center
+    enroll(site, url, c.add_site(SITE_ID))
+    notes(site, 20)
+    agent = Agent(site)
+    captured = {}
+    real_accept = c.accept
+
+    def capture(site_id, batch):  # the old box's batch, as it reached the center
+        captured["batch"] = batch
+        raise CenterError(503, "unavailable", "held back for the test")
+
+    monkeypatch.setattr(c, "accept", capture)
+    with pytest.raises(Exception):
+        agent.push_journal(0)
+    monkeypatch.setattr(c, "accept", real_accept)
+    new_dir = tmp_path / "new-box"
+    init_site(new_dir, SITE_ID, SITE_NAME)
+    real_check = type(c)._check_record
+    replaced = []
+
+    def check_then_replace(self, site_id, key, item):  # the new box enrols while the old batch verifies
+        if not replaced:
+            replaced.append(1)
+            with open_site(new_dir) as new_site:
+                enroll(new_site, url, c.add_site(SITE_ID, replace_key=True))
+        return real_check(self, site_id, key, item)
+
+    monkeypatch.setattr(type(c), "_check_record", check_then_replace)
+    with pytest.raises(CenterError) as refused:
+        c.accept(SITE_ID, captured["batch"])
+    assert refused.value.status == 401 and "changed while this batch was checked" in str(refused.value)
+    assert c.head(SITE_ID)["size"] == 0  # the new box's journal is empty: nothing of the old one in it
