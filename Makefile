@@ -81,6 +81,7 @@ bench: system-deps install
 	$(BIN)/python -m bench.kiosk_paint
 	$(BIN)/python -m bench.recording
 	$(BIN)/python -m bench.sync
+	$(BIN)/python -m bench.center
 	$(BIN)/python -m bench.hardening
 
 # A longer property-based fuzz run of every device codec (the test suite runs a short one).

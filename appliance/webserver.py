@@ -177,10 +177,14 @@ class WsgiBridge:
     """An ASGI app that runs a WSGI app in a thread pool once the request is whole."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], *, threads: int, limits: Limits, spool_dir: Path | None,
-                 precheck: Precheck | None = None, body_limit: BodyLimit | None = None) -> None:
+                 precheck: Precheck | None = None, body_limit: BodyLimit | None = None, max_waiting: int | None = None) -> None:
         self.app, self.limits, self.spool_dir = app, limits, spool_dir
         self.precheck, self.body_limit = precheck, body_limit
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="web")
+        # Load shedding (the center's workers): with this many requests already waiting for a
+        # thread, a new one is answered 503 at once (Retry-After) instead of waiting past its
+        # client's timeout and then being worked on for nobody.
+        self.max_waiting, self.waiting, self._waiting_lock = max_waiting, 0, threading.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -196,6 +200,10 @@ class WsgiBridge:
             if refusal is not None:
                 await _plain(send, refusal[0], refusal[1], *refusal[2:])
                 return
+        if self.max_waiting is not None and self.waiting >= self.max_waiting:
+            await _plain(send, 503, '{"error": "busy", "message": "the server is busy: send again shortly"}',
+                         [("Retry-After", "2")])
+            return
         limit, prebuffer = (self.body_limit(scope) if self.body_limit
                             else (self.limits.default_body_limit, self.limits.default_body_limit))
         prebuffer = min(prebuffer, limit, self.limits.buffer_limit)
@@ -268,6 +276,8 @@ class WsgiBridge:
         watcher = None if more else loop.create_task(_watch(receive, gone))
         environ = wsgi_environ(scope, _Input(spool, fetch if more else None), None if more else received[0])
         environ[DISCONNECTED] = gone  # a long-lived answer (a live stream) checks it to end early
+        with self._waiting_lock:
+            self.waiting += 1
         try:
             await loop.run_in_executor(self.pool, self._run, environ, out)
         finally:
@@ -275,6 +285,8 @@ class WsgiBridge:
                 watcher.cancel()
 
     def _run(self, environ: dict[str, Any], out: Callable[[dict[str, Any]], None]) -> None:
+        with self._waiting_lock:
+            self.waiting -= 1
         started: list[bool] = []
         headers: list[Any] = []
 
@@ -412,10 +424,11 @@ class WebServer:
 
     def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int, *, threads: int = 24,
                  tls: tuple[Path, Path] | None = None, limits: Limits | None = None, spool_dir: Path | None = None,
-                 precheck: Precheck | None = None, body_limit: BodyLimit | None = None, name: str = "web") -> None:
+                 precheck: Precheck | None = None, body_limit: BodyLimit | None = None, name: str = "web",
+                 max_waiting: int | None = None) -> None:
         self.limits = limits or Limits()
         self.bridge = WsgiBridge(app, threads=threads, limits=self.limits, spool_dir=spool_dir, precheck=precheck,
-                                 body_limit=body_limit)
+                                 body_limit=body_limit, max_waiting=max_waiting)
         self.host, self.port, self.tls, self.name = host, port, tls, name
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None

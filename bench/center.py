@@ -53,6 +53,15 @@ def _make_sites(folder: Path, count: int, records: int, prefix: str) -> list[Pat
     folders = [folder / f"{prefix}-{i:03d}" for i in range(count)]
 
     def fill(part: list[Path]) -> None:
+        try:
+            _fill(part)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            raise
+
+    def _fill(part: list[Path]) -> None:
         for data in part:
             init_site(data, data.name, f"{data.name} 公共资源交易中心")
             with open_site(data) as site:
@@ -93,14 +102,23 @@ def _agents(folders: list[Path], processes: int, out: Path) -> None:
         from appliance.site import open_site
         from sync.agent import Agent
 
+        from sync.errors import SyncError
+
         with open(path, "w") as f:
             for data in part:
                 with open_site(data) as site:
                     agent = Agent(site)
-                    for _ in range(100):
+                    for _ in range(200):  # as the sync worker does: a failed round is tried again
                         t0 = time.monotonic()
-                        result = agent.sync_once()
+                        try:
+                            result = agent.sync_once()
+                        except SyncError as exc:
+                            f.write(json.dumps({"failed_s": time.monotonic() - t0, "why": str(exc)[:200]}) + "\n")
+                            f.flush()
+                            time.sleep(1)
+                            continue
                         f.write(json.dumps({"round_s": time.monotonic() - t0}) + "\n")
+                        f.flush()
                         if result["pending"] == 0:
                             break
                     head = site.store.reader().execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
@@ -111,16 +129,18 @@ def _agents(folders: list[Path], processes: int, out: Path) -> None:
         os.waitpid(pid, 0)
 
 
-def _read_agents(out: Path) -> tuple[list[float], dict[str, tuple[int, str]]]:
-    rounds, heads = [], {}
+def _read_agents(out: Path) -> tuple[list[float], dict[str, tuple[int, str]], list[str]]:
+    rounds, heads, failed = [], {}, []
     for path in out.glob("agent-*.jsonl"):
         for line in path.read_text().splitlines():
             item = json.loads(line)
             if "round_s" in item:
                 rounds.append(item["round_s"])
+            elif "failed_s" in item:
+                failed.append(item["why"])
             else:
                 heads[item["site"]] = (item["size"], item["head"])
-    return rounds, heads
+    return rounds, heads, failed
 
 
 # -- the center --------------------------------------------------------------------------------
@@ -185,12 +205,13 @@ def sync_phase(tmp: Path, folders: list[Path], workers: int, agents: int, name: 
         cpu, pg = served.cpu_s() - cpu0, _postgres_cpu_s() - pg0
     finally:
         served.stop()
-    rounds, site_heads = _read_agents(out)
+    rounds, site_heads, failed = _read_agents(out)
     center = _center_heads(center_dir)
     records = sum(size for size, _ in center.values())
     return {"seconds": round(elapsed, 1), "records": records, "records_per_s": round(records / elapsed),
             "worker_cpu_s": round(cpu, 1), "postgres_cpu_s": round(pg, 1), "records_per_worker_cpu_s": round(records / cpu),
             "round_p50_s": percentile(rounds, 50), "round_p99_s": percentile(rounds, 99), "rounds": len(rounds),
+            "rounds_failed": len(failed), "first_failures": sorted(set(failed))[:3],
             "heads_equal": bool(site_heads) and all(center.get(s) == h for s, h in site_heads.items())
             and len(site_heads) == len(folders)}
 

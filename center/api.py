@@ -213,7 +213,7 @@ def center_server(center: Center, host: str, port: int, *, threads: int = 16, tl
         WebhookDelivery(center, center.config.alarm_webhook).start()
     app = create_center_app(center)
     app.config["CENTER_THREADS"] = threads  # (the live streams leave threads for requests: center/province.py)
-    return WebServer(app, host, port, threads=threads, tls=tls, spool_dir=spool,
+    return WebServer(app, host, port, threads=threads, tls=tls, spool_dir=spool, max_waiting=threads,
                      precheck=site_precheck(center), body_limit=center_body_limit, name=name)
 
 

@@ -216,7 +216,10 @@ class Center(CenterFeed, CenterMedia):
             raise CenterError(400, "bad_checkpoint", f"checkpoint: {exc}") from exc
         # The expensive part, every record's signature, before any lock is taken: batches of
         # different sites (and of one site) verify in parallel in as many workers as there are.
-        checked = [self._check_record(site_id, key, item) for item in records]
+        # A record the center holds already (a re-send: its answer timed out) is only compared
+        # by hash under the lock, not verified again: a busy center does not pay twice for it.
+        held = self.db.value("SELECT size FROM sites WHERE id = %s", (site_id,)) or 0
+        checked = [self._check_record(site_id, key, item, verify=not _seq_at_most(item, held)) for item in records]
         alarms: list[tuple[str, dict[str, Any]]] = []
         try:
             return self._accept(site_id, fingerprint(key), cp, batch, checked, alarms)
@@ -244,9 +247,12 @@ class Center(CenterFeed, CenterMedia):
                 if seq <= size:  # a re-send: harmless if identical, a fork if not
                     have = conn.execute("SELECT hash FROM records WHERE site = %s AND seq = %s", (site_id, seq)).fetchone()
                     if have and have[0] != digest.hex():
+                        self._check_signature(site_id, seq, digest, sig)  # (a fork is alarmed only when signed)
                         alarms.append(("fork", {"seq": seq, "center_hash": have[0], "site_hash": digest.hex()}))
                         raise CenterError(409, "fork", f"record {seq} differs from the one the center holds")
                     continue
+                if obj is None:  # not verified (the center held it when the batch came) and no longer held
+                    raise CenterError(409, "gap", f"record {seq} is no longer held by the center: send again")
                 if seq != size + len(new) + 1:
                     raise CenterError(409, "gap", f"record {seq} does not follow {size + len(new)}")
                 if obj.get("prev") != (prev or "0" * 64):
@@ -291,11 +297,12 @@ class Center(CenterFeed, CenterMedia):
         prepared it before the center moved on). Harmless when its records are the ones held and
         its checkpoint's root is the center's root at that size: answered with the center's
         head, nothing stored. Anything else is a fork of what the center holds."""
-        for seq, digest, _, _, _ in checked:
+        for seq, digest, _, _, sig in checked:
             have = conn.execute("SELECT hash FROM records WHERE site = %s AND seq = %s", (site_id, seq)).fetchone()
             if have is None or seq > cp.size:
                 raise CenterError(400, "bad_checkpoint", f"record {seq} is not within the checkpoint's size {cp.size}")
             if have[0] != digest.hex():
+                self._check_signature(site_id, seq, digest, sig)
                 alarms.append(("fork", {"seq": seq, "center_hash": have[0], "site_hash": digest.hex()}))
                 raise CenterError(409, "fork", f"record {seq} differs from the one the center holds")
         if self._root_at(conn, site_id, cp.size) != cp.root:
@@ -314,26 +321,35 @@ class Center(CenterFeed, CenterMedia):
             "SELECT hash FROM records WHERE site = %s AND seq <= %s ORDER BY seq", (site_id, size))]
         return merkle.root(leaves)
 
-    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any) -> tuple[int, bytes, str, dict[str, Any], str]:
+    def _check_record(self, site_id: str, key: Ed25519PublicKey, item: Any,
+                      verify: bool = True) -> tuple[int, bytes, str, dict[str, Any] | None, str]:
+        """(seq, SHA-256, body, parsed body, signature) of a record of the batch, its body checked
+        canonical and its signature verified. ``verify=False`` (a record the center holds): only
+        its hash is computed, to be compared with the one held; the parsed body is None."""
         try:
             body, seq, sig = str(item["body"]), int(item["seq"]), str(item["sig"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CenterError(400, "bad_record", f"a record needs seq, body, hash, sig ({exc})") from exc
         where = f"record {seq}"
+        digest = hashlib.sha256(body.encode()).digest()
+        if digest.hex() != item.get("hash"):
+            raise CenterError(400, "bad_record", f"{where}: hash does not match the body")
+        if not verify:
+            return seq, digest, body, None, sig
         try:
             obj = parse_canonical(body)
         except ValueError as exc:  # CanonicalError included
             raise CenterError(400, "bad_record", f"{where}: body is not canonical JSON ({exc})") from exc
         if not isinstance(obj, dict) or obj.get("seq") != seq or obj.get("site") != site_id:
             raise CenterError(400, "bad_record", f"{where}: sequence or site does not match its body")
-        digest = hashlib.sha256(body.encode()).digest()
-        if digest.hex() != item.get("hash"):
-            raise CenterError(400, "bad_record", f"{where}: hash does not match the body")
-        try:
-            key.verify(base64.b64decode(sig), record_message(digest))
-        except (InvalidSignature, ValueError) as exc:
-            raise CenterError(400, "bad_record", f"{where}: signature does not verify") from exc
+        self._check_signature(site_id, seq, digest, sig, key)
         return seq, digest, body, obj, sig
+
+    def _check_signature(self, site_id: str, seq: int, digest: bytes, sig: str, key: Ed25519PublicKey | None = None) -> None:
+        try:
+            (key or self.site_key(site_id)).verify(base64.b64decode(sig), record_message(digest))
+        except (InvalidSignature, ValueError) as exc:
+            raise CenterError(400, "bad_record", f"record {seq}: signature does not verify") from exc
 
     def _cosign(self, site_note: str, text: str) -> str:
         """The site's note with the center's signature line added (C2SP signed note: one text,
@@ -439,6 +455,13 @@ class Center(CenterFeed, CenterMedia):
         merkle.verify_inclusion(seq - 1, size, leaf, proof, root)
         return {"site": site_id, "seq": seq, "record": json.loads(body), "hash": digest, "size": size,
                 "root": base64.b64encode(root).decode(), "proof": [base64.b64encode(p).decode() for p in proof], "receipt": note}
+
+
+def _seq_at_most(item: Any, size: int) -> bool:
+    try:
+        return 0 < int(item["seq"]) <= size
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def create_once(path: Path, make: Any) -> None:

@@ -27,7 +27,7 @@ from center.base import CenterError
 from center.db import DatabaseError
 from center.ui import _center, _conn, staff_only
 from center.views import session_names, venue_names
-from center.words import center_alarm_texts, feed_kind_texts
+from center.words import center_alarm_texts, feed_kind_texts, record_kind_texts
 from sync.feed import KIND_LANES
 
 bp = Blueprint("center_province", __name__, url_prefix="/center/ui", static_folder="static", static_url_path="/assets")
@@ -251,12 +251,10 @@ def search() -> Any:
     results = [{"site": r[0], "seq": r[1], "kind": r[2], "ts": r[3], "session": r[4], "payload": json.loads(r[5])["payload"]}
                for r in rows]
     next_before = f"{rows[-1][3]}|{rows[-1][0]}|{rows[-1][1]}" if more else None
-    kinds = [k for (k,) in conn.execute("SELECT DISTINCT kind FROM records WHERE kind IN ("
-                                        "'session.state', 'plan.loaded', 'alarm.raised', 'alarm.acknowledged', "
-                                        "'recording.segment', 'site.initialised') ORDER BY kind")]
+    kinds = sorted(record_kind_texts())  # (the choices: never a scan of the records)
     names = {site: session_names(conn, site) for site in {r["site"] for r in results}}
     return render_template("center_search.html", args=args, results=results, next_before=next_before, searched=searched,
-                           venues=venue_names(conn), kinds=kinds, session_names=names)
+                           venues=venue_names(conn), kinds=kinds, kind_words=record_kind_texts(), session_names=names)
 
 
 # -- feed management -----------------------------------------------------------------------------

@@ -83,4 +83,5 @@ def record_kind_texts() -> dict[str, str]:
             "alarm.acknowledged": _("Alarm handled"), "recording.segment": _("Footage sealed"),
             "recording.linked": _("Footage linked to the session"), "evidence.exported": _("Evidence package exported"),
             "fees.sheet": _("Fee sheet"), "replacement_draw.requested": _("Replacement draw requested"),
-            "announcement.played": _("Announcement played")}
+            "announcement.played": _("Announcement played"), "staff.note": _("Patrol note"),
+            "plan.loaded": _("Day plan loaded"), "site.initialised": _("Venue initialised")}

@@ -255,12 +255,12 @@ def test_a_batch_verified_under_a_key_replaced_meanwhile_is_refused(site, center
     real_check = type(c)._check_record
     replaced = []
 
-    def check_then_replace(self, site_id, key, item):  # the new box enrols while the old batch verifies
+    def check_then_replace(self, site_id, key, item, verify=True):  # the new box enrols while the old batch verifies
         if not replaced:
             replaced.append(1)
             with open_site(new_dir) as new_site:
                 enroll(new_site, url, c.add_site(SITE_ID, replace_key=True))
-        return real_check(self, site_id, key, item)
+        return real_check(self, site_id, key, item, verify)
 
     monkeypatch.setattr(type(c), "_check_record", check_then_replace)
     with pytest.raises(CenterError) as refused:

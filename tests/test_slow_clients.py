@@ -197,3 +197,35 @@ def test_an_id_too_large_for_the_database_is_404_not_500(login):
     supervisor = login("supervisor")
     assert supervisor.get("/review/segments/99999999999999999999/video").status_code == 404
     assert supervisor.get("/review/segments/99999999999999999999999999999999999/video").status_code == 404
+
+
+def test_a_server_that_sheds_load_answers_busy_at_once_instead_of_queueing_past_timeouts():
+    """The center's workers (`max_waiting`): with as many requests waiting for a thread as it has
+    threads, the next is answered 503 with Retry-After at once — not queued until its client
+    gives up and then worked on for nobody."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+
+    def slow_app(environ, start_response):
+        release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    server = WebServer(slow_app, "127.0.0.1", 0, threads=2, max_waiting=2)
+    url = f"http://127.0.0.1:{server.prepare()}/"
+    server.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            held = [pool.submit(requests.get, url, timeout=15) for _ in range(4)]  # 2 running, 2 waiting
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            busy = requests.get(url, timeout=15)
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "2" and busy.json()["error"] == "busy"
+            assert time.monotonic() - t0 < 1
+            release.set()
+            assert [f.result().status_code for f in held] == [200, 200, 200, 200]
+        assert requests.get(url, timeout=15).status_code == 200  # the queue drained: served again
+    finally:
+        release.set()
+        server.stop()

@@ -23,6 +23,7 @@ ALTER TABLE alarms ADD COLUMN webhook_at TEXT;
 ALTER TABLE alarms ADD COLUMN webhook_tries INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX alarms_webhook ON alarms (id) WHERE webhook_state IS NULL OR webhook_state = 'claimed';
 CREATE INDEX alarms_last ON alarms (last_raised);
+CREATE INDEX alarms_site ON alarms (site) WHERE acknowledged IS NULL;
 
 ALTER TABLE records ADD COLUMN session TEXT;
 CREATE INDEX records_session ON records (session, ts) WHERE session IS NOT NULL;
