@@ -195,15 +195,15 @@ class WsgiBridge:
         if scope["type"] != "http":
             return
         loop = asyncio.get_running_loop()
+        if self.max_waiting is not None and self.waiting >= self.max_waiting:  # (before any work, the precheck's too)
+            await _plain(send, 503, '{"error": "busy", "message": "the server is busy: send again shortly"}',
+                         [("Retry-After", "2")])
+            return
         if self.precheck is not None:
             refusal = await loop.run_in_executor(None, self.precheck, scope)
             if refusal is not None:
                 await _plain(send, refusal[0], refusal[1], *refusal[2:])
                 return
-        if self.max_waiting is not None and self.waiting >= self.max_waiting:
-            await _plain(send, 503, '{"error": "busy", "message": "the server is busy: send again shortly"}',
-                         [("Retry-After", "2")])
-            return
         limit, prebuffer = (self.body_limit(scope) if self.body_limit
                             else (self.limits.default_body_limit, self.limits.default_body_limit))
         prebuffer = min(prebuffer, limit, self.limits.buffer_limit)

@@ -102,21 +102,26 @@ def _agents(folders: list[Path], processes: int, out: Path) -> None:
         from appliance.site import open_site
         from sync.agent import Agent
 
+        import random
+
         from sync.errors import SyncError
 
         with open(path, "w") as f:
             for data in part:
                 with open_site(data) as site:
                     agent = Agent(site)
-                    for _ in range(200):  # as the sync worker does: a failed round is tried again
-                        t0 = time.monotonic()
+                    failures = 0
+                    for _ in range(1000):  # as the sync worker does: a failed round is tried again after a
+                        t0 = time.monotonic()  # backoff with full jitter (2 s × 2^failures, at most 30 s here)
                         try:
                             result = agent.sync_once()
                         except SyncError as exc:
                             f.write(json.dumps({"failed_s": time.monotonic() - t0, "why": str(exc)[:200]}) + "\n")
                             f.flush()
-                            time.sleep(1)
+                            failures += 1
+                            time.sleep(random.uniform(0, min(30.0, 2.0 * 2 ** failures)))
                             continue
+                        failures = 0
                         f.write(json.dumps({"round_s": time.monotonic() - t0}) + "\n")
                         f.flush()
                         if result["pending"] == 0:
