@@ -1,4 +1,5 @@
-"""Evidence packages exported by the center (docs/evidence.md, "Exported by the center"): a
+"""Evidence packages exported by the center (docs/evidence.md, "Exported by the center"), each also
+kept in the footage store by its SHA-256 (table ``packages``): a
 session's records and footage as the center received them, in the site's package format, so
 ``appliance evidence verify`` checks them offline with no change but one. The center does not
 hold the site's private key, so it cannot sign the manifest as the site does: it signs it with
@@ -109,8 +110,32 @@ def export(center: Any, site_id: str, session: str, out: Path, *, by: str) -> di
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
+    package_sha = _keep(center, site_id, session, out, by)
     with center.db.transaction() as conn:
         center_log.append(conn, center.key, center.clock, by, "evidence.exported",
-                          {"site": site_id, "session": session, "records": len(records), "segments": len(listed)})
+                          {"site": site_id, "session": session, "records": len(records), "segments": len(listed),
+                           "sha256": package_sha})
     return {"site": site_id, "session": session, "file": str(out), "records": len(records), "segments": len(listed),
-            "checkpoint_size": size}
+            "checkpoint_size": size, "sha256": package_sha}
+
+
+def _keep(center: Any, site_id: str, session: str, out: Path, by: str) -> str:
+    """A copy of the package in the footage store, named by its SHA-256 and kept 15 years like
+    the footage (`packages` lists them by session)."""
+    import shutil
+
+    from appliance.clock import utc_timestamp
+    from center.footage import file_sha256
+    from center.media import retain_until
+
+    digest = file_sha256(out)
+    copy = center.staging / f".package-{digest}-{os.getpid()}"
+    shutil.copyfile(out, copy)
+    center.footage.put_file(digest, copy)
+    now = center.clock.now()
+    with center.db.transaction() as conn:
+        conn.execute("INSERT INTO objects (sha256, size, stored, retain_until) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (digest, out.stat().st_size, utc_timestamp(now), utc_timestamp(retain_until(now))))
+        conn.execute("INSERT INTO packages (sha256, site, session, size, exported_by, exported) VALUES (%s, %s, %s, %s, %s, %s) "
+                     "ON CONFLICT DO NOTHING", (digest, site_id, session, out.stat().st_size, by, utc_timestamp(now)))
+    return digest

@@ -241,6 +241,9 @@ def test_an_evidence_package_from_the_center_verifies_offline_with_the_sites_too
     try:
         center_fp = fingerprint(c.key.public_key())
         assert c.db.value("SELECT action FROM center_log ORDER BY seq DESC LIMIT 1") == "evidence.exported"
+        # A copy is kept in the footage store under its own SHA-256, listed by session.
+        kept = c.db.one("SELECT sha256, size FROM packages WHERE site = %s AND session = 'S-0922-02'", (SITE,))
+        assert kept[0] == hashlib.sha256(out.read_bytes()).hexdigest() and c.footage.digest(kept[0]) == kept[0]
     finally:
         c.db.close()
     assert checked.returncode == 0 and report["ok"], report
