@@ -287,13 +287,10 @@ class Shaper:
 
 
 def tus_shaped(tmp: Path, mib: int = 32, rounds: int = 2) -> dict[str, Any]:
-    import hashlib
-    from datetime import datetime, timedelta, timezone
-
     import requests
 
     from appliance.site import init_site, open_site
-    from bench.sync import _fork_server, _put_app
+    from bench.sync import _fork_server, _put_app, bench_segment
     from center.api import create_center_app
     from center.core import Center
     from sync import media as media_mod
@@ -321,24 +318,9 @@ def tus_shaped(tmp: Path, mib: int = 32, rounds: int = 2) -> dict[str, Any]:
             for r in range(rounds):
                 path = folder / f"seg-{r}.mp4"
                 content = blob + r.to_bytes(4, "big")
-                path.write_bytes(content)
-                digest = hashlib.sha256(content).hexdigest()
-                now = datetime.now(timezone.utc)
-                with site.store.transaction() as conn:
-                    record = site.journal.append(conn, "recording.segment", {
-                        "camera": "bench-cam", "room": "PB1", "file": f"bench-cam/{path.name}",
-                        "start": (now - timedelta(minutes=1)).isoformat(), "end": now.isoformat(), "duration_ms": 60000,
-                        "size": len(content), "sha256": digest, "chunk_size": 1 << 20, "chunks_sha256": "",
-                        "sessions": ["S-bench"]})
-                    seg_id = conn.execute(
-                        "INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, chunks, seq, sealed) "
-                        "VALUES ('bench-cam', 'PB1', ?, ?, ?, 60000, ?, ?, '', ?, ?)",
-                        (f"bench-cam/{path.name}", now.isoformat(), now.isoformat(), len(content), digest, record.seq,
-                         now.isoformat())).lastrowid
-                    conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, 'S-bench')", (seg_id,))
+                segment = bench_segment(site, path, content)
+                digest = segment["sha256"]
                 agent.push_journal(int(agent._post("head", {})["size"]))
-                segment = {"id": seg_id, "path": f"bench-cam/{path.name}", "sha256": digest, "size": len(content),
-                           "seq": record.seq}
                 t0 = time.perf_counter()
                 media_mod.upload_segment(agent, segment)
                 tus_s.append(time.perf_counter() - t0)

@@ -183,21 +183,8 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
         for r in range(rounds):
             path = folder / f"seg-{r}.mp4"
             content = blob + r.to_bytes(4, "big")
-            path.write_bytes(content)
-            digest = hashlib.sha256(content).hexdigest()
-            now = datetime.now(timezone.utc)
-            with site.store.transaction() as conn:  # a sealed segment of a session, as the recorder seals it
-                record = site.journal.append(conn, "recording.segment", {
-                    "camera": "bench-cam", "room": "PB1", "file": f"bench-cam/{path.name}", "start": (now - timedelta(minutes=1)).isoformat(),
-                    "end": now.isoformat(), "duration_ms": 60000, "size": len(content), "sha256": digest, "chunk_size": 1 << 20,
-                    "chunks_sha256": "", "sessions": ["S-bench"]})
-                seg_id = conn.execute(
-                    "INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, chunks, seq, sealed) "
-                    "VALUES ('bench-cam', 'PB1', ?, ?, ?, 60000, ?, ?, '', ?, ?)",
-                    (f"bench-cam/{path.name}", now.isoformat(), now.isoformat(), len(content), digest, record.seq, now.isoformat())).lastrowid
-                conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, 'S-bench')", (seg_id,))
+            segment = bench_segment(site, path, content)
             agent.push_journal(int(agent._post("head", {})["size"]))
-            segment = {"id": seg_id, "path": f"bench-cam/{path.name}", "sha256": digest, "size": len(content), "seq": record.seq}
             t0 = time.perf_counter()
             media_mod.upload_segment(agent, segment)
             tus_s.append(time.perf_counter() - t0)
@@ -225,6 +212,26 @@ def media(tmp: Path, mib: int, rounds: int = 3) -> dict[str, Any]:
             "put_hashed_s": [round(x, 3) for x in put_hashed_s], "tus_mib_per_s": round(mib / tus_best, 1),
             "put_mib_per_s": round(mib / put_best, 1), "ratio_tus_to_put": round(put_best / tus_best, 3),
             "ratio_tus_to_hashed_put": round(hashed_best / tus_best, 3)}
+
+
+def bench_segment(site: Any, path: Path, content: bytes) -> dict[str, Any]:
+    """``content`` written to ``path`` and sealed as a session's segment, as the recorder seals
+    one: its record journaled, its row in the footage catalogue; returns what the uploader takes."""
+    path.write_bytes(content)
+    digest = hashlib.sha256(content).hexdigest()
+    now = datetime.now(timezone.utc)
+    name = f"bench-cam/{path.name}"
+    with site.store.transaction() as conn:
+        record = site.journal.append(conn, "recording.segment", {
+            "camera": "bench-cam", "room": "PB1", "file": name, "start": (now - timedelta(minutes=1)).isoformat(),
+            "end": now.isoformat(), "duration_ms": 60000, "size": len(content), "sha256": digest, "chunk_size": 1 << 20,
+            "chunks_sha256": "", "sessions": ["S-bench"]})
+        seg_id = conn.execute(
+            "INSERT INTO segments (camera, room, path, start, end, duration_ms, size, sha256, chunks, seq, sealed) "
+            "VALUES ('bench-cam', 'PB1', ?, ?, ?, 60000, ?, ?, '', ?, ?)",
+            (name, now.isoformat(), now.isoformat(), len(content), digest, record.seq, now.isoformat())).lastrowid
+        conn.execute("INSERT INTO segment_sessions (segment, session) VALUES (?, 'S-bench')", (seg_id,))
+    return {"id": seg_id, "path": name, "sha256": digest, "size": len(content), "seq": record.seq}
 
 
 def run_benchmark(records: int = 600_000, media_mib: int = 32) -> dict[str, Any]:

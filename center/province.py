@@ -300,4 +300,4 @@ def feed() -> Any:
 def log() -> Any:
     c = _center()
     check = center_log.verify(c.db.all("SELECT seq, body, hash, sig FROM center_log ORDER BY seq"), c.key.public_key())
-    return render_template("center_log.html", entries=center_log.entries(c.db), check=check)
+    return render_template("center_log.html", entries=center_log.entries(c.db), check=check, kind_words=feed_kind_texts())

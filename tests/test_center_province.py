@@ -164,3 +164,44 @@ def test_feed_items_are_published_to_every_venue_and_logged(province):
                                                      "body": "{not json"}, timeout=10).status_code == 400
     last = json.loads(c.db.one("SELECT body FROM center_log ORDER BY seq DESC LIMIT 1")[0])
     assert last["action"] == "feed.published" and len(last["detail"]["sites"]) == 3
+
+
+def test_the_province_forms_refuse_bad_input_with_a_clear_answer(province):
+    c, url, staff = province
+    token = csrf(staff.get(f"{url}/center/ui/alarms", timeout=10).text)
+    c.alarm("cn-220281-jyzx", "fork", {"seq": 3})
+    alarm_id = c.db.value("SELECT id FROM alarms ORDER BY id DESC LIMIT 1")
+    assert staff.post(f"{url}/center/ui/alarms/{alarm_id}/ack", data={"note": "  ", "csrf_token": token},
+                      timeout=10).status_code == 400  # a note is required
+    assert staff.post(f"{url}/center/ui/alarms/{alarm_id}/ack", data={"note": "x" * 501, "csrf_token": token},
+                      timeout=10).status_code == 400
+    assert staff.post(f"{url}/center/ui/alarms/{alarm_id}/ack", data={"note": "已处理"}, timeout=10).status_code == 400  # no CSRF
+    assert staff.post(f"{url}/center/ui/alarms/99999999/ack", data={"note": "已处理", "csrf_token": token},
+                      timeout=10).status_code == 404
+    assert c.db.value("SELECT acknowledged FROM alarms WHERE id = %s", (alarm_id,)) is None
+    hold = f"{url}/center/ui/sites/cn-220281-jyzx/sessions/S-1/hold"
+    assert staff.post(hold, data={"reason": "", "csrf_token": token}, timeout=10).status_code == 400
+    assert staff.post(f"{url}/center/ui/sites/no-such-site/sessions/S-1/hold", data={"reason": "投诉", "csrf_token": token},
+                      timeout=10).status_code == 404
+    assert staff.post(f"{url}/center/ui/sites/cn-220281-jyzx/sessions/S-none/evidence", data={"csrf_token": token},
+                      timeout=10).status_code == 404  # nothing of that session
+    assert staff.post(f"{url}/center/ui/feed", data={"kind": "no_such_kind", "site": "*", "body": "{}", "csrf_token": token},
+                      timeout=10).status_code == 400
+    assert staff.post(f"{url}/center/ui/feed", data={"kind": "configuration", "site": "*", "body": "[1, 2]", "csrf_token": token},
+                      timeout=10).status_code == 400  # not an object
+    assert c.db.value("SELECT COUNT(*) FROM center_log") == 0  # nothing refused was logged
+
+
+def test_the_center_commands_refuse_bad_input_in_one_line(tmp_path):
+    from tests.helpers import run_appliance
+    from tests.pg import new_center_dir
+
+    center_dir = new_center_dir(tmp_path / "center")
+    missing = run_appliance("center", "evidence", "--data", str(center_dir), "--site", "cn-220281-jyzx", "--session", "S-1",
+                            "--out", str(tmp_path / "p.zip"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    assert not (tmp_path / "p.zip").exists()
+    bad_url = run_appliance("center", "init", "--data", str(tmp_path / "other"), "--database", "mysql://db/center")
+    assert bad_url.returncode == 2 and "database" in bad_url.stderr and "Traceback" not in bad_url.stderr
+    no_toml = run_appliance("center", "scrub", "--data", str(tmp_path / "nowhere"))
+    assert no_toml.returncode == 2 and "center.toml" in no_toml.stderr and "Traceback" not in no_toml.stderr
