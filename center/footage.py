@@ -12,7 +12,9 @@ interface with two backends:
 
 Putting an object that is there already is a no-op (same name, same bytes). Reading takes a
 byte range (the pages stream footage with HTTP range requests). `digest` re-reads an object
-whole for the scrub. Nothing here decides what may be deleted: retention and legal holds are in
+whole for the scrub. A writer killed mid-put (kill -9, a lost machine) leaves a temporary file or
+an unfinished multipart upload, never a half object under its name; `sweep` removes such
+leftovers once they are older than any put could still be running. Nothing here decides what may be deleted: retention and legal holds are in
 the database (`center.scrub`).
 """
 
@@ -24,7 +26,9 @@ import hashlib
 import os
 import re
 import shutil
+import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +37,7 @@ from center.config import FootageConfig
 
 BLOCK = 1 << 20
 SHA256 = re.compile(r"[0-9a-f]{64}")
+SWEEP_AFTER_S = 6 * 3600  # no put of one segment or package runs this long
 
 
 class StoreFull(OSError):
@@ -79,6 +84,9 @@ class FootageStore(Protocol):
         """The SHA-256 of the bytes stored under this name now (the scrub)."""
 
     def delete(self, sha256: str) -> None: ...
+
+    def sweep(self, older_than_s: float = SWEEP_AFTER_S) -> int:
+        """Remove what killed writers left (never an object); the number removed."""
 
 
 class PosixStore:
@@ -140,6 +148,17 @@ class PosixStore:
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.root).free
+
+    def sweep(self, older_than_s: float = SWEEP_AFTER_S) -> int:
+        cutoff, removed = time.time() - older_than_s, 0
+        for tmp in (self.root / "objects").glob("*/*/.*.tmp"):
+            try:
+                if tmp.stat().st_mtime <= cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except FileNotFoundError:  # its writer finished (renamed it) or another sweep took it
+                pass
+        return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -229,6 +248,17 @@ class S3Store:
 
     def delete(self, sha256: str) -> None:
         self._call("a delete", self.client.delete_object, Bucket=self.bucket, Key=self.key(sha256))
+
+    def sweep(self, older_than_s: float = SWEEP_AFTER_S) -> int:
+        cutoff, removed = datetime.now(timezone.utc) - timedelta(seconds=older_than_s), 0
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self.prefix + "objects/")
+        for page in self._call("a listing", list, pages):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] <= cutoff:
+                    self._call("an abort", self.client.abort_multipart_upload, Bucket=self.bucket, Key=upload["Key"],
+                               UploadId=upload["UploadId"])
+                    removed += 1
+        return removed
 
 
 def open_store(config: FootageConfig) -> FootageStore:

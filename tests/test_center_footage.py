@@ -49,6 +49,14 @@ def test_the_posix_store_keeps_objects_whole_under_their_hash(tmp_path):
     assert not list((tmp_path / "footage").rglob("*.tmp"))
     with pytest.raises(ValueError):
         shard("../../etc/passwd")
+    # A writer killed mid-put leaves its temporary file: the sweep removes it once old, and
+    # leaves a recent one (a put that may still be running) and every object alone.
+    old = store.path(sha).with_name(f".{sha}.dead.tmp")
+    old.write_bytes(data[:1000])
+    os.utime(old, (time.time() - 7 * 3600,) * 2)
+    fresh = store.path(sha).with_name(f".{sha}.running.tmp")
+    fresh.write_bytes(data[:10])
+    assert store.sweep() == 1 and not old.exists() and fresh.exists() and store.digest(sha) == sha
 
 
 @pytest.fixture
@@ -89,6 +97,11 @@ def test_the_s3_store_keeps_objects_whole_and_refuses_what_it_cannot_reach(tmp_p
     assert store.client.head_object(Bucket="center-footage", Key=f"province/{shard(sha)}")["ContentLength"] == len(data)
     assert b"".join(store.read(sha, 5, 9)) == data[5:10] and store.digest(sha) == sha
     assert not store.exists("0" * 64)
+    # A put killed mid-way leaves an unfinished multipart upload; the sweep aborts it. (moto
+    # reports every upload as initiated in 2010, so the age rule is tested on the POSIX store.)
+    store.client.create_multipart_upload(Bucket="center-footage", Key=f"province/{shard('1' * 64)}")
+    assert store.sweep(older_than_s=0) == 1
+    assert not store.client.list_multipart_uploads(Bucket="center-footage").get("Uploads")
     gone = S3Store("center-footage", endpoint_url=f"http://127.0.0.1:{free_port()}", region="cn-north-1")
     gone.client.meta.config.retries = {"max_attempts": 1}
     with pytest.raises(OSError, match="cannot be reached"):
@@ -143,7 +156,7 @@ def test_the_scrub_finds_a_damaged_or_missing_object_and_raises_an_alarm(recorde
         Agent(site).sync_once()
     finally:
         server.stop()
-    assert scrub(c) == {"checked": 2, "bytes": sum(s.path.stat().st_size for s in sealed), "bad": []}
+    assert scrub(c) == {"checked": 2, "bytes": sum(s.path.stat().st_size for s in sealed), "bad": [], "swept": 0}
     damaged = c.footage.path(sealed[0].sha256)
     data = bytearray(damaged.read_bytes())
     data[4096] ^= 0x40  # one bit rots on the disk

@@ -65,7 +65,11 @@ def test_acknowledged_records_survive_kill_9(data_dir):
             writer(data_dir, write_fd, seed=cycle)
         os.close(write_fd)
         acks: dict[int, str] = {}
-        # Let it run 0–25 ms (start-up included), collecting acknowledgements, then kill it.
+        # Let it run 0–25 ms, collecting acknowledgements, then kill it: every other cycle the
+        # time counts from its first acknowledgement (so it dies appending, however slow the
+        # machine), the others from its start (so it may die opening the site).
+        if cycle % 2:
+            select.select([read_fd], [], [], 30)
         deadline_ms = rng.uniform(0, 25)
         select.select([], [], [], deadline_ms / 1000)
         os.kill(pid, signal.SIGKILL)
@@ -86,5 +90,5 @@ def test_acknowledged_records_survive_kill_9(data_dir):
             assert result.ok, f"cycle {cycle}: {result.as_json()}"
         finally:
             site.close()
-    assert len(acknowledged) > CYCLES  # the test really exercised appends, not just start-up
+    assert len(acknowledged) >= CYCLES // 2  # the test really exercised appends, not just start-up
     print(f"{len(acknowledged)} acknowledged records survived {CYCLES} kills")
