@@ -406,3 +406,21 @@ def m023_fee_sheets_confirmed(db: Database) -> None:
                   SELECT json_extract(body, '$.payload.session'), seq, ts, json_extract(body, '$.payload.by'),
                          json_extract(body, '$.payload.sha256'), json_extract(body, '$.payload.total_fen')
                   FROM journal WHERE kind = 'fees.sheet' ORDER BY seq""")
+
+
+@migrations()
+def m024_remote_committees(db: Database) -> None:
+    # A remote evaluation (远程异地评标, docs/remote-evaluation.md): the venue a roster member sits
+    # at (NULL: here); the committee's venues with their keys; each venue's link as this venue
+    # sees it; a secondary venue's members' actions until the main venue answers; records
+    # received from other venues (each once); the screens the main venue sent.
+    db.execute("ALTER TABLE roster ADD COLUMN venue TEXT")
+    db.execute("CREATE TABLE remote_sessions (session TEXT PRIMARY KEY, main TEXT NOT NULL, venues TEXT NOT NULL)")
+    db.execute("""CREATE TABLE remote_links (session TEXT NOT NULL, venue TEXT NOT NULL, connected INTEGER NOT NULL,
+                  since TEXT NOT NULL, PRIMARY KEY (session, venue))""")
+    db.execute("""CREATE TABLE remote_actions (seq INTEGER PRIMARY KEY, session TEXT NOT NULL, person_id INTEGER NOT NULL,
+                  action TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'held', code TEXT, answer_seq INTEGER)""")
+    db.execute("""CREATE TABLE remote_received (origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, session TEXT NOT NULL,
+                  seq INTEGER NOT NULL, PRIMARY KEY (origin, origin_seq))""")
+    db.execute("""CREATE TABLE remote_screens (session TEXT NOT NULL, person_ref TEXT NOT NULL, version INTEGER NOT NULL,
+                  screen TEXT NOT NULL, PRIMARY KEY (session, person_ref))""")

@@ -11,3 +11,14 @@ RECORD_SIGNING_CONTEXT = b"site-appliance/journal-record/v1\n"
 def record_message(digest: bytes) -> bytes:
     """The bytes signed for a record: the context, then the record's SHA-256 (32 bytes)."""
     return RECORD_SIGNING_CONTEXT + digest
+
+
+# The screens a main venue sends to a remote committee's other venues (docs/remote-evaluation.md):
+# what each member there sees, signed by the main venue's key under this purpose line over the
+# SHA-256 of the screens' JSON text. Relayed journal records keep their own record signature.
+SCREENS_SIGNING_CONTEXT = b"site-appliance/relay-screens/v1\n"
+
+
+def screens_message(digest: bytes) -> bytes:
+    """The bytes signed for a relayed screens message: the context, then the text's SHA-256."""
+    return SCREENS_SIGNING_CONTEXT + digest

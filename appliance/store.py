@@ -70,19 +70,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable write. The block gets the writer connection."""
+        """One atomic, durable write. The block gets the writer connection. Inside another
+        transaction of the same thread it is a savepoint: its writes are undone alone when its
+        block raises, and made durable with the outer transaction (the remote committee applies
+        a venue's action this way, journaling the refusal when the action is refused)."""
         with self._lock:
             conn = self._conn
+            if getattr(self._local, "depth", 0):
+                yield from self._savepoint(conn)
+                return
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"cannot start a write: {exc}") from exc
+            self._local.depth = 1
             try:
                 yield conn
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.depth = 0
             try:
                 started = time.perf_counter()
                 conn.execute("COMMIT")
@@ -93,6 +102,21 @@ class Store:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"commit failed, nothing was written: {exc}") from exc
+
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        self._local.depth += 1
+        name = f"nested_{self._local.depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        finally:
+            self._local.depth -= 1
 
     def last_commit_s(self) -> float | None:
         """How long the calling thread's last commit took (None before its first)."""

@@ -29,6 +29,7 @@ from center.base import CENTER_NAME, SIGNATURE_MAX_AGE, CenterError
 from center.core import Center
 from center.core import refusal as refusal_of
 from center.db import Unavailable
+from center.relay import MAX_WAIT_S
 from sync.feed import PAGE_ITEMS
 from sync.requestbody import raw_body
 from sync.statements import sign_media_held
@@ -191,6 +192,24 @@ def create_center_app(center: Center) -> Flask:
     def journal(site_id: str) -> Any:
         authenticated(site_id)
         return jsonify(center.accept(site_id, body()))
+
+    @app.post("/center/v1/sites/<site_id>/relay/send")
+    def relay_send(site_id: str) -> Any:
+        """A remote committee's messages from this venue to the others (center/relay.py)."""
+        authenticated(site_id)
+        return jsonify(center.relay_send(site_id, body().get("messages")))
+
+    @app.post("/center/v1/sites/<site_id>/relay/poll")
+    def relay_poll(site_id: str) -> Any:
+        """This venue's relayed messages after its cursor, waiting up to wait_s (long polling)."""
+        authenticated(site_id)
+        data = body()
+        after, wait_s = data.get("after"), data.get("wait_s", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise CenterError(400, "bad_request", "after (the last relayed message applied, an integer >= 0) is required")
+        if not isinstance(wait_s, (int, float)) or isinstance(wait_s, bool) or not 0 <= wait_s <= MAX_WAIT_S:
+            raise CenterError(400, "bad_request", f"wait_s: seconds to wait for a message, 0 to {MAX_WAIT_S:g}")
+        return jsonify(center.relay_poll(site_id, after, float(wait_s)))
 
     @app.get("/center/v1/key")
     def key() -> Any:

@@ -56,13 +56,14 @@ from psycopg.errors import LockNotAvailable
 from center.feed import CenterFeed
 from center.footage import open_store
 from center.media import CenterMedia
+from center.relay import CenterRelay
 
 ALARM_WINDOW = timedelta(hours=1)  # the same alarm again within this adds to its count
 ALARM_DETAIL_MAX = 1000  # characters of an alarm's detail kept
 UNTRUSTED_ROWS_PER_10_MIN = 50  # alarms from unauthenticated sources beyond this fold into one
 
 
-class Center(CenterFeed, CenterMedia):
+class Center(CenterFeed, CenterMedia, CenterRelay):
     def __init__(self, data: Path, clock: Clock | None = None, *, config: CenterConfig | None = None,
                  pool_size: int = 20, migrate_schema: bool = True) -> None:
         """The center of ``data/center.toml``. ``migrate_schema``: bring the database's schema

@@ -18,6 +18,7 @@ class CenterFeed:
     db: Any
     clock: Any
     key: Any
+    register_remote: Any
 
     def add_item(self, site_id: str, kind: str, body: dict[str, Any], *, conn: Any = None) -> dict[str, Any]:
         """Queue a signed item for the site: the lane comes from the kind, seq is the lane's next.
@@ -29,6 +30,9 @@ class CenterFeed:
             raise CenterError(400, "bad_kind", f"unknown feed kind {kind!r} (known: {', '.join(KIND_LANES)})")
         if not isinstance(body, dict):
             raise CenterError(400, "bad_body", "an item's body is a JSON object")
+        plan = body.get("plan") if kind == "replacement_result" else body if kind == "day_plan" else None
+        if isinstance(plan, dict):  # a remote committee's venues may relay to each other (center/relay.py)
+            self.register_remote(conn, site_id, plan)
         lane, key = KIND_LANES[kind], item_key(kind, body)
         # The site's row lock: two items queued at once for one site get consecutive numbers.
         if conn.execute("SELECT 1 FROM sites WHERE id = %s FOR UPDATE", (site_id,)).fetchone() is None:

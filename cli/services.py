@@ -12,10 +12,10 @@ def composition(site: Any) -> dict[str, Any]:
     """What the composition root gets from the layers above the domain: the web app, the sync
     loop and the demo center (the domain imports none of them)."""
     from kiosk_ui import create_app
-    from sync.agent import SyncLoop
+    from sync.relay import SyncWithRelay
     from cli.demo_center import DemoCenter
 
-    return {"web_factory": create_app, "sync_factory": SyncLoop, "demo_center_factory": DemoCenter}
+    return {"web_factory": create_app, "sync_factory": SyncWithRelay, "demo_center_factory": DemoCenter}
 
 
 def run_services_of(data_dir: Path, config_path: Path | None, services: list[str], simulate_day: float = 0.0) -> None:

@@ -140,6 +140,31 @@ def simulate_day(data_dir: Path, config_path: Path | None, seed: int, speed: flo
     emit(summary)
 
 
+@simulate.command("remote-evaluation")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A new folder for the two venues' data and the center's (its PostgreSQL cluster beside it).")
+@click.option("--delay-ms", default=0.0, show_default=True, type=FiniteFloat(min=0, max=2000),
+              help="Latency added to each venue's link to the center, each way (milliseconds).")
+@click.option("--cut-s", default=4.0, show_default=True, type=FiniteFloat(min=0, max=600),
+              help="How long the secondary venue's link stays cut, mid-step (seconds).")
+@friendly_errors
+def simulate_remote(folder: Path, delay_ms: float, cut_s: float) -> None:
+    """A remote evaluation: a main venue, a secondary venue and the center on loopback, the
+    link cut mid-step (docs/remote-evaluation.md); prints a JSON summary, exit 1 when an action
+    was lost or duplicated or a journal does not verify."""
+    from cli.remote_demo import SimulationError, run
+
+    if folder.exists() and any(folder.iterdir()):
+        fail(f"--folder {folder}: not empty (the simulation makes new venues)")
+    try:
+        summary = run(folder, delay_ms=delay_ms, cut_s=cut_s)
+    except SimulationError as exc:
+        fail(f"the simulation stopped: {exc}")
+    emit(summary)
+    if not summary["ok"] or summary["actions_lost"] or summary["duplicates"]:
+        sys.exit(1)
+
+
 def _run_commands(service: Any, stop: threading.Event) -> None:
     while not stop.wait(0.1):
         service.step()

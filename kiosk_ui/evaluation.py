@@ -12,17 +12,17 @@ the live-update wake-up) unless the member has unsaved marks.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from appliance.evaluation import committee, darkbid, report, terminal
+from appliance.evaluation import actions, remote, terminal
 from appliance.evaluation.committee import EvaluationError
 from appliance.siteops.checkin import VENUE_TZ
 from kiosk_ui.access import allow
 from kiosk_ui.forms import ActionForm
+from kiosk_ui.words import committee_action_texts
 
 bp = Blueprint("evaluation", __name__, url_prefix="/evaluation")
 
@@ -37,6 +37,7 @@ def tap_texts() -> dict[str, str]:
         "not_member": _("You are not a member of this evaluation committee"),
         "not_inside": _("Please pass the evaluation-area gate first"),
         "session_suspended": _("The session is suspended"), "session_terminated": _("The session is terminated"),
+        "other_venue": _("The plan seats you at another venue: please sign in there."),
     }
 
 
@@ -67,6 +68,9 @@ def error_texts() -> dict[str, str]:
                                   "(at least five, an odd number: Law on Tendering and Bidding, article 37). The staff are "
                                   "seating a replacement."),
         "reason_required": _("Please give the reason."), "not_candidate": _("Not a replacement on the session's roster."),
+        "committee_paused": _("The committee is paused: a venue of the remote evaluation is not connected. Nothing was done."),
+        "other_venue": _("The plan seats you at another venue: please sign in there."),
+        "not_remote": _("This evaluation is held here, not at another venue."), "unknown_action": _("Unknown action."),
     }
 
 
@@ -111,6 +115,41 @@ def _act(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return redirect(url_for("evaluation.home"))
 
 
+def _do(session: str, me: int, action: str, args: dict[str, Any]) -> Any:
+    """A member's action (appliance.evaluation.actions), CSRF checked. At a secondary venue of a
+    remote committee it is journaled here and sent to the main venue, which holds the committee
+    (held, and shown as not yet delivered, while the link is down)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    site = _site()
+    if remote.is_secondary(site, site.store.reader(), session):
+        try:
+            remote.forward(site, session, me, action, args, terminal=_terminal().name)
+        except EvaluationError as exc:
+            _refused(exc)
+        else:
+            paused = remote.away(site.store.reader(), session)
+            flash(_("The link is down: your action is held and will be delivered when it returns.") if paused
+                  else _("Sent to the main venue."))
+        return redirect(url_for("evaluation.home"))
+    try:
+        result = actions.perform(site, session, me, action, args)
+    except EvaluationError as exc:
+        detailed = (action == "marks" and exc.code in ("incomplete", "explanation_needed", "reason_needed")
+                    and not actions.dark_under_way(site, session, args["step"]))
+        # The details name bidders and criteria; in a dark review still under way the bidders
+        # must stay unknown to the member, so only the general reason is said.
+        flash(error_texts().get(exc.code, str(exc)) + (f" ({exc})" if detailed else ""))
+        return redirect(url_for("evaluation.home"))
+    if action == "marks":
+        for problem in result["problems"]:
+            text = error_texts().get(problem["code"], problem["message"])
+            flash(f"{problem['field']}: {text}" if problem["field"] else text)
+        if not result["problems"] and not result["submitted"]:
+            flash(_("Saved."))
+    return redirect(url_for("evaluation.home"))
+
+
 @bp.get("/")
 @allow("kiosk")
 def home() -> Any:
@@ -128,7 +167,17 @@ def home() -> Any:
                                tap=terminal.last_tap(site, kiosk.id), taps=tap_texts(),
                                fingerprint=terminal.fingerprint(site, kiosk.id))
     session, me = seated
-    return render_template("evaluation_terminal.html", s=terminal.screen(site, session, me), form=ActionForm(),
+    conn = site.store.reader()
+    if remote.is_secondary(site, conn, session):
+        # A secondary venue of a remote committee: the screen the main venue sent for this
+        # member, this venue's own view of the link, and the member's actions not yet answered.
+        s = remote.screen(site, session, me)
+        if s is None:
+            abort(503)  # (current_session admits no sign-in before the main venue's first screens)
+        s = {**s, "remote": remote.link_state(site, conn, session), "pending": remote.pending(conn, session, me)}
+    else:
+        s = terminal.screen(site, session, me)
+    return render_template("evaluation_terminal.html", s=s, form=ActionForm(), actions_named=committee_action_texts(), errors=error_texts(),
                            seat=terminal.seat_token(site, kiosk.id), fingerprint=terminal.fingerprint(site, kiosk.id))
 
 
@@ -151,7 +200,7 @@ def signout() -> Any:
 @allow("kiosk")
 def read() -> Any:
     session, me = _seat()
-    return _act(committee.confirm_read, _site(), session, me)
+    return _do(session, me, "read", {})
 
 
 @bp.post("/vote")
@@ -163,97 +212,46 @@ def vote() -> Any:
     except ValueError:
         flash(_("Choose a candidate."))
         return redirect(url_for("evaluation.home"))
-    return _act(committee.vote, _site(), session, me, candidate)
-
-
-def _save_marks(session: str, me: int, step_id: str) -> list[str]:
-    """Every mark on the form (``m|bidder|criterion`` with ``x|bidder|criterion`` its reason or
-    explanation; in a dark review ``d|criterion|label`` and ``dx|…``). Each valid one is kept;
-    the refusals are returned, one per field, so nothing typed is lost silently."""
-    site = _site()
-    problems = []
-    for key, value in request.form.items():
-        value = value.strip()
-        parts = key.split("|")
-        if not value or parts[0] not in ("m", "d") or len(parts) != 3:
-            continue
-        why = request.form.get(f"{'x' if parts[0] == 'm' else 'dx'}|{parts[1]}|{parts[2]}", "")
-        try:
-            if parts[0] == "m":
-                committee.mark(site, session, me, step_id, parts[1], parts[2], value, explanation=why)
-            else:
-                darkbid.mark(site, session, me, step_id, parts[1], parts[2], value, explanation=why)
-        except EvaluationError as exc:
-            if exc.code in ("step_not_open", "submitted", "wrong_state", "session_suspended", "session_terminated"):
-                return [error_texts()[exc.code]]
-            problems.append(f"{parts[1]} · {parts[2]}: {error_texts().get(exc.code, str(exc))}")
-    return problems
-
-
-def _dark_under_way(session: str, step: str) -> bool:
-    return _site().store.reader().execute("SELECT 1 FROM dark_reviews WHERE session = ? AND step = ? AND revealed IS NULL",
-                                          (session, step)).fetchone() is not None
+    return _do(session, me, "vote", {"candidate": candidate})
 
 
 @bp.post("/steps/<step>/marks")
 @allow("kiosk")
 def marks(step: str) -> Any:
+    """Every mark on the form (``m|bidder|criterion`` with ``x|…`` its reason or explanation; in
+    a dark review ``d|criterion|label`` and ``dx|…``), saved, or submitted with the step."""
     session, me = _seat()
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    problems = _save_marks(session, me, step)
-    for problem in problems:
-        flash(problem)
-    if not problems and request.form.get("action") == "submit":
-        try:
-            committee.submit_step(_site(), session, me, step)
-        except EvaluationError as exc:
-            # The details name bidders and criteria; in a dark review still under way the bidders
-            # must stay unknown to the member, so only the general reason is said.
-            detailed = exc.code in ("incomplete", "explanation_needed", "reason_needed") and not _dark_under_way(session, step)
-            flash(error_texts().get(exc.code, str(exc)) + (f" ({exc})" if detailed else ""))
-    elif not problems:
-        flash(_("Saved."))
-    return redirect(url_for("evaluation.home"))
+    fields = {k: v for k, v in request.form.items() if k.split("|")[0] in ("m", "x", "d", "dx")}
+    return _do(session, me, "marks", {"step": step, "fields": fields, "submit": request.form.get("action") == "submit"})
 
 
 @bp.post("/steps/<step>/confirm")
 @allow("kiosk")
 def confirm(step: str) -> Any:
     session, me = _seat()
-
-    def confirm_and_reveal() -> None:
-        site = _site()
-        dark = _dark_under_way(session, step)
-        with site.store.transaction() as conn:  # one write: never a confirmed dark step left unrevealed
-            committee.confirm_step(site, session, me, step, conn)
-            # A dark review is revealed once its step is confirmed (004 §九: 评审结束后解密).
-            if dark:
-                darkbid.reveal(site, session, step, conn)
-
-    return _act(confirm_and_reveal)
+    return _do(session, me, "confirm", {"step": step})
 
 
 @bp.post("/steps/<step>/reopen")
 @allow("kiosk")
 def reopen(step: str) -> Any:
     session, me = _seat()
-    return _act(committee.request_reopen, _site(), session, me, step, request.form.get("reason", ""))
+    return _do(session, me, "reopen", {"step": step, "reason": request.form.get("reason", "")})
 
 
 @bp.post("/clarify")
 @allow("kiosk")
 def clarify() -> Any:
     session, me = _seat()
-    return _act(committee.ask_clarification, _site(), session, me, request.form.get("bidder", ""),
-                request.form.get("question", ""), room=request.form.get("room", ""))
+    f = request.form
+    return _do(session, me, "clarify", {"bidder": f.get("bidder", ""), "question": f.get("question", ""), "room": f.get("room", "")})
 
 
 @bp.post("/opinions")
 @allow("kiosk")
 def opinions() -> Any:
     session, me = _seat()
-    return _act(committee.ask_opinions, _site(), session, me)
+    return _do(session, me, "opinions", {})
 
 
 @bp.post("/revise")
@@ -261,22 +259,21 @@ def opinions() -> Any:
 def revise() -> Any:
     session, me = _seat()
     f = request.form
-    return _act(committee.revise, _site(), session, me, f.get("step", ""), f.get("bidder", ""), f.get("criterion", ""),
-                f.get("value", ""), f.get("reason", ""))
+    return _do(session, me, "revise", {k: f.get(k, "") for k in ("step", "bidder", "criterion", "value", "reason")})
 
 
 @bp.post("/agree")
 @allow("kiosk")
 def agree() -> Any:
     session, me = _seat()
-    return _act(committee.agree, _site(), session, me)
+    return _do(session, me, "agree", {})
 
 
 @bp.post("/finalize")
 @allow("kiosk")
 def finalize() -> Any:
     session, me = _seat()
-    return _act(committee.finalize, _site(), session, me)
+    return _do(session, me, "finalize", {})
 
 
 @bp.post("/sign")
@@ -285,21 +282,12 @@ def sign() -> Any:
     session, me = _seat()
     value = request.form.get("signature", "")
     prefix = "data:image/png;base64,"
-    try:
-        png = base64.b64decode(value[len(prefix):], validate=True) if value.startswith(prefix) else b""
-    except ValueError:
-        png = b""
-    agrees = request.form.get("opinion") != "dissent"
-    return _act(report.sign, _site(), session, me, agrees=agrees, signature_png=png, dissent=request.form.get("dissent", ""))
+    return _do(session, me, "sign", {"signature_png": value[len(prefix):] if value.startswith(prefix) else "",
+                                     "agrees": request.form.get("opinion") != "dissent", "dissent": request.form.get("dissent", "")})
 
 
 @bp.post("/issue")
 @allow("kiosk")
 def issue() -> Any:
     session, me = _seat()
-
-    def chair_issues() -> None:
-        committee._chair(_site().store.reader(), session, me)
-        report.issue(_site(), session)
-
-    return _act(chair_issues)
+    return _do(session, me, "issue", {})

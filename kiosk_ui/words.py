@@ -178,7 +178,34 @@ def sentence(kind: str, p: dict[str, Any], n: Names) -> str:
         return _("%(person)s was seated on the committee", person=who)
     if kind == "checkin.timed_out":
         return _("A check-in at the kiosk timed out")
+    if kind == "evaluation.remote_action":
+        action = committee_action_texts().get(p.get("action", "")) or _("an action")
+        return _("%(person)s at this venue: %(action)s, sent to the main venue", person=who, action=action)
+    if kind == "evaluation.remote_received":
+        return _("An action of a member at %(venue)s arrived (its record %(seq)s)", venue=p.get("origin_name", ""),
+                 seq=p.get("origin_seq"))
+    if kind == "evaluation.remote_answered":
+        done = p.get("outcome") == "applied"
+        return (_("The committee applied the action of a member at %(venue)s (its record %(seq)s)", venue=p.get("origin_name", ""),
+                  seq=p.get("origin_seq"))
+                if done else _("The committee refused the action of a member at %(venue)s (its record %(seq)s)",
+                               venue=p.get("origin_name", ""), seq=p.get("origin_seq")))
+    if kind == "evaluation.remote_record":
+        return _("The committee's record %(seq)s from the main venue %(venue)s", seq=p.get("origin_seq"), venue=p.get("origin_name", ""))
+    if kind == "evaluation.remote_link":
+        venue = p.get("venue_name", "")
+        return (_("Remote evaluation: %(venue)s connected again; the committee resumes", venue=venue) if p.get("connected")
+                else _("Remote evaluation: %(venue)s not connected; the committee is paused", venue=venue))
     return _("Another event")
+
+
+def committee_action_texts() -> dict[str, str]:
+    """A committee member's actions in words (appliance.evaluation.actions)."""
+    return {"sign_in": _("Sign-in"), "read": _("Project information read"), "vote": _("Vote for the chair"),
+            "marks": _("Marks"), "confirm": _("Confirm the step"), "reopen": _("Request to reopen a step"),
+            "clarify": _("Clarification question"), "opinions": _("Ask for opinions"), "revise": _("Revised score"),
+            "agree": _("Agreement"), "finalize": _("Confirm the results"), "sign": _("Report signature"),
+            "issue": _("Issue the report")}
 
 
 def evidence_problem(d: dict[str, Any]) -> str:

@@ -141,12 +141,12 @@ class Agent:
         elapsed = resp.elapsed.total_seconds() if resp.elapsed else 0.0
         self.clock_offset_s = round((center_now - local).total_seconds() + elapsed / 2)
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._post_bytes(path, json.dumps(body, ensure_ascii=False).encode())
+    def _post(self, path: str, body: dict[str, Any], timeout: Any = TIMEOUT_S) -> dict[str, Any]:
+        return self._post_bytes(path, json.dumps(body, ensure_ascii=False).encode(), timeout)
 
-    def _post_bytes(self, path: str, data: bytes) -> dict[str, Any]:
+    def _post_bytes(self, path: str, data: bytes, timeout: Any = TIMEOUT_S) -> dict[str, Any]:
         try:
-            resp = self.http.post(f"{self.base}/{path}", timeout=TIMEOUT_S, data=data, headers={"Content-Type": "application/json"})
+            resp = self.http.post(f"{self.base}/{path}", timeout=timeout, data=data, headers={"Content-Type": "application/json"})
         except requests.RequestException as exc:
             raise SyncError(f"the center cannot be reached: {exc}") from exc
         if resp.status_code != 200:

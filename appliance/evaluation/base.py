@@ -50,6 +50,10 @@ def _need(conn: Any, session: str, *states: str, seated: bool = True) -> None:
     held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
     if held:
         raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
+    # A remote committee is paused while any of its venues is not connected (remote.py).
+    gone = [r[0] for r in conn.execute("SELECT venue FROM remote_links WHERE session = ? AND connected = 0", (session,))]
+    if gone:
+        raise EvaluationError("committee_paused", f"the committee is paused: {', '.join(gone)} not connected")
     if seated and state != "finalized":
         problem = seating_problem(len(_members(conn, session)), _required(conn, session))
         if problem:

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.evaluation import committee, darkbid
+from appliance.evaluation import committee, darkbid, remote
 from appliance.evaluation.committee import EvaluationError
 from appliance.personal import mask_id_number
 from appliance.site import Site
 
 # What a refused tap says, by code (the terminal words it; docs/evaluation.md lists them).
 REFUSALS = ("card_invalid", "unknown_person", "no_evaluation", "evaluation_finished", "not_member", "not_inside",
-            "session_suspended", "session_terminated")
+            "session_suspended", "session_terminated", "other_venue")
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,13 @@ def current_session(conn: Any, room: str | None) -> str | None:
     evaluation has begun and whose session is still open, the unfinished before the finished."""
     if room is None:
         return None
+    # (At a secondary venue of a remote committee there is no evaluation here: the session is
+    # under way once the main venue has sent its members' screens, remote.py.)
     row = conn.execute(
-        """SELECT s.id FROM sessions s JOIN evaluations e ON e.session = s.id
+        """SELECT s.id FROM sessions s LEFT JOIN evaluations e ON e.session = s.id
            WHERE s.room = ? AND s.state IN ('admitting', 'in_progress', 'suspended')
-           ORDER BY (e.state = 'finalized' AND EXISTS (SELECT 1 FROM eval_reports r WHERE r.session = s.id)), s.start DESC
+             AND (e.session IS NOT NULL OR EXISTS (SELECT 1 FROM remote_screens x WHERE x.session = s.id))
+           ORDER BY (COALESCE(e.state, '') = 'finalized' AND EXISTS (SELECT 1 FROM eval_reports r WHERE r.session = s.id)), s.start DESC
            LIMIT 1""", (room,)).fetchone()
     return row[0] if row else None
 
@@ -88,8 +91,17 @@ def _refusal(conn: Any, room: str | None, session: str | None, person_id: int | 
         return "no_evaluation"
     if conn.execute("SELECT 1 FROM eval_reports WHERE session = ?", (session,)).fetchone():
         return "evaluation_finished"  # the report is sealed: nothing is left to sign in for
-    if conn.execute("SELECT 1 FROM eval_members WHERE session = ? AND person_id = ? AND left IS NULL",
-                    (session, person_id)).fetchone() is None:
+    seated_at = conn.execute("SELECT venue FROM roster WHERE session = ? AND person_id = ? AND role IN (?, ?)",
+                             (session, person_id, *committee.MEMBER_ROLES)).fetchone()
+    if seated_at is not None and seated_at[0] is not None:
+        return "other_venue"  # a remote committee's member signs in where the plan seats them
+    if conn.execute("SELECT 1 FROM evaluations WHERE session = ?", (session,)).fetchone() is None:
+        # A secondary venue of a remote committee: a member on this venue's roster, not recused.
+        if seated_at is None or conn.execute("SELECT 1 FROM checkins WHERE session = ? AND person_id = ? AND conflict_declared = 1",
+                                             (session, person_id)).fetchone():
+            return "not_member"
+    elif conn.execute("SELECT 1 FROM eval_members WHERE session = ? AND person_id = ? AND left IS NULL",
+                      (session, person_id)).fetchone() is None:
         return "not_member"
     held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
     if held:
@@ -121,7 +133,11 @@ def card_sign_in(site: Site, terminal: Terminal, *, id_number: str, card_valid: 
             conn.execute("""INSERT INTO eval_terminals (kiosk_id, session, person_id, since) VALUES (?, ?, ?, ?)
                             ON CONFLICT (kiosk_id) DO UPDATE SET session = excluded.session, person_id = excluded.person_id,
                             since = excluded.since""", (terminal.kiosk_id, session, person_id, now))
-            committee.sign_in(site, session, person_id, conn, terminal=terminal.name)
+            if remote.is_secondary(site, conn, session):  # signed in at the main venue, through the relay
+                remote.forward(site, session, person_id, "sign_in", {"terminal": f"{site.config.site.id}/{terminal.name}"},
+                               terminal=terminal.name, conn=conn)
+            else:
+                committee.sign_in(site, session, person_id, conn, terminal=terminal.name)
         record = site.journal.append(conn, "evaluation.terminal_tap", {
             "terminal": terminal.name, "room": terminal.room, "session": session, "person_id": person_id,
             "id_masked": mask_id_number(id_number), "outcome": outcome})
@@ -181,22 +197,39 @@ def fingerprint(site: Site, kiosk_id: int) -> str:
         parts += [current, [tuple(r) for r in conn.execute(
             "SELECT r.session FROM eval_reports r JOIN sessions s ON s.id = r.session WHERE s.room = ?",
             (room[0] if room else None,))]]
+    if seated and remote.is_secondary(site, conn, seated[0]):  # what the main venue sent, and this venue's link
+        session, person_id = seated
+        parts += [[tuple(r) for r in conn.execute(
+            "SELECT s.version FROM remote_screens s JOIN person_refs f ON f.ref = s.person_ref WHERE s.session = ? AND f.person_id = ?",
+            (session, person_id))],
+                  [tuple(r) for r in conn.execute("SELECT seq, state FROM remote_actions WHERE session = ? AND person_id = ?",
+                                                  (session, person_id))],
+                  [tuple(r) for r in conn.execute("SELECT venue, connected FROM remote_links WHERE session = ?", (session,))]]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
     if seated:
         session = seated[0]
-        parts += [tuple(conn.execute("SELECT state, chair, vote_round, finalized FROM evaluations WHERE session = ?",
-                                     (session,)).fetchone() or ()),
-                  conn.execute("SELECT state FROM sessions WHERE id = ?", (session,)).fetchone()[0]]
-        for query in ("SELECT step, state FROM eval_steps WHERE session = ? ORDER BY position",
-                      "SELECT COUNT(*) FROM eval_votes WHERE session = ?",
-                      "SELECT step, COUNT(*) FROM eval_step_submissions WHERE session = ? GROUP BY step ORDER BY step",
-                      "SELECT person_id, signed_in, read_confirmed, agreed, report_signed, left FROM eval_members WHERE session = ? "
-                      "ORDER BY person_id",
-                      "SELECT id, answered FROM eval_clarifications WHERE session = ? ORDER BY id",
-                      "SELECT id, approved FROM eval_reopens WHERE session = ?",
-                      "SELECT pdf_sha256 FROM eval_reports WHERE session = ?",
-                      "SELECT kiosk_id, person_id FROM eval_terminals WHERE session = ? ORDER BY kiosk_id"):
-            parts.append([tuple(r) for r in conn.execute(query, (session,))])
+        parts += session_parts(conn, session)
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def session_parts(conn: Any, session: str) -> list[Any]:
+    """What any screen of the session's committee shows may depend on, but a member's own marks
+    (the main venue of a remote committee adds those when it decides to send new screens)."""
+    parts: list[Any] = [tuple(conn.execute("SELECT state, chair, vote_round, finalized FROM evaluations WHERE session = ?",
+                                           (session,)).fetchone() or ()),
+                        conn.execute("SELECT state FROM sessions WHERE id = ?", (session,)).fetchone()[0]]
+    for query in ("SELECT step, state FROM eval_steps WHERE session = ? ORDER BY position",
+                  "SELECT COUNT(*) FROM eval_votes WHERE session = ?",
+                  "SELECT step, COUNT(*) FROM eval_step_submissions WHERE session = ? GROUP BY step ORDER BY step",
+                  "SELECT person_id, signed_in, read_confirmed, agreed, report_signed, left FROM eval_members WHERE session = ? "
+                  "ORDER BY person_id",
+                  "SELECT id, answered FROM eval_clarifications WHERE session = ? ORDER BY id",
+                  "SELECT id, approved FROM eval_reopens WHERE session = ?",
+                  "SELECT pdf_sha256 FROM eval_reports WHERE session = ?",
+                  "SELECT kiosk_id, person_id FROM eval_terminals WHERE session = ? ORDER BY kiosk_id",
+                  "SELECT venue, connected FROM remote_links WHERE session = ? ORDER BY venue"):
+        parts.append([tuple(r) for r in conn.execute(query, (session,))])
+    return parts
 
 
 # -- what a seated member sees ----------------------------------------------------------------
@@ -252,6 +285,13 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
                         "signed_in": bool(m["signed_in"]), "read": bool(m["read_confirmed"]), "voted": m["person_id"] in voted,
                         "submitted": m["person_id"] in submitted, "agreed": bool(m["agreed"]),
                         "report_signed": bool(m["report_signed"]), "report_agrees": m["report_agrees"]})
+    link = remote.link_state(site, conn, session)
+    if link is not None:  # a remote committee: each member with the venue they sit at
+        venue_names = {v["site"]: v["name"] for v in link["venues"]}
+        main = next(v["site"] for v in link["venues"] if v["main"])
+        venue_of = dict(conn.execute("SELECT person_id, venue FROM roster WHERE session = ?", (session,)).fetchall())
+        for m in members:
+            m["venue"] = venue_names.get(venue_of.get(m["person_id"]) or main)
     mine = next(m for m in members if m["me"])
     active = committee.active_bidders(conn, session)
     bidders = [{"bidder": r[0], "name": r[1], "price": r[2], "valid": bool(r[3]), "active": r[0] in active}
@@ -273,6 +313,7 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
             "SELECT id, bidder, question, answer FROM eval_clarifications WHERE session = ? ORDER BY id", (session,))],
         "reopens": [{"id": r[0], "step": r[1], "reason": r[2], "approved": bool(r[3])} for r in conn.execute(
             "SELECT id, step, reason, approved FROM eval_reopens WHERE session = ? ORDER BY id", (session,))],
+        "remote": link,
         "clarification_rooms": [{"id": r[0], "name": r[1]} for r in conn.execute(
             "SELECT id, name FROM rooms WHERE kind = 'clarification' ORDER BY id")],
     }

@@ -93,6 +93,22 @@ class RosterEntry(_Item):
     role: Literal["expert", "tenderer_representative", "supervisor", "witness", "agency_staff",
                   "bidder_representative", "site_staff", "technician"]
     bidder: str | None = Field(default=None, description="For a bidder_representative: the bidder id.")
+    venue: str | None = Field(default=None, min_length=1, max_length=64, description=(
+        "In a remote evaluation: the site id of the venue the person sits at (default: this plan's site). Only "
+        "the main venue's plan names members at other venues."))
+
+
+class RemoteVenue(_Item):
+    site: str = Field(min_length=1, max_length=64, description="The venue's site id.")
+    name: str = Field(min_length=1, max_length=64, description="The venue's name on screens, e.g. '长白县公共资源交易中心'.")
+    public_key: str = Field(default="", max_length=512, description=(
+        "The venue's Ed25519 public key (PEM): its relayed records and screens are verified with it. The center fills "
+        "it in from the venue's enrolment when it publishes the plan."))
+
+
+class RemoteCommittee(_Item):
+    main: str = Field(min_length=1, max_length=64, description="The main venue's site id (主会场): it holds the committee.")
+    venues: list[RemoteVenue] = Field(min_length=2, max_length=8, description="Every venue of the committee, the main included.")
 
 
 class Session(_Item):
@@ -111,6 +127,9 @@ class Session(_Item):
         default=None, ge=5, le=99, description="An evaluation's committee size (评标委员会成员人数): an odd number, at "
         "least 5 (招标投标法 第三十七条; 7 or more for large government procurements, 财政部令第87号 第四十七条). "
         "Default: the roster's experts and tenderer's representatives, down to an odd number.")
+    remote: RemoteCommittee | None = Field(default=None, description=(
+        "A remote evaluation (远程异地评标): one committee seated at several venues and linked through the center; "
+        "the main venue's plan lists every member with their venue, a secondary venue's plan only its own."))
 
     @model_validator(mode="after")
     def _times(self) -> "Session":
@@ -146,6 +165,7 @@ class DayPlan(_Item):
             if s.room not in rooms:
                 problems.append(f"session {s.id}: unknown room {s.room}")
             bidders = {b.id for b in s.bidders}
+            problems += _remote_problems(self.site_id, s)
             for entry in s.roster:
                 if entry.person not in people:
                     problems.append(f"session {s.id}: roster names unknown person {entry.person}")
@@ -163,6 +183,26 @@ class DayPlan(_Item):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _remote_problems(site_id: str, s: Session) -> list[str]:
+    if s.remote is None:
+        return [f"session {s.id}: roster names a venue, but the session is not a remote evaluation"
+                for e in s.roster if e.venue not in (None, site_id)][:1]
+    venues = [v.site for v in s.remote.venues]
+    problems = []
+    if s.kind != "evaluation":
+        problems.append(f"session {s.id}.remote: only an evaluation is held across venues")
+    if len(set(venues)) != len(venues):
+        problems.append(f"session {s.id}.remote.venues: a venue is named twice")
+    if s.remote.main not in venues or site_id not in venues:
+        problems.append(f"session {s.id}.remote: the main venue and this site must be among the venues")
+    for e in s.roster:
+        if e.venue is not None and e.venue not in venues:
+            problems.append(f"session {s.id}: {e.person} sits at {e.venue}, not a venue of the committee")
+        elif e.venue not in (None, site_id) and s.remote.main != site_id:
+            problems.append(f"session {s.id}: a secondary venue's plan names only its own members ({e.person} sits at {e.venue})")
+    return problems
 
 
 def json_schema() -> dict:
@@ -197,8 +237,22 @@ def load_plan(site: Site, plan: DayPlan, *, conn: Any = None, by: str | None = N
     bad = [p.id for p in plan.people if not is_valid_id_number(p.id_number.upper())]
     if bad:
         raise PlanError(f"people: the ID number of {', '.join(bad)} fails the GB 11643 check (a typing error?)")
+    unkeyed = [f"sessions.{s.id}.remote.venues.{v.site}.public_key" for s in plan.sessions if s.remote
+               for v in s.remote.venues if not _is_ed25519_pem(v.public_key)]
+    if unkeyed:
+        raise PlanError(f"{unkeyed[0]}: an Ed25519 public key (PEM) is required (the center fills it in when it publishes the plan)")
     with site.store.within(conn) as conn:
         return _store_plan(site, conn, plan, by)
+
+
+def _is_ed25519_pem(text: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        return isinstance(load_pem_public_key(text.encode()), Ed25519PublicKey)
+    except (ValueError, TypeError):
+        return False
 
 
 def _planned_committee(session: Session) -> int | None:
@@ -243,8 +297,13 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[st
         for b in s.bidders:
             conn.execute("INSERT INTO session_bidders (session, bidder, name) VALUES (?, ?, ?)", (s.id, b.id, b.name))
         for entry in s.roster:
-            conn.execute("INSERT INTO roster (session, person_id, role, bidder) VALUES (?, ?, ?, ?)",
-                         (s.id, person_ids[entry.person], entry.role, entry.bidder))
+            conn.execute("INSERT INTO roster (session, person_id, role, bidder, venue) VALUES (?, ?, ?, ?, ?)",
+                         (s.id, person_ids[entry.person], entry.role, entry.bidder,
+                          entry.venue if entry.venue != plan.site_id else None))
+        conn.execute("DELETE FROM remote_sessions WHERE session = ?", (s.id,))
+        if s.remote is not None:
+            conn.execute("INSERT INTO remote_sessions (session, main, venues) VALUES (?, ?, ?)",
+                         (s.id, s.remote.main, json.dumps([v.model_dump() for v in s.remote.venues], ensure_ascii=False)))
     for ref, person_id in person_ids.items():
         conn.execute("INSERT OR REPLACE INTO person_refs (ref, person_id) VALUES (?, ?)", (ref, person_id))
     conn.execute("UPDATE people SET revoked = 0, blacklisted = 0 WHERE id IN (%s)" % ",".join("?" * len(person_ids)),

@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 SUPERVISOR = ("sim-supervisor", "simulated-supervisor-password")
 
 
-def _signature_png(seed: int) -> bytes:
+def signature_png_of(seed: int) -> bytes:
+    """A fictitious signature as a signature pad would draw it (a valid PNG), different per seed."""
     width, height = 60, 20
     rows = b"".join(b"\x00" + bytes(0 if (x + seed) % 17 == y else 255 for x in range(width)) for y in range(height))
 
@@ -205,7 +206,7 @@ class DaySimulation:
         if prompt is None:
             return {}
         self.pause(4)  # reading the commitment and signing
-        result = complete(self.site, prompt.id, reader="gate-1-reader", signature_png=_signature_png(prompt.id),
+        result = complete(self.site, prompt.id, reader="gate-1-reader", signature_png=signature_png_of(prompt.id),
                           conflicts=conflicts or [])
         self.notes[f"checkin:{result['outcome']}"] += 1
         if result["outcome"] == "signed":
@@ -360,7 +361,7 @@ class DaySimulation:
             ev.agree(self.site, session, m)
         ev.finalize(self.site, session, chair)
         for i, m in enumerate(members):
-            report.sign(self.site, session, m, agrees=True, signature_png=_signature_png(1000 + i))
+            report.sign(self.site, session, m, agrees=True, signature_png=signature_png_of(1000 + i))
         report.issue(self.site, session)
         self.notes["evaluations_finalized"] += 1
 
