@@ -424,3 +424,7 @@ def m024_remote_committees(db: Database) -> None:
                   seq INTEGER NOT NULL, PRIMARY KEY (origin, origin_seq))""")
     db.execute("""CREATE TABLE remote_screens (session TEXT NOT NULL, person_ref TEXT NOT NULL, version INTEGER NOT NULL,
                   screen TEXT NOT NULL, PRIMARY KEY (session, person_ref))""")
+    # A member's report signature relayed beside the action that names it by its SHA-256 (sent
+    # from here when origin is this site, received otherwise); sealed like every signature.
+    db.execute("""CREATE TABLE remote_attachments (origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, sha256 TEXT NOT NULL,
+                  sealed BLOB NOT NULL, PRIMARY KEY (origin, origin_seq))""")

@@ -22,3 +22,13 @@ SCREENS_SIGNING_CONTEXT = b"site-appliance/relay-screens/v1\n"
 def screens_message(digest: bytes) -> bytes:
     """The bytes signed for a relayed screens message: the context, then the text's SHA-256."""
     return SCREENS_SIGNING_CONTEXT + digest
+
+
+# A file that belongs to a relayed record but is personal data and so is kept out of journals: a
+# secondary member's report signature (the record carries its SHA-256). Signed by the sending
+# venue over this purpose line and the SHA-256 of the message's JSON text.
+ATTACHMENT_SIGNING_CONTEXT = b"site-appliance/relay-attachment/v1\n"
+
+
+def attachment_message(digest: bytes) -> bytes:
+    return ATTACHMENT_SIGNING_CONTEXT + digest

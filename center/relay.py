@@ -34,16 +34,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from appliance.clock import utc_timestamp
-from appliance.signing import record_message, screens_message
+from appliance.signing import attachment_message, record_message, screens_message
 from center import log as center_log
 from center.base import CenterError
 
-KINDS = ("record", "screens")
+KINDS = ("record", "screens", "attachment")
 MAX_MESSAGES = 200  # in one send or one poll answer
 MAX_BODY = 1 << 20  # one message's text
 MAX_WAIT_S = 10.0
-GRACE_S = 1.0  # a venue is present until this long after its last poll ended
-POLL_STEP_S = 0.05
+GRACE_S = 1.5  # a venue is present until this long after its last poll's wait ended
+POLL_STEP_S = 0.02
 ACTIVE_DAYS = 3  # a remote session's venues are reported for this long after it was published
 
 
@@ -90,14 +90,14 @@ class CenterRelay:
     def _verified(self, site_id: str, message: Any) -> dict[str, Any]:
         if not isinstance(message, dict) or message.get("kind") not in KINDS or not all(
                 isinstance(message.get(k), str) for k in ("session", "body", "sig")):
-            raise CenterError(400, "bad_request", "a message: kind (record or screens), session, body and sig")
+            raise CenterError(400, "bad_request", "a message: kind (record, screens or attachment), session, body and sig")
         if len(message["body"]) > MAX_BODY:
             raise CenterError(413, "too_large", f"a relayed message is at most {MAX_BODY} characters")
         to = message.get("to")
         if to is not None and (not isinstance(to, list) or not all(isinstance(t, str) for t in to)):
             raise CenterError(400, "bad_request", "to: a list of site ids")
         digest = hashlib.sha256(message["body"].encode()).digest()
-        signed = record_message(digest) if message["kind"] == "record" else screens_message(digest)
+        signed = {"record": record_message, "screens": screens_message, "attachment": attachment_message}[message["kind"]](digest)
         try:
             self.site_key(site_id).verify(base64.b64decode(message["sig"], validate=True), signed)
             body = json.loads(message["body"])

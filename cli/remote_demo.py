@@ -206,8 +206,15 @@ class RemoteEvaluation:
         args = args or {}
         if ref in SEATS[MAIN]:
             main = self.venues[MAIN]
-            actions.perform(main.site, SESSION, main.person(ref), action, args)
-            return
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    actions.perform(main.site, SESSION, main.person(ref), action, args)
+                    return
+                except ev.EvaluationError as exc:  # paused: the member waits for the link and acts again
+                    if exc.code != "committee_paused" or time.monotonic() > deadline:
+                        raise SimulationError(f"{ref}'s {action} refused: {exc}") from exc
+                    time.sleep(0.2)
         second = self.venues[SECONDARY]
         seq = remote.forward(second.site, SESSION, second.person(ref), action, args, terminal="PB1-1")
         if remote.away(second.site.store.reader(), SESSION):

@@ -28,8 +28,8 @@ from appliance.site import Site
 from sync.agent import Agent, SyncError, SyncLoop
 
 log = logging.getLogger(__name__)
-WAIT_S = 1.0  # a poll waits this long for a message; presence is known within about twice that
-SEND_EVERY_S = 0.05
+WAIT_S = 0.5  # a poll waits this long for a message; a venue away is known within about 2 s
+SEND_EVERY_S = 0.02
 IDLE_S = 1.0  # no remote session under way: look again after this
 
 
@@ -90,8 +90,12 @@ class RelayLink:
             return IDLE_S
         cursor = _meta(self.site, "relay_forwarded")
         records, upto = remote.relayed_records(self.site, cursor)
-        messages = [{"kind": "record", "session": r.session, "to": None if r.is_main else [r.main],
-                     "body": rec["body"], "sig": rec["sig"]} for r, rec in records]
+        messages = []
+        for r, rec in records:
+            if not r.is_main:  # a member's report signature goes first, beside the action naming it
+                messages += self._attachment(r, rec["seq"])
+            messages.append({"kind": "record", "session": r.session, "to": None if r.is_main else [r.main],
+                             "body": rec["body"], "sig": rec["sig"]})
         actions = [rec["seq"] for r, rec in records if not r.is_main]
         fingerprints = {}
         for r in remotes:
@@ -107,6 +111,14 @@ class RelayLink:
         remote.sent(self.site, actions)
         self._screens_sent.update(fingerprints)
         return 0.0 if upto != cursor else SEND_EVERY_S
+
+    def _attachment(self, r: remote.Remote, seq: int) -> list[dict[str, Any]]:
+        data = remote.attachment(self.site, seq)
+        if data is None:
+            return []
+        text = json.dumps(data, ensure_ascii=False, sort_keys=True)
+        return [{"kind": "attachment", "session": r.session, "to": [r.main], "body": text,
+                 "sig": remote_screens.sign_attachment(self.site, text)}]
 
     def _screens(self, r: remote.Remote) -> list[dict[str, Any]]:
         out = []
@@ -151,6 +163,9 @@ class RelayLink:
                 return remote.receive_record(self.site, str(m["session"]), str(m["from"]), str(m["body"]), str(m["sig"])) != "deferred"
             if m.get("kind") == "screens":
                 remote.receive_screens(self.site, str(m["session"]), str(m["from"]), str(m["body"]), str(m["sig"]))
+                return True
+            if m.get("kind") == "attachment":
+                remote.receive_attachment(self.site, str(m["session"]), str(m["from"]), str(m["body"]), str(m["sig"]))
                 return True
             log.warning("relay: message %s of unknown kind %r skipped", m.get("seq"), m.get("kind"))
         except (remote.RemoteError, KeyError, TypeError) as exc:

@@ -142,7 +142,7 @@ def venues(tmp_path, center):  # noqa: F811
     for site_id, site in out.items():
         change_state(site, SESSION, "admitting", by="staff1")
         app = create_app(site)
-        venue = Venue(site, app, RelayLink(site, wait_s=1.0).start())
+        venue = Venue(site, app, RelayLink(site).start())
         for desk in (1, 2, 3):
             code = Kiosks(site).add(f"PB1-{desk}", "evaluation", room="PB1")
             client = app.test_client()
@@ -299,7 +299,11 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
         for e in embedded:
             assert e["site"] == "demo-remote-main"
             main_key.verify(base64.b64decode(e["sig"]), record_message(hashlib.sha256(e["raw"].encode()).digest()))
-        own = {r.seq for r in second.journal.records(kind="evaluation.remote_action")}
+        actions = second.journal.records(kind="evaluation.remote_action")
+        signed = [r.payload["args"] for r in actions if r.payload["action"] == "sign"]
+        assert len(signed) == 2 and all(len(a["signature_sha256"]) == 64 and "signature_png" not in a for a in signed)
+        assert b"iVBORw0KGgo" not in (folder / "demo-remote-second" / "appliance.db").read_bytes()  # no PNG in clear
+        own = {r.seq for r in actions}
         answers = {e["payload"]["origin_seq"]: e["payload"]["outcome"] for e in embedded if e["kind"] == "evaluation.remote_answered"}
         assert answers == {seq: "applied" for seq in own}  # every action acknowledged, once, in this venue's own journal
     finally:

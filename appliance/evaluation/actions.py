@@ -89,13 +89,20 @@ def _vote(site: Site, session: str, me: int, a: dict[str, Any]) -> Any:
     return committee.vote(site, session, me, candidate)
 
 
-def _sign(site: Site, session: str, me: int, a: dict[str, Any]) -> None:
-    text = _text(a, "signature_png")
+def signature_bytes(text: Any) -> bytes:
+    """A report signature as the screen sends it (base64 PNG): its bytes, or none when it is not
+    base64 or larger than any signature pad draws (report.sign refuses what is not a PNG)."""
+    if not isinstance(text, str) or len(text) > MAX_SIGNATURE_PNG * 4 // 3 + 4:
+        return b""
     try:
-        png = base64.b64decode(text, validate=True) if len(text) <= MAX_SIGNATURE_PNG * 4 // 3 + 4 else b""
+        return base64.b64decode(text, validate=True)
     except ValueError:
-        png = b""
-    report.sign(site, session, me, agrees=a.get("agrees") is not False, signature_png=png, dissent=_text(a, "dissent"))
+        return b""
+
+
+def _sign(site: Site, session: str, me: int, a: dict[str, Any]) -> None:
+    report.sign(site, session, me, agrees=a.get("agrees") is not False, signature_png=signature_bytes(a.get("signature_png")),
+                dissent=_text(a, "dissent"))
 
 
 def _issue(site: Site, session: str, me: int, a: dict[str, Any]) -> None:

@@ -41,8 +41,9 @@ def _state(conn: Any, session: str) -> tuple[str, int | None]:
 
 def _need(conn: Any, session: str, *states: str, seated: bool = True) -> None:
     """The evaluation is in one of ``states``, its session neither suspended nor terminated,
-    and (``seated``) its committee complete: no work goes on with too few members or an even
-    number (a replacement signing in is the exception: ``seated=False``)."""
+    and (``seated``) its committee complete and, when it sits at several venues, not paused: no
+    work goes on with too few members or an even number (a member signing in is the exception:
+    ``seated=False``)."""
     state, _ = _state(conn, session)
     if state not in states:
         raise EvaluationError("wrong_state", f"the evaluation is {state}, not {' or '.join(states)}")
@@ -50,9 +51,10 @@ def _need(conn: Any, session: str, *states: str, seated: bool = True) -> None:
     held = conn.execute("SELECT state FROM sessions WHERE id = ? AND state IN ('suspended', 'terminated')", (session,)).fetchone()
     if held:
         raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
-    # A remote committee is paused while any of its venues is not connected (remote.py).
+    # A remote committee is paused while any of its venues is not connected (remote.py); a
+    # member still signs in meanwhile (attendance, not the committee's work).
     gone = [r[0] for r in conn.execute("SELECT venue FROM remote_links WHERE session = ? AND connected = 0", (session,))]
-    if gone:
+    if gone and seated:
         raise EvaluationError("committee_paused", f"the committee is paused: {', '.join(gone)} not connected")
     if seated and state != "finalized":
         problem = seating_problem(len(_members(conn, session)), _required(conn, session))

@@ -42,7 +42,7 @@ from appliance.clock import utc_timestamp
 from appliance.evaluation import actions
 from appliance.evaluation.base import EvaluationError
 from appliance.personal import redact_personal_data
-from appliance.signing import record_message, screens_message
+from appliance.signing import attachment_message, record_message, screens_message
 from appliance.site import Site
 
 ACTIVE_AROUND = timedelta(hours=12)
@@ -151,8 +151,9 @@ def set_links(site: Site, session: str, connected: dict[str, bool]) -> list[str]
 # -- a secondary venue: its members' actions -----------------------------------------------------
 
 def _args(args: dict[str, Any]) -> dict[str, Any]:
-    """What a member typed, with any ID or bank card number masked (it goes into journals)."""
-    out = {k: redact_personal_data(v) if isinstance(v, str) and k != "signature_png" else v for k, v in args.items()}
+    """What a member typed, with any ID or bank card number masked (it goes into journals); a
+    report signature is named by its SHA-256 (the image travels as an attachment)."""
+    out = {k: redact_personal_data(v) if isinstance(v, str) else v for k, v in args.items() if k != "signature_png"}
     if isinstance(out.get("fields"), dict):
         out["fields"] = {str(k): redact_personal_data(v) if isinstance(v, str) else "" for k, v in out["fields"].items()}
     if len(json.dumps(out, ensure_ascii=False)) > MAX_ARGS:
@@ -173,12 +174,54 @@ def forward(site: Site, session: str, person_id: int, action: str, args: dict[st
         ref = conn.execute("SELECT ref FROM person_refs WHERE person_id = ?", (person_id,)).fetchone()
         if ref is None:
             raise EvaluationError("not_member", "not on this venue's roster")
+        journaled = _args(args)
+        png = None
+        if "signature_png" in args:  # kept out of the journal: sealed here, sent beside the record
+            png = actions.signature_bytes(args.get("signature_png"))
+            journaled["signature_sha256"] = hashlib.sha256(png).hexdigest()
         record = site.journal.append(conn, "evaluation.remote_action", {
             "session": session, "main": remote.main, "person_id": person_id, "person_ref": ref[0], "action": action,
-            "args": _args(args), "terminal": terminal})
+            "args": journaled, "terminal": terminal})
         conn.execute("INSERT INTO remote_actions (seq, session, person_id, action) VALUES (?, ?, ?, ?)",
                      (record.seq, session, person_id, action))
+        if png is not None:
+            conn.execute("INSERT INTO remote_attachments (origin, origin_seq, sha256, sealed) VALUES (?, ?, ?, ?)",
+                         (remote.me, record.seq, journaled["signature_sha256"], site.personal.seal("person.signature", png)))
         return record.seq
+
+
+def attachment(site: Site, seq: int) -> dict[str, Any] | None:
+    """The report signature a member's action ``seq`` (journaled here) names, as the message
+    that carries it: {"session", "from", "origin_seq", "sha256", "png" (base64)}."""
+    conn = site.store.reader()
+    row = conn.execute("SELECT a.sha256, a.sealed, r.session FROM remote_attachments a JOIN remote_actions r ON r.seq = a.origin_seq "
+                       "WHERE a.origin = ? AND a.origin_seq = ?", (site.config.site.id, seq)).fetchone()
+    if row is None:
+        return None
+    png = site.personal.open("person.signature", row[1])
+    return {"session": row[2], "from": site.config.site.id, "origin_seq": seq, "sha256": row[0],
+            "png": base64.b64encode(png).decode()}
+
+
+def receive_attachment(site: Site, session: str, origin: str, text: str, sig: str) -> None:
+    """At the main venue: a secondary venue's attachment (a member's report signature), verified
+    with its key and kept sealed until the action naming it is applied."""
+    conn = site.store.reader()
+    remote = remote_of(site, conn, session)
+    if remote is None or not remote.is_main or origin not in remote.others:
+        raise RemoteError(f"an attachment for {session} goes to its main venue from another venue only")
+    try:
+        remote.key(origin).verify(base64.b64decode(sig, validate=True), attachment_message(hashlib.sha256(text.encode()).digest()))
+        data = json.loads(text)
+        png = base64.b64decode(data["png"], validate=True)
+    except (InvalidSignature, ValueError, KeyError, TypeError) as exc:
+        raise RemoteError(f"an attachment relayed from {origin} does not verify with its key: {exc}") from exc
+    if data.get("session") != session or data.get("from") != origin or hashlib.sha256(png).hexdigest() != data.get("sha256") \
+            or not isinstance(data.get("origin_seq"), int):
+        raise RemoteError("an attachment: session, from, origin_seq and the SHA-256 of its png")
+    with site.store.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO remote_attachments (origin, origin_seq, sha256, sealed) VALUES (?, ?, ?, ?)",
+                     (origin, data["origin_seq"], data["sha256"], site.personal.seal("person.signature", png)))
 
 
 def pending(conn: Any, session: str, person_id: int) -> list[dict[str, Any]]:
@@ -265,7 +308,13 @@ def _apply_action(site: Site, remote: Remote, origin: str, record: dict[str, Any
                                                                                        origin)).fetchone()
             if person is None:
                 raise EvaluationError("other_venue", f"{p.get('person_ref')} is not seated at {remote.name(origin)}")
-            args = p.get("args") if isinstance(p.get("args"), dict) else {}
+            args = dict(p.get("args")) if isinstance(p.get("args"), dict) else {}
+            if "signature_sha256" in args:  # the signature came beside the record
+                held = conn.execute("SELECT sha256, sealed FROM remote_attachments WHERE origin = ? AND origin_seq = ?",
+                                    (origin, record["seq"])).fetchone()
+                if held is None or held[0] != args["signature_sha256"]:
+                    raise EvaluationError("signature_needed", "the signature named by the action did not arrive")
+                args["signature_png"] = base64.b64encode(site.personal.open("person.signature", held[1])).decode()
             with site.store.transaction():
                 result = actions.perform(site, remote.session, person[0], str(p.get("action")), args)
             answer.update(outcome="applied", code=None)

@@ -12,7 +12,7 @@ from typing import Any
 
 from appliance.evaluation import terminal
 from appliance.evaluation.remote import Remote
-from appliance.signing import SCREENS_SIGNING_CONTEXT
+from appliance.signing import ATTACHMENT_SIGNING_CONTEXT, SCREENS_SIGNING_CONTEXT
 from appliance.site import Site
 
 
@@ -42,3 +42,8 @@ def screens_fingerprint(conn: Any, session: str) -> str:
 def sign_screens(site: Site, text: str) -> str:
     """The main venue's signature over a screens message's JSON text."""
     return base64.b64encode(site.journal.sign(SCREENS_SIGNING_CONTEXT, hashlib.sha256(text.encode()).digest())).decode()
+
+
+def sign_attachment(site: Site, text: str) -> str:
+    """A venue's signature over an attachment message's JSON text (a member's report signature)."""
+    return base64.b64encode(site.journal.sign(ATTACHMENT_SIGNING_CONTEXT, hashlib.sha256(text.encode()).digest())).decode()
