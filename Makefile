@@ -83,6 +83,7 @@ bench: system-deps install
 	$(BIN)/python -m bench.sync
 	$(BIN)/python -m bench.center
 	$(BIN)/python -m bench.hardening
+	$(BIN)/python -m bench.remote_evaluation
 
 # A longer property-based fuzz run of every device codec (the test suite runs a short one).
 fuzz: install

@@ -106,7 +106,11 @@ def login(app, web_site):
 
 
 # `make fuzz` runs the codec properties with many more examples.
+from hypothesis import HealthCheck as _HealthCheck  # noqa: E402
 from hypothesis import settings as _settings  # noqa: E402
 
-_settings.register_profile("fuzz", max_examples=20_000, deadline=None)
+# A slow input generation on a busy 2-core CI box says nothing about the code under test: the
+# properties are checked all the same (the examples are not fewer, only slower to make).
+_settings.register_profile("default", suppress_health_check=[_HealthCheck.too_slow])
+_settings.register_profile("fuzz", max_examples=20_000, deadline=None, suppress_health_check=[_HealthCheck.too_slow])
 _settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import time
+from collections import Counter
 
 import pytest
 
@@ -308,5 +309,15 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
         assert answers == {seq: "applied" for seq in own}  # every action acknowledged, once, in this venue's own journal
     finally:
         second.close()
+    from appliance.evaluation import report
+
+    main = open_site(folder / "demo-remote-main")
+    try:  # the report lists each member with the venue they sat at
+        content = report.content(main, "S-0922-02")
+        assert Counter(m["venue"] for m in content["members"]) == {"长白县公共资源交易中心": 3, "临江市公共资源交易中心": 2}
+        assert content["remote"] == {"main": "长白县公共资源交易中心", "others": ["临江市公共资源交易中心"]}
+        assert "远程异地评标：主会场 长白县公共资源交易中心" in report.render_html(content)
+    finally:
+        main.close()
     again = run_appliance("simulate", "remote-evaluation", "--folder", str(folder))
     assert again.returncode == 2 and "not empty" in again.stderr

@@ -79,11 +79,16 @@ def content(site: Site, session: str) -> dict[str, Any]:
     names = {r[0]: r[1] for r in conn.execute("SELECT bidder, name FROM eval_bidders WHERE session = ?", (session,))}
     members = []
     signatures = []
+    # A remote evaluation (远程异地评标): each member with the venue the plan seated them at.
+    remote = conn.execute("SELECT main, venues FROM remote_sessions WHERE session = ?", (session,)).fetchone()
+    venues = {v["site"]: v["name"] for v in json.loads(remote["venues"])} if remote else {}
+    seated_at = dict(conn.execute("SELECT person_id, venue FROM roster WHERE session = ?", (session,)).fetchall())
     for m in conn.execute("""SELECT m.person_id, m.role, m.report_signed, m.report_agrees, m.report_dissent, m.report_signature_sealed,
                                     p.name_sealed FROM eval_members m JOIN people p ON p.id = m.person_id
                              WHERE m.session = ? AND m.left IS NULL ORDER BY m.person_id""", (session,)):
         name = site.personal.open("person.name", m["name_sealed"]).decode()
-        members.append({"name": name, "role_text": ROLE_TEXT.get(m["role"], m["role"]), "chair": m["person_id"] == ev["chair"]})
+        members.append({"name": name, "role_text": ROLE_TEXT.get(m["role"], m["role"]), "chair": m["person_id"] == ev["chair"],
+                        "venue": venues.get(seated_at.get(m["person_id"]) or (remote["main"] if remote else ""), "")})
         png = site.personal.open("person.signature", m["report_signature_sealed"]) if m["report_signature_sealed"] else None
         signatures.append({"name": name, "agrees": bool(m["report_agrees"]), "dissent": m["report_dissent"] or "",
                            "signed": _local(m["report_signed"]), "done": m["report_signed"] is not None,
@@ -138,6 +143,7 @@ def content(site: Site, session: str) -> dict[str, Any]:
         "clarifications": [{"name": names.get(c[0], c[0]), "question": c[1], "answer": c[2]} for c in conn.execute(
             "SELECT bidder, question, answer FROM eval_clarifications WHERE session = ? ORDER BY id", (session,))],
         "signatures": signatures, "dissents": [x for x in signatures if x["done"] and not x["agrees"]],
+        "remote": {"main": venues[remote["main"]], "others": [n for v, n in venues.items() if v != remote["main"]]} if remote else None,
     }
 
 

@@ -29,15 +29,17 @@ def flag_no_show(site: Site, conn: Any, session: str, person_id: int, *, by: str
 def flag_no_shows(site: Site) -> int:
     """Flag every expert not checked in once their session's grace time has passed."""
     now = site.clock.now()
-    day = now.astimezone(VENUE_TZ).date().isoformat()
+    today = now.astimezone(VENUE_TZ).date()
+    # Yesterday's too: a session starting late in the evening has its grace time end after midnight.
+    days = (today.isoformat(), (today - timedelta(days=1)).isoformat())
     grace = timedelta(minutes=site.config.siteops.no_show_after_min)
     flagged = 0
     with site.store.transaction() as conn:
         rows = conn.execute(
             """SELECT s.id, s.start, r.person_id FROM sessions s JOIN roster r ON r.session = s.id
                LEFT JOIN checkins c ON c.session = s.id AND c.person_id = r.person_id
-               WHERE s.day = ? AND s.state IN ('admitting', 'in_progress') AND r.role IN (?, ?)
-                 AND c.commitment_signed IS NULL AND c.conflict_declared IS NOT 1""", (day, *EXPERT_ROLES)).fetchall()
+               WHERE s.day IN (?, ?) AND s.state IN ('admitting', 'in_progress') AND r.role IN (?, ?)
+                 AND c.commitment_signed IS NULL AND c.conflict_declared IS NOT 1""", (*days, *EXPERT_ROLES)).fetchall()
         for session, start, person_id in rows:
             if now >= datetime.fromisoformat(start.replace("Z", "+00:00")) + grace:
                 flagged += flag_no_show(site, conn, session, person_id, by="appliance")
