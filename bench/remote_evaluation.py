@@ -33,7 +33,7 @@ from cli.remote_demo import MAIN, SECONDARY, SEATS, SESSION, TEMPLATE, RemoteEva
 from kiosk_ui import create_app
 from tests.browser import chromium
 
-ROUNDS = 6
+ROUNDS = 12
 CUTS = 4
 DELAY_MS = 50
 SCREENS = {MAIN: ("P01", "P02"), SECONDARY: ("P04", "P06")}  # the members whose terminals are open in the browser
