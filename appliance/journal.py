@@ -257,6 +257,8 @@ class Journal:
 
     def checkpoint(self) -> tuple[int, str] | None:
         """Sign a checkpoint at the current head if it is not covered yet; return (size, note)."""
+        if self.store.in_write():  # its file is published once the write commits: never inside another write
+            raise JournalError("a checkpoint is signed in its own write, not inside another")
         with self._tree_lock, self.store.transaction() as conn:
             if self._tree.size == 0:
                 self._tree = self._resume_tree(conn)

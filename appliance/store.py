@@ -110,13 +110,18 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute(f"ROLLBACK TO {name}")
-            conn.execute(f"RELEASE {name}")
+            if conn.in_transaction:  # (after a full disk or an I/O error SQLite has rolled back the whole write)
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
             raise
         else:
             conn.execute(f"RELEASE {name}")
         finally:
             self._local.depth -= 1
+
+    def in_write(self) -> bool:
+        """Whether the calling thread is inside `transaction()` (a nested one is a savepoint)."""
+        return bool(getattr(self._local, "depth", 0))
 
     def last_commit_s(self) -> float | None:
         """How long the calling thread's last commit took (None before its first)."""

@@ -14,7 +14,7 @@ the center over its authenticated, signed channel, and the center passes their m
 * **Poll** (long polling): a venue asks for its messages after the last number it applied; the
   answer comes at once when there are any, else when one arrives or the venues' presence
   changes, at the latest after ``wait_s``. A venue is **present** while its last poll is under
-  way or ended less than a second ago; each answer says which venues of the venue's sessions
+  way or its wait ended less than 1.5 s ago; each answer says which venues of the venue's sessions
   are present, so all of them pause the committee together when one drops.
 * Every relayed message is kept (table ``relay``) and named by its SHA-256 in the center's signed
   log (center/log.py, action ``relay``), in the transaction that queues it.
@@ -44,7 +44,7 @@ MAX_BODY = 1 << 20  # one message's text
 MAX_WAIT_S = 10.0
 GRACE_S = 1.5  # a venue is present until this long after its last poll's wait ended
 POLL_STEP_S = 0.02
-ACTIVE_DAYS = 3  # a remote session's venues are reported for this long after it was published
+ACTIVE_DAYS = 3  # a remote session's venues are reported this long after it was published, and until 12 h after its end
 
 
 class CenterRelay:
@@ -77,10 +77,11 @@ class CenterRelay:
                     raise CenterError(400, "bad_body", f"session {session.get('id')}.remote: venue {venue['site']} is not "
                                       f"enrolled here ({exc})") from exc
                 venue["public_key"] = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-                conn.execute("""INSERT INTO remote_sessions (session, site, main, registered) VALUES (%s, %s, %s, %s)
-                                ON CONFLICT (session, site) DO UPDATE SET main = excluded.main, registered = excluded.registered""",
+                conn.execute("""INSERT INTO remote_sessions (session, site, main, registered, ends) VALUES (%s, %s, %s, %s, %s)
+                                ON CONFLICT (session, site) DO UPDATE SET main = excluded.main, registered = excluded.registered,
+                                ends = excluded.ends""",
                              (str(session.get("id")), venue["site"], venue["site"] == remote.get("main"),
-                              utc_timestamp(self.clock.now())))
+                              utc_timestamp(self.clock.now()), _moment(session.get("end"))))
 
     def _venues(self, conn: Any, session: str) -> list[str]:
         return [r[0] for r in conn.execute("SELECT site FROM remote_sessions WHERE session = %s ORDER BY site", (session,))]
@@ -145,8 +146,8 @@ class CenterRelay:
             """SELECT r.session, o.site, COALESCE(p.expires > clock_timestamp(), FALSE)
                FROM remote_sessions r JOIN remote_sessions o ON o.session = r.session
                LEFT JOIN relay_presence p ON p.site = o.site
-               WHERE r.site = %s AND r.registered >= %s ORDER BY r.session, o.site""",
-            (site_id, utc_timestamp(self.clock.now() - timedelta(days=ACTIVE_DAYS)))).fetchall()
+               WHERE r.site = %s AND (r.registered >= %s OR r.ends >= %s) ORDER BY r.session, o.site""",
+            (site_id, utc_timestamp(self.clock.now() - timedelta(days=ACTIVE_DAYS)), self.clock.now() - timedelta(hours=12))).fetchall()
         out: dict[str, dict[str, bool]] = {}
         for session, venue, present in rows:
             out.setdefault(session, {})[venue] = bool(present)
@@ -160,6 +161,10 @@ class CenterRelay:
         try:
             deadline = time.monotonic() + (wait_s if waiting else 0.0)
             with self.db.transaction() as conn:
+                # A report signature is personal data: once its receiver has it, the center keeps
+                # only its SHA-256 (and the signature over it), not the image.
+                conn.execute("UPDATE relay SET body = '' WHERE to_site = %s AND kind = 'attachment' AND seq <= %s AND body != ''",
+                             (site_id, after))
                 conn.execute("""INSERT INTO relay_presence (site, expires) VALUES (%s, clock_timestamp() + make_interval(secs => %s))
                                 ON CONFLICT (site) DO UPDATE SET expires = excluded.expires""",
                              (site_id, (wait_s if waiting else 0.0) + GRACE_S))
@@ -187,3 +192,13 @@ class CenterRelay:
     def _presence_now(self, site_id: str) -> dict[str, dict[str, bool]]:
         with self.db.reader() as conn:
             return self._presence(conn, site_id)
+
+
+def _moment(text: Any) -> Any:
+    """A plan's session end (ISO 8601 with its offset), or None when it is not one."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None

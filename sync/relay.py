@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WAIT_S = 0.5  # a poll waits this long for a message; a venue away is known within about 2 s
 SEND_EVERY_S = 0.02
 IDLE_S = 1.0  # no remote session under way: look again after this
+MAX_TRIES = 5
 
 
 def _meta(site: Site, key: str) -> int:
@@ -49,6 +50,7 @@ class RelayLink:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._screens_sent: dict[str, str] = {}  # session → the screens' fingerprint last sent
+        self._tries: dict[int, int] = {}  # relay number → failed attempts to apply it
         self.errors = 0
 
     # -- running ------------------------------------------------------------------------------
@@ -122,7 +124,8 @@ class RelayLink:
 
     def _screens(self, r: remote.Remote) -> list[dict[str, Any]]:
         out = []
-        version = time.time_ns()  # newer than any sent before, across restarts
+        version = max(time.time_ns(), _meta(self.site, "relay_screens_version") + 1)  # newer than any sent before
+        _set_meta(self.site, "relay_screens_version", version)
         for venue, screens in remote_screens.screens(self.site, r).items():
             text = json.dumps({"session": r.session, "from": r.me, "version": version, "screens": screens},
                               ensure_ascii=False, sort_keys=True, default=str)
@@ -171,6 +174,15 @@ class RelayLink:
         except (remote.RemoteError, KeyError, TypeError) as exc:
             # Not what it claims to be: never applied; logged and passed over (the center keeps it).
             log.warning("relay: message %s refused: %s", m.get("seq"), exc)
+        except Exception:
+            # Anything else (a busy database, a full disk) is tried again; a message that fails
+            # five times is passed over so that the messages behind it still arrive.
+            seq = int(m.get("seq") or 0)
+            self._tries[seq] = self._tries.get(seq, 0) + 1
+            if self._tries[seq] < MAX_TRIES:
+                raise
+            log.exception("relay: message %s from %s could not be applied after %d tries: passed over", seq, m.get("from"),
+                          MAX_TRIES)
         return True
 
 

@@ -207,8 +207,15 @@ def test_one_committee_at_two_venues_through_the_center_with_the_link_cut_mid_st
     wait_for(lambda: remote.away(main.site.store.reader(), SESSION) and remote.away(secondary.site.store.reader(), SESSION), 6)
     paused_after = time.monotonic() - cut
     assert "评标委员会已暂停" in main.page("P01") and "评标委员会已暂停" in secondary.page("P06")
-    # During the cut: the chair's confirmation is refused (nothing done), P06's submission is held.
+    # During the cut: the committee refuses its work because it is paused (not for another
+    # reason), the chair's confirmation does nothing, P06's submission is held.
+    from appliance.evaluation import actions
+
+    with pytest.raises(ev.EvaluationError) as refused:
+        actions.perform(main.site, SESSION, chair, "confirm", {"step": step["id"]})
+    assert refused.value.code == "committee_paused"
     main.post("P01", f"/evaluation/steps/{step['id']}/confirm")
+    assert "评标委员会已暂停：远程异地评标的一个场地未连接" in main.page("P01")  # the refusal, said on the screen
     assert ev._state(main.site.store.reader(), SESSION)[0] == "evaluating"
     assert main.site.store.reader().execute("SELECT state FROM eval_steps WHERE session = ? AND step = ?",
                                             (SESSION, step["id"])).fetchone()[0] == "open"
@@ -241,6 +248,14 @@ def test_one_committee_at_two_venues_through_the_center_with_the_link_cut_mid_st
         assert result.ok, result.as_json()
     relayed = c.db.value("SELECT COUNT(*) FROM relay WHERE kind = 'record'")
     assert relayed >= len(sent) + len(secondary.site.journal.records(kind="evaluation.remote_record"))
+    # The members seated at the secondary venue are that venue's to admit: the main venue never
+    # flags them as no-shows (they never pass its gates).
+    from datetime import timedelta
+
+    from appliance.siteops.noshow import flag_no_shows
+
+    main.site.clock.advance(timedelta(minutes=50))  # past the start and its grace time
+    assert flag_no_shows(main.site) == 0
     print(f"paused at both venues {paused_after:.2f} s after the cut; {len(sent)} actions relayed, {held} held")
 
 

@@ -46,7 +46,7 @@ from appliance.signing import attachment_message, record_message, screens_messag
 from appliance.site import Site
 
 ACTIVE_AROUND = timedelta(hours=12)
-MAX_ARGS = 512 << 10  # a report signature's PNG fits; nothing larger travels
+MAX_ARGS = 64 << 10  # characters of JSON: a form of marks fits; embedded twice it stays far under a record's 1 MiB
 RELAYED_KINDS = ("evaluation.", "session.")  # the main venue's records of a remote session its venues receive
 
 
@@ -278,6 +278,8 @@ def receive_record(site: Site, session: str, origin: str, body: str, sig: str) -
     if origin != remote.main:
         raise RemoteError(f"a secondary venue takes the committee's records from the main venue only, not {origin}")
     with site.store.transaction() as conn:
+        if conn.execute("SELECT 1 FROM remote_received WHERE origin = ? AND origin_seq = ?", (origin, record["seq"])).fetchone():
+            return "duplicate"  # taken meanwhile (another poller)
         local = site.journal.append(conn, "evaluation.remote_record", {
             "session": session, "origin": origin, "origin_name": remote.name(origin), "origin_seq": record["seq"], "kind": record["kind"],
             "record": {"body": body, "sig": sig}})
@@ -290,41 +292,79 @@ def receive_record(site: Site, session: str, origin: str, body: str, sig: str) -
     return "applied"
 
 
+SLOW_ACTIONS = ("issue",)  # the report's PDF is rendered by chromium: never inside a write transaction
+
+
 def _apply_action(site: Site, remote: Remote, origin: str, record: dict[str, Any], body: str, sig: str) -> None:
     """At the main venue: journal the action with the origin's record embedded, apply it with the
-    terminal's own code (a savepoint: a refused action leaves nothing behind) and journal the
-    answer, all in one transaction."""
+    terminal's own code (in savepoints: a refused action leaves nothing behind) and journal the
+    answer, all in one transaction — but for the report's issue, whose rendering runs between
+    the two records (a crash there leaves the action received and unanswered: it comes again and
+    is answered then)."""
     p = record["payload"]
+    received = {"session": remote.session, "origin": origin, "origin_name": remote.name(origin), "origin_seq": record["seq"],
+                "record": {"body": body, "sig": sig}}
+    answer: dict[str, Any] = {"session": remote.session, "origin": origin, "origin_name": remote.name(origin),
+                              "origin_seq": record["seq"], "action": p.get("action")}
+    if p.get("action") in SLOW_ACTIONS:
+        with site.store.transaction() as conn:
+            site.journal.append(conn, "evaluation.remote_received", received)
+        _perform(site, site.store.reader(), remote, origin, record, answer)
+        with site.store.transaction() as conn:
+            _answer(site, conn, remote, origin, record, answer)
+        return
     with site.store.transaction() as conn:
-        site.journal.append(conn, "evaluation.remote_received", {
-            "session": remote.session, "origin": origin, "origin_name": remote.name(origin), "origin_seq": record["seq"],
-            "record": {"body": body, "sig": sig}})
-        answer: dict[str, Any] = {"session": remote.session, "origin": origin, "origin_name": remote.name(origin),
-                                  "origin_seq": record["seq"],
-                                  "action": p.get("action")}
-        try:
-            person = conn.execute("SELECT r.person_id FROM person_refs f JOIN roster r ON r.person_id = f.person_id "
-                                  "WHERE f.ref = ? AND r.session = ? AND r.venue = ?", (p.get("person_ref"), remote.session,
-                                                                                       origin)).fetchone()
-            if person is None:
-                raise EvaluationError("other_venue", f"{p.get('person_ref')} is not seated at {remote.name(origin)}")
-            args = dict(p.get("args")) if isinstance(p.get("args"), dict) else {}
-            if "signature_sha256" in args:  # the signature came beside the record
-                held = conn.execute("SELECT sha256, sealed FROM remote_attachments WHERE origin = ? AND origin_seq = ?",
-                                    (origin, record["seq"])).fetchone()
-                if held is None or held[0] != args["signature_sha256"]:
-                    raise EvaluationError("signature_needed", "the signature named by the action did not arrive")
-                args["signature_png"] = base64.b64encode(site.personal.open("person.signature", held[1])).decode()
+        if conn.execute("SELECT 1 FROM remote_received WHERE origin = ? AND origin_seq = ?", (origin, record["seq"])).fetchone():
+            return  # taken meanwhile (another poller)
+        site.journal.append(conn, "evaluation.remote_received", received)
+        _perform(site, conn, remote, origin, record, answer)
+        _answer(site, conn, remote, origin, record, answer)
+
+
+def _answer(site: Site, conn: Any, remote: Remote, origin: str, record: dict[str, Any], answer: dict[str, Any]) -> None:
+    answered = site.journal.append(conn, "evaluation.remote_answered", answer)
+    conn.execute("INSERT OR IGNORE INTO remote_received (origin, origin_seq, session, seq) VALUES (?, ?, ?, ?)",
+                 (origin, record["seq"], remote.session, answered.seq))
+
+
+def _perform(site: Site, conn: Any, remote: Remote, origin: str, record: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Apply the relayed action for the member it names (``conn``: the transaction it joins, or a
+    reader for a slow action); ``answer`` says how it went."""
+    p = record["payload"]
+    try:
+        if p.get("main") != remote.me:  # an action meant for another main venue (a replay) is not ours
+            raise EvaluationError("not_remote", f"the action was sent to {p.get('main')}, not to this venue")
+        person = conn.execute("SELECT r.person_id FROM person_refs f JOIN roster r ON r.person_id = f.person_id "
+                              "WHERE f.ref = ? AND r.session = ? AND r.venue = ?", (p.get("person_ref"), remote.session,
+                                                                                   origin)).fetchone()
+        if person is None:
+            raise EvaluationError("other_venue", f"{p.get('person_ref')} is not seated at {remote.name(origin)}")
+        args = dict(p.get("args")) if isinstance(p.get("args"), dict) else {}
+        if "signature_sha256" in args:  # the signature came beside the record
+            held = conn.execute("SELECT sha256, sealed FROM remote_attachments WHERE origin = ? AND origin_seq = ?",
+                                (origin, record["seq"])).fetchone()
+            if held is None or held[0] != args["signature_sha256"]:
+                raise EvaluationError("signature_needed", "the signature named by the action did not arrive")
+            args["signature_png"] = base64.b64encode(site.personal.open("person.signature", held[1])).decode()
+        action = str(p.get("action"))
+        if action in SLOW_ACTIONS:
+            result = actions.perform(site, remote.session, person[0], action, args)
+        elif action == "marks" and args.get("submit") is True:
+            # Saved first, on their own: a refused submission keeps what the member typed, as at
+            # a terminal of this venue.
             with site.store.transaction():
-                result = actions.perform(site, remote.session, person[0], str(p.get("action")), args)
-            answer.update(outcome="applied", code=None)
-            if isinstance(result, dict) and result.get("problems"):
-                answer["problems"] = [{k: q[k] for k in ("field", "code")} for q in result["problems"]]
-        except EvaluationError as exc:
-            answer.update(outcome="refused", code=exc.code, message=redact_personal_data(str(exc))[:300])
-        answered = site.journal.append(conn, "evaluation.remote_answered", answer)
-        conn.execute("INSERT INTO remote_received (origin, origin_seq, session, seq) VALUES (?, ?, ?, ?)",
-                     (origin, record["seq"], remote.session, answered.seq))
+                result = actions.perform(site, remote.session, person[0], action, {**args, "submit": False})
+            if not result["problems"]:
+                with site.store.transaction():
+                    result = actions.perform(site, remote.session, person[0], action, args)
+        else:
+            with site.store.transaction():
+                result = actions.perform(site, remote.session, person[0], action, args)
+        answer.update(outcome="applied", code=None)
+        if isinstance(result, dict) and result.get("problems"):
+            answer["problems"] = [{k: q[k] for k in ("field", "code")} for q in result["problems"]]
+    except EvaluationError as exc:
+        answer.update(outcome="refused", code=exc.code, message=redact_personal_data(str(exc))[:300])
 
 
 def relayed_records(site: Site, after: int, limit: int = 200) -> tuple[list[tuple[Remote, dict[str, Any]]], int]:

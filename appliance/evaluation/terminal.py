@@ -326,7 +326,9 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
         out["alerts"] = committee._alerts(conn, template, session, open_step, me)
         out["dark"] = _dark_marks(site, conn, session, open_step["id"], me, out["alerts"])
         if out["dark"] is not None:
-            out["alerts"] = []  # "B2/plan" would name the bidder behind a label: the form marks the labels instead
+            # "B2/plan" would name the bidder behind a label: the form marks the labels instead;
+            # and the marks by bidder stay off the screen's data (a remote venue receives it).
+            out["alerts"], out["marks"] = [], {}
     if open_step and open_step["kind"] == "price":
         out["price_preview"] = [r.as_json() for r in committee._engine(conn, template, session, active)]
     confirmed = [s for s in steps if s["state"] == "confirmed"]

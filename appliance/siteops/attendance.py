@@ -62,7 +62,7 @@ def session_roster(site: Site, session: str) -> dict[str, Any] | None:
                LEFT JOIN session_bidders b ON b.session = r.session AND b.bidder = r.bidder
                LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
                LEFT JOIN no_shows n ON n.session = r.session AND n.person_id = r.person_id
-               WHERE r.session = ?""", (info["zone"], session)):
+               WHERE r.session = ? AND r.venue IS NULL""", (info["zone"], session)):
         person = dict(zip(("person_id", "role", "bidder", "name_masked", "bidder_name", "signed", "recused", "locker",
                            "no_show", "replacement_requested", "inside"), r))
         person["recused"], person["inside"] = bool(person["recused"]), bool(person["inside"])

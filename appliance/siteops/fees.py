@@ -131,7 +131,7 @@ def day_fees(site: Site, day: str) -> list[FeeLine]:
         f"""SELECT r.person_id, s.id, s.state, s.ended, c.commitment_signed, c.conflict_declared, c.report_submitted
             FROM roster r JOIN sessions s ON s.id = r.session
             LEFT JOIN checkins c ON c.session = r.session AND c.person_id = r.person_id
-            WHERE s.day = ? AND r.role IN ({",".join("?" * len(PAID_ROLES))})
+            WHERE s.day = ? AND r.venue IS NULL AND r.role IN ({",".join("?" * len(PAID_ROLES))})
             ORDER BY r.person_id, COALESCE(c.commitment_signed, s.start), s.id""", (day, *PAID_ROLES)).fetchall()
     by_person: dict[int, list[FeeLine]] = {}
     for person_id, session, state, ended, signed, conflict, submitted in rows:

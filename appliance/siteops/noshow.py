@@ -38,7 +38,7 @@ def flag_no_shows(site: Site) -> int:
         rows = conn.execute(
             """SELECT s.id, s.start, r.person_id FROM sessions s JOIN roster r ON r.session = s.id
                LEFT JOIN checkins c ON c.session = s.id AND c.person_id = r.person_id
-               WHERE s.day IN (?, ?) AND s.state IN ('admitting', 'in_progress') AND r.role IN (?, ?)
+               WHERE s.day IN (?, ?) AND s.state IN ('admitting', 'in_progress') AND r.role IN (?, ?) AND r.venue IS NULL
                  AND c.commitment_signed IS NULL AND c.conflict_declared IS NOT 1""", (*days, *EXPERT_ROLES)).fetchall()
         for session, start, person_id in rows:
             if now >= datetime.fromisoformat(start.replace("Z", "+00:00")) + grace:

@@ -324,6 +324,10 @@ def _store_plan(site: Site, conn: Any, plan: DayPlan, by: str | None) -> dict[st
     rooms = {r.id: r.name for r in plan.rooms}
     names = {s.id: {"section_code": s.section_code, "section_name": s.section_name, "room": rooms.get(s.room, s.room)}
              for s in plan.sessions}
+    # A remote committee's venues with their keys: one venue's journal alone lets an auditor check
+    # the other venues' records it embeds (docs/remote-evaluation.md).
+    remote = {s.id: {"main": s.remote.main, "venues": [v.model_dump() for v in s.remote.venues]} for s in plan.sessions if s.remote}
     site.journal.append(conn, "plan.loaded", {"day": day, "version": plan.version, "sha256": digest, **counts,
-                                              "session_names": names, **({"by": by} if by else {})})
+                                              "session_names": names, **({"remote": remote} if remote else {}),
+                                              **({"by": by} if by else {})})
     return counts

@@ -18,7 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.execute("""CREATE TABLE remote_sessions (
         session TEXT NOT NULL, site TEXT NOT NULL REFERENCES sites (id), main BOOLEAN NOT NULL, registered TEXT NOT NULL,
-        PRIMARY KEY (session, site))""")
+        ends TIMESTAMPTZ, PRIMARY KEY (session, site))""")
     op.execute("CREATE INDEX remote_sessions_site ON remote_sessions (site, registered)")
     op.execute("""CREATE TABLE relay (
         to_site TEXT NOT NULL, seq BIGINT NOT NULL, session TEXT NOT NULL, from_site TEXT NOT NULL, kind TEXT NOT NULL,
