@@ -192,6 +192,8 @@ def sentence(kind: str, p: dict[str, Any], n: Names) -> str:
                                venue=p.get("origin_name", ""), seq=p.get("origin_seq")))
     if kind == "evaluation.remote_record":
         return _("The committee's record %(seq)s from the main venue %(venue)s", seq=p.get("origin_seq"), venue=p.get("origin_name", ""))
+    if kind == "evaluation.remote_refused":
+        return _("A message relayed for the remote evaluation was refused: it is not what it claims to be")
     if kind == "evaluation.remote_link":
         venue = p.get("venue_name", "")
         return (_("Remote evaluation: %(venue)s connected again; the committee resumes", venue=venue) if p.get("connected")

@@ -172,8 +172,9 @@ class RelayLink:
                 return True
             log.warning("relay: message %s of unknown kind %r skipped", m.get("seq"), m.get("kind"))
         except (remote.RemoteError, KeyError, TypeError) as exc:
-            # Not what it claims to be: never applied; logged and passed over (the center keeps it).
+            # Not what it claims to be: never applied; journaled and passed over (the center keeps it).
             log.warning("relay: message %s refused: %s", m.get("seq"), exc)
+            remote.refused(self.site, m, str(exc))
         except Exception:
             # Anything else (a busy database, a full disk) is tried again; a message that fails
             # five times is passed over so that the messages behind it still arrive.

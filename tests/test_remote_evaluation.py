@@ -214,6 +214,11 @@ def test_one_committee_at_two_venues_through_the_center_with_the_link_cut_mid_st
     with pytest.raises(ev.EvaluationError) as refused:
         actions.perform(main.site, SESSION, chair, "confirm", {"step": step["id"]})
     assert refused.value.code == "committee_paused"
+    from appliance.evaluation import report
+
+    with pytest.raises(ev.EvaluationError) as not_issued:  # nor the report
+        report.issue(main.site, SESSION)
+    assert not_issued.value.code == "committee_paused"
     main.post("P01", f"/evaluation/steps/{step['id']}/confirm")
     assert "评标委员会已暂停：远程异地评标的一个场地未连接" in main.page("P01")  # the refusal, said on the screen
     assert ev._state(main.site.store.reader(), SESSION)[0] == "evaluating"
@@ -282,6 +287,12 @@ def test_the_center_relays_only_what_a_venue_of_the_session_signed(venues, tmp_p
     finally:
         third.close()
     assert c.db.value("SELECT COUNT(*) FROM relay WHERE body LIKE %s", ("%in_progress%",)) == 0
+    # Had the center passed it on, the main venue would refuse it too, and journal that it did.
+    relay = RelayLink(main.site)
+    assert relay._take({"seq": 999, "kind": "record", "session": SESSION, "from": SECONDARY, **{k: forged[k] for k in ("body", "sig")}})
+    refused = main.site.journal.records(kind="evaluation.remote_refused")[-1].payload
+    assert (refused["from"], refused["relay_seq"], refused["sha256"]) == (SECONDARY, 999, hashlib.sha256(forged["body"].encode()).hexdigest())
+    assert "does not verify" in refused["reason"]
     with pytest.raises(SyncError, match="bad_request"):
         agent._post("relay/poll", {"after": -1})
     with pytest.raises(SyncError, match="bad_request"):

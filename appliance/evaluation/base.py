@@ -53,13 +53,19 @@ def _need(conn: Any, session: str, *states: str, seated: bool = True) -> None:
         raise EvaluationError(f"session_{held[0]}", f"the session is {held[0]}")
     # A remote committee is paused while any of its venues is not connected (remote.py); a
     # member still signs in meanwhile (attendance, not the committee's work).
-    gone = [r[0] for r in conn.execute("SELECT venue FROM remote_links WHERE session = ? AND connected = 0", (session,))]
-    if gone and seated:
-        raise EvaluationError("committee_paused", f"the committee is paused: {', '.join(gone)} not connected")
+    if seated:
+        not_paused(conn, session)
     if seated and state != "finalized":
         problem = seating_problem(len(_members(conn, session)), _required(conn, session))
         if problem:
             raise EvaluationError("committee_incomplete", problem)
+
+
+def not_paused(conn: Any, session: str) -> None:
+    """Refuse (``committee_paused``) while a venue of a remote committee is not connected."""
+    gone = [r[0] for r in conn.execute("SELECT venue FROM remote_links WHERE session = ? AND connected = 0", (session,))]
+    if gone:
+        raise EvaluationError("committee_paused", f"the committee is paused: {', '.join(gone)} not connected")
 
 
 def _required(conn: Any, session: str) -> int:

@@ -367,6 +367,17 @@ def _perform(site: Site, conn: Any, remote: Remote, origin: str, record: dict[st
         answer.update(outcome="refused", code=exc.code, message=redact_personal_data(str(exc))[:300])
 
 
+def refused(site: Site, message: dict[str, Any], reason: str) -> None:
+    """A relayed message that is not what it claims (a bad signature, an unknown venue): never
+    applied, and journaled (``evaluation.remote_refused``) with its SHA-256, not its content."""
+    body = str(message.get("body", ""))
+    with site.store.transaction() as conn:
+        site.journal.append(conn, "evaluation.remote_refused", {
+            "session": str(message.get("session", ""))[:64], "from": str(message.get("from", ""))[:64],
+            "kind": str(message.get("kind", ""))[:16], "relay_seq": message.get("seq") if isinstance(message.get("seq"), int) else None,
+            "sha256": hashlib.sha256(body.encode()).hexdigest(), "reason": redact_personal_data(reason)[:300]})
+
+
 def relayed_records(site: Site, after: int, limit: int = 200) -> tuple[list[tuple[Remote, dict[str, Any]]], int]:
     """This venue's journal records after seq ``after`` that go to the other venues of a remote
     session: from a secondary venue its members' actions (to the main venue), from the main

@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 
 from appliance.clock import utc_timestamp
 from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
+from appliance.evaluation.base import not_paused
 from appliance.personal import redact_personal_data
 from appliance.site import Site
 
@@ -173,7 +174,9 @@ def structured(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def issue(site: Site, session: str) -> dict[str, Any]:
-    """Once every member has signed: render, seal, store, and journal the hashes and results."""
+    """Once every member has signed: render, seal, store, and journal the hashes and results (not
+    while a remote committee is paused: checked before rendering and again as it is stored)."""
+    not_paused(site.store.reader(), session)
     data = content(site, session)
     unsigned = [s["name"][0] + "*" for s in data["signatures"] if not s["done"]]
     if unsigned:
@@ -187,6 +190,7 @@ def issue(site: Site, session: str) -> dict[str, Any]:
     (folder / f"{session}.pdf.sealed").write_bytes(site.personal.seal("evaluation.report", pdf))
     rows = structured(data)
     with site.store.transaction() as conn:
+        not_paused(conn, session)
         conn.execute("INSERT OR REPLACE INTO eval_reports (session, html_sha256, pdf_sha256, issued) VALUES (?, ?, ?, ?)",
                      (session, html_sha, pdf_sha, utc_timestamp(site.clock.now())))
         site.journal.append(conn, "evaluation.report", {
