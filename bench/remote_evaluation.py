@@ -29,7 +29,7 @@ from appliance.evaluation import terminal
 from appliance.kiosks import Kiosks
 from appliance.webserver import WebServer
 from bench.common import percentile
-from cli.remote_demo import MAIN, SECONDARY, SEATS, SESSION, TEMPLATE, RemoteEvaluation
+from cli.remote_demo import MAIN, SECONDARY, SEATS, SESSION, TEMPLATE, RemoteEvaluation, wait_until
 from kiosk_ui import create_app
 from tests.browser import chromium
 
@@ -93,7 +93,7 @@ def _measure(sim: RemoteEvaluation, bases: dict[str, str], browser: Any) -> dict
     for site_id, refs in SEATS.items():
         venue = sim.venues[site_id]
         if site_id == SECONDARY:  # its terminals invite a sign-in once the main venue's screens arrived
-            _until(lambda: terminal.current_session(second.site.store.reader(), "PB1"))
+            wait_until(lambda: terminal.current_session(second.site.store.reader(), "PB1"), "the main venue's first screens")
         for desk, ref in enumerate(refs, start=1):
             name = f"PB1-{desk}"
             code = Kiosks(venue.site).add(name, "evaluation", room="PB1")
@@ -103,10 +103,10 @@ def _measure(sim: RemoteEvaluation, bases: dict[str, str], browser: Any) -> dict
             venue.kiosks[name] = terminal.Terminal(kiosk_id, name, "PB1", None)
             venue.sign_in(ref, desk)
     main = sim.venues[MAIN]
-    _until(lambda: all(r[0] for r in main.site.store.reader().execute("SELECT signed_in FROM eval_members WHERE session = ?",
-                                                                      (SESSION,))))
+    wait_until(lambda: all(r[0] for r in main.site.store.reader().execute("SELECT signed_in FROM eval_members WHERE session = ?",
+                                                                          (SESSION,))), "every member signed in")
     sim.everyone("read")
-    _until(lambda: sim._main_state() == "electing")
+    wait_until(lambda: sim._main_state() == "electing", "the vote open")
     screen = terminal.screen(main.site, SESSION, main.person("P01"))
     names = {m["person_id"]: m["name"] for m in screen["members"]}
     if len(set(names.values())) != len(names):
@@ -194,15 +194,6 @@ def _open(page: Any, url: str) -> None:
             time.sleep(0.2)
     page.goto(url)
 
-
-def _until(what: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise RuntimeError(f"not within {timeout} s")
 
 
 if __name__ == "__main__":

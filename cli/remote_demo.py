@@ -78,7 +78,8 @@ def plans(now: datetime) -> dict[str, dict[str, Any]]:
     return {MAIN: base, SECONDARY: second}
 
 
-def _wait(what: Any, why: str, timeout: float = 30.0) -> Any:
+def wait_until(what: Any, why: str, timeout: float = 30.0) -> Any:
+    """``what()`` once it is true (looked at every 20 ms), or `SimulationError` naming ``why``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = what()
@@ -220,7 +221,7 @@ class RemoteEvaluation:
         if remote.away(second.site.store.reader(), SESSION):
             self.held += 1
             return
-        state = _wait(lambda: (lambda r: r[0] if r and r[0] in ("applied", "refused") else None)(
+        state = wait_until(lambda: (lambda r: r[0] if r and r[0] in ("applied", "refused") else None)(
             second.site.store.reader().execute("SELECT state, code FROM remote_actions WHERE seq = ?", (seq,)).fetchone()),
             f"the main venue answering {ref}'s {action}")
         if state != "applied":
@@ -245,15 +246,15 @@ class RemoteEvaluation:
         main, second = self.venues[MAIN].site, self.venues[SECONDARY].site
         self.links[SECONDARY].cut()
         cut = time.monotonic()
-        _wait(lambda: remote.away(main.store.reader(), SESSION) and remote.away(second.store.reader(), SESSION),
+        wait_until(lambda: remote.away(main.store.reader(), SESSION) and remote.away(second.store.reader(), SESSION),
               "every venue showing the committee paused")
         self.pause_shown_s = round(time.monotonic() - cut, 2)
         self.act(ref, "marks", {"step": step["id"], "fields": marks, "submit": True})
         time.sleep(max(0.0, self.cut_s - (time.monotonic() - cut)))
         self.links[SECONDARY].restore()
-        _wait(lambda: not remote.away(main.store.reader(), SESSION) and not remote.away(second.store.reader(), SESSION),
+        wait_until(lambda: not remote.away(main.store.reader(), SESSION) and not remote.away(second.store.reader(), SESSION),
               "the link back at every venue")
-        _wait(lambda: second.store.reader().execute("SELECT COUNT(*) FROM remote_actions WHERE state IN ('held', 'sent')"
+        wait_until(lambda: second.store.reader().execute("SELECT COUNT(*) FROM remote_actions WHERE state IN ('held', 'sent')"
                                                     ).fetchone()[0] == 0, "the held action answered")
 
     def play(self) -> None:
@@ -267,15 +268,15 @@ class RemoteEvaluation:
         for desk, ref in enumerate(SEATS[MAIN], start=1):
             main.sign_in(ref, desk)
         second = self.venues[SECONDARY]
-        _wait(lambda: terminal.current_session(second.site.store.reader(), "PB1"), "the main venue's first screens")
+        wait_until(lambda: terminal.current_session(second.site.store.reader(), "PB1"), "the main venue's first screens")
         for desk, ref in enumerate(SEATS[SECONDARY], start=1):
             second.sign_in(ref, desk)
-        _wait(lambda: all(r[0] for r in main.site.store.reader().execute("SELECT signed_in FROM eval_members WHERE session = ?",
+        wait_until(lambda: all(r[0] for r in main.site.store.reader().execute("SELECT signed_in FROM eval_members WHERE session = ?",
                                                                          (SESSION,))), "every member signed in")
         self.everyone("read")
         chair = main.person("P01")
         self.everyone("vote", {"candidate": chair})
-        _wait(lambda: self._main_state() == "evaluating", "the chair elected")
+        wait_until(lambda: self._main_state() == "evaluating", "the chair elected")
         for number, step in enumerate(template["steps"]):
             if step["kind"] != "price":
                 marks = {}
@@ -290,11 +291,11 @@ class RemoteEvaluation:
                         else:
                             self.act(ref, "marks", {"step": step["id"], "fields": marks, "submit": True})
             self.act("P01", "confirm", {"step": step["id"]})
-            _wait(lambda step=step: self._step_state(step["id"]) == "confirmed", f"step {step['id']} confirmed")
+            wait_until(lambda step=step: self._step_state(step["id"]) == "confirmed", f"step {step['id']} confirmed")
         self.act("P01", "opinions")
         self.everyone("agree")
         self.act("P01", "finalize")
-        _wait(lambda: self._main_state() == "finalized", "the results")
+        wait_until(lambda: self._main_state() == "finalized", "the results")
         self.everyone("sign", lambda ref: {"signature_png": _b64(signature_png_of(100 + ord(ref[-1]))), "agrees": True,
                                            "dissent": ""})
         self.act("P01", "issue")
@@ -305,7 +306,7 @@ class RemoteEvaluation:
         from center import log as center_log
 
         main, second = self.venues[MAIN].site, self.venues[SECONDARY].site
-        _wait(lambda: any(r.payload["kind"] == "evaluation.report" for r in second.journal.records(kind="evaluation.remote_record")),
+        wait_until(lambda: any(r.payload["kind"] == "evaluation.report" for r in second.journal.records(kind="evaluation.remote_record")),
               "the report's record at the secondary venue")
         sent = [r.seq for r in second.journal.records(kind="evaluation.remote_action")]
         received = Counter(r.payload["origin_seq"] for r in main.journal.records(kind="evaluation.remote_received"))

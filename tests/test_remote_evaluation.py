@@ -293,6 +293,10 @@ def test_the_center_relays_only_what_a_venue_of_the_session_signed(venues, tmp_p
     refused = main.site.journal.records(kind="evaluation.remote_refused")[-1].payload
     assert (refused["from"], refused["relay_seq"], refused["sha256"]) == (SECONDARY, 999, hashlib.sha256(forged["body"].encode()).hexdigest())
     assert "does not verify" in refused["reason"]
+    for bad in ({"messages": "all of them"}, {"messages": [forged] * 201}, {},
+                {"messages": [{**forged, "kind": "video"}]}, {"messages": [{**forged, "body": 7}]}):
+        with pytest.raises(SyncError, match="bad_request"):  # a clear refusal, nothing stored
+            agent._post("relay/send", bad)
     with pytest.raises(SyncError, match="bad_request"):
         agent._post("relay/poll", {"after": -1})
     with pytest.raises(SyncError, match="bad_request"):
