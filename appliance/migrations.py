@@ -428,3 +428,14 @@ def m024_remote_committees(db: Database) -> None:
     # from here when origin is this site, received otherwise); sealed like every signature.
     db.execute("""CREATE TABLE remote_attachments (origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, sha256 TEXT NOT NULL,
                   sealed BLOB NOT NULL, PRIMARY KEY (origin, origin_seq))""")
+
+
+@migrations()
+def m025_venue_signoffs(db: Database) -> None:
+    # Each venue's supervisors sign for their venue's part of a remote evaluation
+    # (appliance/evaluation/venue_signoff.py): at the main venue every venue's sign-offs
+    # ('signed'); at a secondary venue its own until answered ('held', 'sent', 'signed',
+    # 'refused' with the code) and the others' as the main venue's records bring them.
+    db.execute("""CREATE TABLE venue_signoffs (session TEXT NOT NULL, venue TEXT NOT NULL, supervisor TEXT NOT NULL,
+                  remark TEXT NOT NULL DEFAULT '', signed TEXT NOT NULL, state TEXT NOT NULL, code TEXT, seq INTEGER,
+                  PRIMARY KEY (session, venue, supervisor))""")

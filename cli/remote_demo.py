@@ -5,7 +5,8 @@ through a proxy that can add latency and be cut (cli/linkproxy.py) — playing a
 evaluation: admission at each venue's gate with the commitment signed, sign-in at the
 terminals, the chair's vote across venues, every step marked, submitted and confirmed, the
 secondary venue's link cut in the middle of a step while one of its members acts, opinions,
-the results, the report signed by everyone and issued. It prints a JSON summary.
+the results, the report signed by every member and by a supervisor of each venue for its part,
+and issued. It prints a JSON summary.
 
 The members act through the functions their terminals call (appliance.evaluation.actions at the
 main venue; appliance.evaluation.remote.forward at the secondary venue); the screens are the
@@ -298,7 +299,18 @@ class RemoteEvaluation:
         wait_until(lambda: self._main_state() == "finalized", "the results")
         self.everyone("sign", lambda ref: {"signature_png": _b64(signature_png_of(100 + ord(ref[-1]))), "agrees": True,
                                            "dissent": ""})
+        self.venue_signoffs()
         self.act("P01", "issue")
+
+    def venue_signoffs(self) -> None:
+        """A supervisor at each venue signs for its part of the report (the secondary venue's
+        through the relay); the report waits for both."""
+        main = self.venues[MAIN].site
+        for site_id, venue in self.venues.items():
+            remote.sign_for_venue(venue.site, SESSION, supervisor=f"supervisor-{site_id}", remark="本场地评标过程在监督下进行")
+        wait_until(lambda: main.store.reader().execute("SELECT COUNT(DISTINCT venue) FROM venue_signoffs WHERE session = ? "
+                                                       "AND state = 'signed'", (SESSION,)).fetchone()[0] == len(self.venues),
+                   "every venue's supervisor signed for its part")
 
     # -- what it shows ----------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from appliance.evaluation import committee, opening, report, seating
+from appliance.evaluation import committee, opening, remote, report, seating, venue_signoff
+from appliance.evaluation.base import MEMBER_ROLES
 from appliance.evaluation.committee import EvaluationError
 from appliance.siteops.noshow import request_replacement
 from kiosk_ui.access import allow
@@ -71,6 +72,12 @@ def _detail(session: str) -> dict[str, Any]:
     if info is None:
         abort(404)
     out: dict[str, Any] = {"info": dict(info)}
+    held = remote.remote_of(_site(), conn, session)
+    if held is not None:  # a remote evaluation (远程异地评标): the link, and each venue's supervisors' sign-off
+        out["remote"] = {**(remote.link_state(_site(), conn, session) or {}), "me": held.me, "my_name": held.name(held.me),
+                         "signoffs": venue_signoff.signoffs(conn, session, held.venues)}
+        if not held.is_main:
+            return _secondary(conn, session, out)
     ev = conn.execute("SELECT state, chair, vote_round, template FROM evaluations WHERE session = ?", (session,)).fetchone()
     if ev is None:
         out["state"] = "not_started"
@@ -117,6 +124,24 @@ def _detail(session: str) -> dict[str, Any]:
     return out
 
 
+def _secondary(conn: Any, session: str, out: dict[str, Any]) -> dict[str, Any]:
+    """At a secondary venue the committee is held at the main venue: this venue's members, as
+    the main venue's screens for them say, and the evaluation's state from those screens."""
+    members, state, issued = [], "not_started", None
+    for r in conn.execute("""SELECT r.person_id, r.role, p.name_masked FROM roster r JOIN people p ON p.id = r.person_id
+                             WHERE r.session = ? ORDER BY r.person_id""", (session,)).fetchall():
+        if r["role"] not in MEMBER_ROLES:
+            continue
+        shown = remote.screen(_site(), session, r["person_id"])
+        me = (shown or {}).get("me") or {}
+        state = (shown or {}).get("state", state)
+        issued = issued or (shown or {}).get("report")
+        members.append({"person_id": r["person_id"], "name": r["name_masked"], "role": r["role"], "chair": bool(me.get("chair")),
+                        "signed_in": bool(me.get("signed_in")), "signed": bool(me.get("report_signed")),
+                        "pending": remote.pending(conn, session, r["person_id"])})
+    return {**out, "secondary": True, "state": state, "members": members, "seating": {}, "report": issued}
+
+
 def _opening_bids(session: str) -> list[dict[str, Any]]:
     """The prices of the section's signed-off opening record, for this session's bidders."""
     conn = _site().store.reader()
@@ -133,7 +158,7 @@ def _opening_bids(session: str) -> list[dict[str, Any]]:
 @allow("staff", "supervisor", "admin")
 def detail(session_id: str) -> Any:
     return render_template("committee_detail.html", d=_detail(session_id), session_id=session_id, states=state_texts(),
-                           form=ActionForm())
+                           errors=error_texts(), form=ActionForm())
 
 
 @bp.post("/<session_id>/start")
@@ -241,6 +266,20 @@ def approve(request_id: int) -> Any:
     except EvaluationError as exc:
         flash(error_texts().get(exc.code, str(exc)))
     return _back(row[0])
+
+
+@bp.post("/<session_id>/venue-sign")
+@allow("supervisor")
+def venue_sign(session_id: str) -> Any:
+    """A supervisor of this venue signs for its part of a remote evaluation's report."""
+    _evaluation_or_404(session_id)
+    try:
+        outcome = remote.sign_for_venue(_site(), session_id, supervisor=_by(), remark=request.form.get("remark", ""))
+        flash(_("Signed for this venue's part of the report.") if outcome == "signed"
+              else _("Signed: sent to the main venue."))
+    except EvaluationError as exc:
+        flash(error_texts().get(exc.code, str(exc)))
+    return _back(session_id)
 
 
 @bp.get("/<session_id>/report.pdf")

@@ -71,6 +71,9 @@ def error_texts() -> dict[str, str]:
         "committee_paused": _("The committee is paused: a venue of the remote evaluation is not connected. Nothing was done."),
         "other_venue": _("The plan seats you at another venue: please sign in there."),
         "not_remote": _("This evaluation is held here, not at another venue."), "unknown_action": _("Unknown action."),
+        "venues_unsigned": _("Not yet: a supervisor of every venue signs for the venue's part of the report first."),
+        "members_unsigned": _("Not yet: every member seated at this venue signs the report first."),
+        "already_signed": _("You have signed for this venue already."), "report_issued": _("The report is issued already."),
     }
 
 

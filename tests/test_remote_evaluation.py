@@ -346,7 +346,14 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
         content = report.content(main, "S-0922-02")
         assert Counter(m["venue"] for m in content["members"]) == {"长白县公共资源交易中心": 3, "临江市公共资源交易中心": 2}
         assert content["remote"] == {"main": "长白县公共资源交易中心", "others": ["临江市公共资源交易中心"]}
-        assert "远程异地评标：主会场 长白县公共资源交易中心" in report.render_html(content)
+        html = report.render_html(content)
+        assert "远程异地评标：主会场 长白县公共资源交易中心" in html
+        # Each venue's supervisor signed for that venue's part (the secondary's through the relay).
+        assert {v["name"]: [s["supervisor"] for s in v["signoffs"]] for v in content["venue_signoffs"]} == {
+            "长白县公共资源交易中心": ["supervisor-demo-remote-main"], "临江市公共资源交易中心": ["supervisor-demo-remote-second"]}
+        assert "各评标场地监督人员签认" in html and "supervisor-demo-remote-second" in html
+        signed = [r.payload for r in main.journal.records(kind="evaluation.venue_signed")]
+        assert [(p["venue"], len(p["members"])) for p in signed] == [("demo-remote-main", 3), ("demo-remote-second", 2)]
     finally:
         main.close()
     again = run_appliance("simulate", "remote-evaluation", "--folder", str(folder))

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from appliance.clock import utc_timestamp
-from appliance.evaluation import actions
+from appliance.evaluation import actions, venue_signoff
 from appliance.evaluation.base import EvaluationError
 from appliance.personal import redact_personal_data
 from appliance.signing import attachment_message, record_message, screens_message
@@ -190,6 +190,37 @@ def forward(site: Site, session: str, person_id: int, action: str, args: dict[st
         return record.seq
 
 
+def sign_for_venue(site: Site, session: str, *, supervisor: str, remark: str = "") -> str:
+    """A supervisor of this venue signs for its part of a remote evaluation's report: recorded
+    here at the main venue (``signed``), relayed from a secondary venue (``held``)."""
+    remote = remote_of(site, site.store.reader(), session)
+    if remote is None:
+        raise EvaluationError("not_remote", f"{session} is not a remote evaluation")
+    if not remote.is_main:
+        forward_venue_sign(site, session, supervisor=supervisor, remark=remark)
+        return "held"
+    with site.store.transaction() as conn:
+        venue_signoff.sign(site, conn, session, venue=remote.me, venue_name=remote.name(remote.me), main=remote.main,
+                           supervisor=supervisor, remark=remark)
+    return "signed"
+
+
+def forward_venue_sign(site: Site, session: str, *, supervisor: str, remark: str = "") -> int:
+    """A supervisor of this (secondary) venue signs for its part of the report
+    (venue_signoff.py): journaled here as an action without a member, held until the main venue
+    answers it. Returns the record's seq."""
+    supervisor, remark = venue_signoff.clean(supervisor, remark)
+    with site.store.transaction() as conn:
+        remote = remote_of(site, conn, session)
+        if remote is None or remote.is_main:
+            raise EvaluationError("not_remote", f"{session} is not held at another venue")
+        record = site.journal.append(conn, "evaluation.remote_action", {
+            "session": session, "main": remote.main, "person_id": None, "person_ref": None, "action": venue_signoff.ACTION,
+            "args": {"supervisor": supervisor, "remark": remark}, "terminal": None})
+        venue_signoff.held_at_secondary(conn, session, remote.me, supervisor, remark, record.seq, utc_timestamp(site.clock.now()))
+        return record.seq
+
+
 def attachment(site: Site, seq: int) -> dict[str, Any] | None:
     """The report signature a member's action ``seq`` (journaled here) names, as the message
     that carries it: {"session", "from", "origin_seq", "sha256", "png" (base64)}."""
@@ -239,6 +270,7 @@ def sent(site: Site, seqs: list[int]) -> None:
     if seqs:
         with site.store.transaction() as conn:
             conn.executemany("UPDATE remote_actions SET state = 'sent' WHERE seq = ? AND state = 'held'", [(s,) for s in seqs])
+            conn.executemany("UPDATE venue_signoffs SET state = 'sent' WHERE seq = ? AND state = 'held'", [(s,) for s in seqs])
 
 
 # -- receiving a relayed record ------------------------------------------------------------------
@@ -289,6 +321,11 @@ def receive_record(site: Site, session: str, origin: str, body: str, sig: str) -
         if record["kind"] == "evaluation.remote_answered" and answer.get("origin") == remote.me:
             conn.execute("UPDATE remote_actions SET state = ?, code = ?, answer_seq = ? WHERE seq = ?",
                          (answer.get("outcome"), answer.get("code"), local.seq, answer.get("origin_seq")))
+            conn.execute("UPDATE venue_signoffs SET state = ?, code = ? WHERE seq = ? AND venue = ?",
+                         ("signed" if answer.get("outcome") == "applied" else "refused", answer.get("code"), answer.get("origin_seq"),
+                          remote.me))
+        if record["kind"] == "evaluation.venue_signed" and answer.get("venue") != remote.me:
+            venue_signoff.learned(conn, answer, str(record.get("ts", "")))
     return "applied"
 
 
@@ -334,6 +371,13 @@ def _perform(site: Site, conn: Any, remote: Remote, origin: str, record: dict[st
     try:
         if p.get("main") != remote.me:  # an action meant for another main venue (a replay) is not ours
             raise EvaluationError("not_remote", f"the action was sent to {p.get('main')}, not to this venue")
+        if p.get("action") == venue_signoff.ACTION:  # a supervisor of that venue signs for its part
+            args = p.get("args") if isinstance(p.get("args"), dict) else {}
+            with site.store.transaction() as inner:
+                venue_signoff.sign(site, inner, remote.session, venue=origin, venue_name=remote.name(origin), main=remote.main,
+                                   supervisor=args.get("supervisor"), remark=args.get("remark", ""), origin_seq=record["seq"])
+            answer.update(outcome="applied", code=None)
+            return
         person = conn.execute("SELECT r.person_id FROM person_refs f JOIN roster r ON r.person_id = f.person_id "
                               "WHERE f.ref = ? AND r.session = ? AND r.venue = ?", (p.get("person_ref"), remote.session,
                                                                                    origin)).fetchone()

@@ -28,6 +28,7 @@ from cryptography.exceptions import InvalidTag
 
 from appliance.clock import utc_timestamp
 from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
+from appliance.evaluation import venue_signoff
 from appliance.evaluation.base import not_paused
 from appliance.personal import redact_personal_data
 from appliance.site import Site
@@ -145,6 +146,10 @@ def content(site: Site, session: str) -> dict[str, Any]:
             "SELECT bidder, question, answer FROM eval_clarifications WHERE session = ? ORDER BY id", (session,))],
         "signatures": signatures, "dissents": [x for x in signatures if x["done"] and not x["agrees"]],
         "remote": {"main": venues[remote["main"]], "others": [n for v, n in venues.items() if v != remote["main"]]} if remote else None,
+        "venue_signoffs": [{**v, "main": v["site"] == remote["main"],
+                            "members": [m["name"] for m in members if m["venue"] == v["name"]],
+                            "signoffs": [{**s, "signed": _local(s["signed"])} for s in v["signoffs"] if s["state"] == "signed"]}
+                           for v in venue_signoff.signoffs(conn, session, json.loads(remote["venues"]))] if remote else [],
     }
 
 
@@ -174,13 +179,16 @@ def structured(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def issue(site: Site, session: str) -> dict[str, Any]:
-    """Once every member has signed: render, seal, store, and journal the hashes and results (not
+    """Once every member has signed (and, in a remote evaluation, a supervisor of every venue): render, seal, store, and journal the hashes and results (not
     while a remote committee is paused: checked before rendering and again as it is stored)."""
     not_paused(site.store.reader(), session)
     data = content(site, session)
     unsigned = [s["name"][0] + "*" for s in data["signatures"] if not s["done"]]
     if unsigned:
         raise EvaluationError("unsigned", f"{len(unsigned)} member(s) have not signed the report")
+    waiting = [v["name"] for v in data["venue_signoffs"] if not v["signoffs"]]
+    if waiting:  # a remote evaluation: each venue's supervisors sign for their venue's part first
+        raise EvaluationError("venues_unsigned", f"no supervisor has signed for {', '.join(waiting)} yet")
     html = render_html(data)
     pdf = render_pdf(html)
     html_sha, pdf_sha = hashlib.sha256(html.encode()).hexdigest(), hashlib.sha256(pdf).hexdigest()

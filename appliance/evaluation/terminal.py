@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.clock import utc_timestamp
-from appliance.evaluation import committee, darkbid, remote
+from appliance.evaluation import committee, darkbid, remote, venue_signoff
 from appliance.evaluation.committee import EvaluationError
 from appliance.personal import mask_id_number
 from appliance.site import Site
@@ -227,7 +227,8 @@ def session_parts(conn: Any, session: str) -> list[Any]:
                   "SELECT id, approved FROM eval_reopens WHERE session = ?",
                   "SELECT pdf_sha256 FROM eval_reports WHERE session = ?",
                   "SELECT kiosk_id, person_id FROM eval_terminals WHERE session = ? ORDER BY kiosk_id",
-                  "SELECT venue, connected FROM remote_links WHERE session = ? ORDER BY venue"):
+                  "SELECT venue, connected FROM remote_links WHERE session = ? ORDER BY venue",
+                  "SELECT venue, supervisor, state FROM venue_signoffs WHERE session = ? ORDER BY venue, supervisor"):
         parts.append([tuple(r) for r in conn.execute(query, (session,))])
     return parts
 
@@ -292,6 +293,8 @@ def screen(site: Site, session: str, me: int) -> dict[str, Any]:
         venue_of = dict(conn.execute("SELECT person_id, venue FROM roster WHERE session = ?", (session,)).fetchall())
         for m in members:
             m["venue"] = venue_names.get(venue_of.get(m["person_id"]) or main)
+        link["signoffs"] = [{"name": v["name"], "signed": v["signed"]}
+                            for v in venue_signoff.signoffs(conn, session, [{"site": v["site"], "name": v["name"]} for v in link["venues"]])]
     mine = next(m for m in members if m["me"])
     active = committee.active_bidders(conn, session)
     bidders = [{"bidder": r[0], "name": r[1], "price": r[2], "valid": bool(r[3]), "active": r[0] in active}
