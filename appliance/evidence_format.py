@@ -14,6 +14,12 @@ LIMITS = {"manifest.json": 32 << 20, "manifest.sig": 1 << 10, "site.pub": 4 << 1
           "journal.jsonl": 512 << 20, "proofs.json": 64 << 20}
 PARTS = tuple(LIMITS)
 CENTER_PUB_LIMIT = 4 << 10  # center.pub, in a package the center exported
+# A remote evaluation's package: each venue's package inside one ZIP, listed in remote.json and
+# signed by the center (docs/evidence.md "A remote session").
+REMOTE_FORMAT = "site-appliance/remote-evidence/v1"
+REMOTE_MANIFEST_CONTEXT = b"provincial-center/remote-evidence-manifest/v1\n"
+REMOTE_LIMITS = {"remote.json": 1 << 20, "remote.sig": 1 << 10, "center.pub": CENTER_PUB_LIMIT}
+MAX_VENUES = 8
 
 
 def chunks_root(chunks: list[str]) -> str:

@@ -15,15 +15,25 @@ import base64
 import hashlib
 import json
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
 from appliance import merkle
-from appliance.evidence_format import CENTER_MANIFEST_CONTEXT, FORMAT, LIMITS, chunks_root
+from appliance.evidence_format import (
+    CENTER_MANIFEST_CONTEXT,
+    FORMAT,
+    LIMITS,
+    REMOTE_FORMAT,
+    REMOTE_MANIFEST_CONTEXT,
+    chunks_root,
+)
+from appliance.keys import fingerprint
 from center.base import CENTER_NAME, CenterError
+from center.footage import file_sha256
 from center.views import session_names
 
 
@@ -40,9 +50,20 @@ def _segment_chunks(store: Any, sha256: str, chunk_size: int) -> list[str]:
 
 
 def export(center: Any, site_id: str, session: str, out: Path, *, by: str) -> dict[str, Any]:
-    """Write the package to ``out`` (whole, or not at all)."""
+    """Write the package to ``out`` (whole, or not at all), keep a copy and log it."""
     from center import log as center_log
 
+    info = _write(center, site_id, session, out, by=by)
+    package_sha = _keep(center, site_id, session, out, by)
+    with center.db.transaction() as conn:
+        center_log.append(conn, center.key, center.clock, by, "evidence.exported",
+                          {"site": site_id, "session": session, "records": info["records"], "segments": info["segments"],
+                           "sha256": package_sha})
+    return {**info, "sha256": package_sha}
+
+
+def _write(center: Any, site_id: str, session: str, out: Path, *, by: str) -> dict[str, Any]:
+    """One site's package of the session, written to ``out`` (whole, or not at all)."""
     with center.db.reader() as conn:
         receipt = conn.execute("SELECT size, note FROM receipts WHERE site = %s ORDER BY size DESC LIMIT 1", (site_id,)).fetchone()
         pem = conn.execute("SELECT public_key FROM sites WHERE id = %s", (site_id,)).fetchone()
@@ -110,13 +131,68 @@ def export(center: Any, site_id: str, session: str, out: Path, *, by: str) -> di
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
-    package_sha = _keep(center, site_id, session, out, by)
+    return {"site": site_id, "session": session, "file": str(out), "records": len(records), "segments": len(listed),
+            "checkpoint_size": size, "key_fingerprint": fingerprint(load_pem_public_key(pem[0].encode()))}
+
+
+def export_remote(center: Any, session: str, out: Path, *, by: str) -> dict[str, Any]:
+    """A remote evaluation's package (远程异地评标, docs/evidence.md "A remote session"): every
+    venue's package of the session as above, inside one ZIP with ``remote.json`` naming the
+    venues, their keys' fingerprints and each package's SHA-256, signed by the center
+    (``remote.sig``). `appliance evidence verify` checks each venue's package with that venue's
+    key and every record one venue's journal embeds from another with the other's key."""
+    from center import log as center_log
+
+    with center.db.reader() as conn:
+        venues = conn.execute("SELECT site, main FROM remote_sessions WHERE session = %s ORDER BY main DESC, site",
+                              (session,)).fetchall()
+        if not venues:
+            raise CenterError(404, "no_session", f"{session!r} is not a remote evaluation registered here")
+        names = _venue_names(conn, session, [v[0] for v in venues if v[1]][:1])
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="remote-evidence-", dir=center.staging) as tmp:
+        for site_id, main in venues:
+            inner = Path(tmp) / f"{site_id}.zip"
+            info = _write(center, site_id, session, inner, by=by)
+            parts.append({"site": site_id, "name": names.get(site_id, site_id), "main": bool(main), "package": f"venues/{site_id}.zip",
+                          "key_fingerprint": info["key_fingerprint"], "sha256": file_sha256(inner), "size": inner.stat().st_size,
+                          "records": info["records"], "segments": info["segments"], "checkpoint_size": info["checkpoint_size"]})
+        manifest = {"format": REMOTE_FORMAT, "session": session, "main": next(p["site"] for p in parts if p["main"]) if any(
+                        p["main"] for p in parts) else None, "venues": parts,
+                    "exported_by": {"center": CENTER_NAME, "by": by, "at": center.clock.now().isoformat()}}
+        manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode()
+        signature = center.key.sign(REMOTE_MANIFEST_CONTEXT + hashlib.sha256(manifest_bytes).digest())
+        tmp_out = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        try:
+            with zipfile.ZipFile(tmp_out, "w", compression=zipfile.ZIP_STORED) as z:
+                z.writestr("remote.json", manifest_bytes, compress_type=zipfile.ZIP_DEFLATED)
+                z.writestr("remote.sig", base64.b64encode(signature).decode() + "\n")
+                z.writestr("center.pub", center.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+                for part in parts:  # each venue's package as it is (a ZIP already)
+                    z.write(Path(tmp) / f"{part['site']}.zip", part["package"])
+            tmp_out.replace(out)
+        finally:
+            tmp_out.unlink(missing_ok=True)
+    package_sha = _keep(center, parts[0]["site"], session, out, by)
     with center.db.transaction() as conn:
         center_log.append(conn, center.key, center.clock, by, "evidence.exported",
-                          {"site": site_id, "session": session, "records": len(records), "segments": len(listed),
+                          {"remote": True, "session": session, "venues": [p["site"] for p in parts],
+                           "records": sum(p["records"] for p in parts), "segments": sum(p["segments"] for p in parts),
                            "sha256": package_sha})
-    return {"site": site_id, "session": session, "file": str(out), "records": len(records), "segments": len(listed),
-            "checkpoint_size": size, "sha256": package_sha}
+    return {"session": session, "file": str(out), "venues": [{k: p[k] for k in ("site", "name", "main", "records", "segments")}
+                                                             for p in parts], "sha256": package_sha}
+
+
+def _venue_names(conn: Any, session: str, main: list[str]) -> dict[str, str]:
+    """The venues' names as the main venue's latest day plan carrying the session names them."""
+    for (item,) in conn.execute("SELECT item FROM feed WHERE site = %s AND kind = 'day_plan' ORDER BY seq DESC LIMIT 20",
+                                (main[0] if main else "",)):
+        plan = json.loads(item).get("body") or {}
+        for s in plan.get("sessions") or []:
+            if isinstance(s, dict) and s.get("id") == session and isinstance(s.get("remote"), dict):
+                return {v["site"]: v["name"] for v in s["remote"].get("venues") or []
+                        if isinstance(v, dict) and isinstance(v.get("site"), str) and isinstance(v.get("name"), str)}
+    return {}
 
 
 def _keep(center: Any, site_id: str, session: str, out: Path, by: str) -> str:
@@ -125,7 +201,6 @@ def _keep(center: Any, site_id: str, session: str, out: Path, by: str) -> str:
     import shutil
 
     from appliance.clock import utc_timestamp
-    from center.footage import file_sha256
     from center.media import retain_until
 
     digest = file_sha256(out)

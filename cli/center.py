@@ -151,18 +151,25 @@ def center_staff(center_dir: Path, name: str, password: str) -> None:
 
 @center.command("evidence")
 @center_data
-@click.option("--site", "site_id", required=True, help="The venue's site id.")
+@click.option("--site", "site_id", default=None, help="The venue's site id (not with --remote).")
+@click.option("--remote", is_flag=True, help="A remote evaluation's package: every venue's records and keys in one.")
 @click.option("--session", required=True, help="The session's id.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The package to write (.zip).")
 @click.option("--by", default="cli", show_default=True, help="Who exports it (written to the center's log).")
-def center_evidence(center_dir: Path, site_id: str, session: str, out: Path, by: str) -> None:
+def center_evidence(center_dir: Path, site_id: str | None, remote: bool, session: str, out: Path, by: str) -> None:
     """A session's evidence package from what the center holds, signed by the center and
-    checked offline with `appliance evidence verify` (docs/evidence.md)."""
+    checked offline with `appliance evidence verify` (docs/evidence.md); with --remote, a
+    remote evaluation's package holding every venue's."""
     from center.base import CenterError
-    from center.evidence import export
+    from center.evidence import export, export_remote
 
+    if remote == (site_id is not None):
+        fail("--site: name the venue, or give --remote for a remote evaluation's package (one of the two)")
     try:
-        emit({"ok": True, **export(_open(center_dir), site_id, session, out, by=by)})
+        if remote:
+            emit({"ok": True, **export_remote(_open(center_dir), session, out, by=by)})
+        else:
+            emit({"ok": True, **export(_open(center_dir), site_id, session, out, by=by)})
     except CenterError as exc:
         fail(str(exc))
 

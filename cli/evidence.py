@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -39,19 +40,26 @@ def evidence_export(data_dir: Path, config_path: Path | None, session_id: str, o
 @click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The site's key held elsewhere (PEM, or its verifier key text): the package must be signed by it.")
 @click.option("--fingerprint", "pinned_fingerprint", default=None,
-              help="The site key's fingerprint as written down at the venue or shown by the center (64 hex).")
+              help="The site key's fingerprint as written down at the venue or shown by the center (64 hex); "
+                   "for a remote evaluation's package, the center key's.")
 @friendly_errors
 def evidence_verify(file: Path, key_path: Path | None, pinned_fingerprint: str | None) -> None:
     """Check an evidence package and print the fingerprint of the key that signed it; exit 1 and
     name every problem when anything is altered or the key is not the pinned one; exit 2 when
     the file is not a package at all."""
     from appliance.evidence import EvidenceError, verify
+    from appliance.evidence_remote import is_remote, verify_remote
     from appliance.keys import load_pinned_key, normalise_fingerprint
 
     key = load_pinned_key(key_path) if key_path is not None else None
     fp = normalise_fingerprint(pinned_fingerprint) if pinned_fingerprint is not None else None
     try:
-        report = verify(file, key=key, fingerprint_hex=fp)
+        if is_remote(file):  # a remote evaluation's: every venue's package, pinned to the keys it lists
+            if key_path is not None:
+                fail("--key: a remote evaluation's package holds several venues' keys; pin the center's with --fingerprint")
+            report: Any = verify_remote(file, center_fingerprint=fp)
+        else:
+            report = verify(file, key=key, fingerprint_hex=fp)
     except EvidenceError as exc:
         fail(str(exc))
     emit(report.as_json())

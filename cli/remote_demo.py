@@ -332,8 +332,9 @@ class RemoteEvaluation:
                                 self.center.key.public_key())
         journals["center-log"] = {"size": log["records"], "head": log.get("head"), "verified": log["ok"]}
         report = main.store.reader().execute("SELECT pdf_sha256 FROM eval_reports WHERE session = ?", (SESSION,)).fetchone()
+        evidence = self.evidence()
         return {
-            "ok": all(j["verified"] for j in journals.values()) and not [s for s in sent if s not in answered],
+            "ok": all(j["verified"] for j in journals.values()) and not [s for s in sent if s not in answered] and evidence["verified"],
             "session": SESSION, "state": self._main_state(), "report_pdf_sha256": report[0] if report else None,
             "venues": [{"site": s, "name": NAMES[s], "main": s == MAIN} for s in (MAIN, SECONDARY)],
             "members_by_venue": {NAMES[s]: list(refs) for s, refs in SEATS.items()},
@@ -345,7 +346,24 @@ class RemoteEvaluation:
             "duplicates": sum(n - 1 for n in received.values() if n > 1),
             "relayed_messages": self.center.db.value("SELECT COUNT(*) FROM relay"),
             "journals": journals,
+            "evidence": evidence,
         }
+
+    def evidence(self) -> dict[str, Any]:
+        """Each venue's journal up to the center, then the remote session's evidence package
+        the center exports (every venue's records and keys), checked offline."""
+        from appliance.evidence_remote import verify_remote
+        from center.evidence import export_remote
+
+        for venue in self.venues.values():
+            Agent(venue.site).sync_once()
+        out = self.folder / f"{SESSION}-remote-evidence.zip"
+        exported = export_remote(self.center, SESSION, out, by="simulation")
+        checked = verify_remote(out).as_json()
+        return {"file": str(out), "sha256": exported["sha256"], "verified": checked["ok"],
+                "venues": {v["site"]: v.get("records") for v in checked["venues"]},
+                "embedded_records_checked": checked["embedded_records_checked"],
+                "actions": checked["actions"], "actions_answered": checked["actions_answered"], "problems": checked["problems"][:5]}
 
 
 def _b64(data: bytes) -> str:

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -317,6 +318,21 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
     assert summary["members_by_venue"] == {"长白县公共资源交易中心": ["P01", "P02", "P03"], "临江市公共资源交易中心": ["P04", "P06"]}
     assert (summary["link_cuts"], summary["actions_lost"], summary["duplicates"]) == (1, 0, 0) and summary["actions_held"] == 1
     assert all(j["verified"] for j in summary["journals"].values()) and len(summary["journals"]) == 3
+    # The remote session's evidence package holds both venues' records and keys and verifies
+    # offline; one byte changed anywhere in it and it does not.
+    package = Path(summary["evidence"]["file"])
+    checked = run_appliance("evidence", "verify", str(package))
+    assert checked.returncode == 0, checked.stdout[-2000:]
+    report = json_line(checked.stdout)
+    assert [(v["site"], v["main"], v["ok"]) for v in report["venues"]] == [("demo-remote-main", True, True),
+                                                                         ("demo-remote-second", False, True)]
+    assert report["embedded_records_checked"] > 20 and report["actions"] == report["actions_answered"] == summary["actions_relayed"]
+    data = bytearray(package.read_bytes())
+    for at in (len(data) // 3, 2 * len(data) // 3, len(data) - 200):
+        bad = tmp_path / f"altered-{at}.zip"
+        bad.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
+        altered = run_appliance("evidence", "verify", str(bad))
+        assert altered.returncode == 1 and not json_line(altered.stdout)["ok"], (at, altered.stdout[-1000:])
     # Independently of the code that made them: the secondary venue's journal embeds the main
     # venue's committee records, each verifying with the main venue's key (docs/remote-evaluation.md).
 
