@@ -178,6 +178,8 @@ def home() -> Any:
         if s is None:
             abort(503)  # (current_session admits no sign-in before the main venue's first screens)
         s = {**s, "remote": remote.link_state(site, conn, session), "pending": remote.pending(conn, session, me)}
+        if s.get("open_step") and s.get("marks") is not None:  # what the member typed and sent, until the main venue has it
+            s["marks"] = {**s["marks"], **remote.marks_on_the_way(conn, session, me, s["open_step"]["id"])}
     else:
         s = terminal.screen(site, session, me)
     return render_template("evaluation_terminal.html", s=s, form=ActionForm(), actions_named=committee_action_texts(), errors=error_texts(),

@@ -15,7 +15,9 @@ from appliance.siteops.plan import load_plan, parse_plan
 from appliance.siteops.sessions import change_state
 from tests.venue import ROOT, todays_plan
 
-DOC_BLOCK = re.search(r"```sh\n(.*?)```", (ROOT / "docs" / "evidence.md").read_text(encoding="utf-8"), re.S).group(1)
+DOC = (ROOT / "docs" / "evidence.md").read_text(encoding="utf-8")
+DOC_BLOCK = re.search(r"## Checking with standard tools alone.*?```sh\n(.*?)```", DOC, re.S).group(1)
+REMOTE_BLOCK = re.search(r"## A remote session.*?```sh\n(.*?)```", DOC, re.S).group(1)
 
 
 def make_package(data_dir, out):

@@ -327,6 +327,30 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
     assert [(v["site"], v["main"], v["ok"]) for v in report["venues"]] == [("demo-remote-main", True, True),
                                                                          ("demo-remote-second", False, True)]
     assert report["embedded_records_checked"] > 20 and report["actions"] == report["actions_answered"] == summary["actions_relayed"]
+    # The same with standard tools alone, as docs/evidence.md writes it: the remote block, then
+    # each venue's package with the package block; remote.json changed by one word fails.
+    import subprocess
+    import zipfile
+
+    from tests.test_evidence_docs import REMOTE_BLOCK, run_doc_block
+
+    def remote_block(zip_path, folder):
+        folder.mkdir()
+        return subprocess.run(["sh", "-e", "-c", REMOTE_BLOCK.replace("../remote.zip", str(zip_path))], cwd=folder,
+                              capture_output=True, text=True, timeout=300)
+
+    done = remote_block(package, tmp_path / "by-hand")
+    assert done.returncode == 0 and "embedded records verified:" in done.stdout, done.stderr[-2000:]
+    for site_id in ("demo-remote-main", "demo-remote-second"):
+        inner = tmp_path / "by-hand" / "venues" / f"{site_id}.zip"
+        assert run_doc_block(tmp_path / f"by-hand-{site_id}", inner).returncode == 0
+    renamed = tmp_path / "renamed.zip"
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(renamed, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            dst.writestr(info, body.replace("临江市".encode(), "临江县".encode()) if info.filename == "remote.json" else body)
+    assert remote_block(renamed, tmp_path / "by-hand-renamed").returncode != 0
+    assert run_appliance("evidence", "verify", str(renamed)).returncode == 1
     data = bytearray(package.read_bytes())
     for at in (len(data) // 3, 2 * len(data) // 3, len(data) - 200):
         bad = tmp_path / f"altered-{at}.zip"

@@ -54,8 +54,10 @@ class Venue:
             sim.stop()
 
 
-def build_venue(tmp: Path, site_id: str = "test-county-01", *, desks: int = 0) -> Venue:
-    """The demo venue; ``desks``: evaluation terminals in room PB1, each with a desk reader."""
+def build_venue(tmp: Path, site_id: str = "test-county-01", *, desks: int = 0, plan: bool = True) -> Venue:
+    """The demo venue; ``desks``: evaluation terminals in room PB1, each with a desk reader.
+    ``plan=False``: no plan loaded and no kiosks added (the caller's plan comes from a center;
+    `add_kiosks` then)."""
     data = tmp / "site"
     init_site(data, site_id, "测试县公共资源交易中心")
     reader = SamSimulator.on_pty(tmp / "ttyREADER").start()
@@ -102,13 +104,20 @@ protocol = "8a"
 board = 1
 locks = 24
 """, encoding="utf-8")
-    with open_site(data) as site:
-        load_plan(site, parse_plan(json.dumps(todays_plan(site_id), ensure_ascii=False)))
-        change_state(site, "S-0922-02", "admitting", by="setup")
-        code = Kiosks(site).add("gate-1-kiosk", "gate", reader="gate-1-reader")
-        desk_codes = [Kiosks(site).add(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1")
-                      for i in range(1, desks + 1)]
-    return Venue(data, reader, gate, lockers, code, desk_sims, desk_codes)
+    venue = Venue(data, reader, gate, lockers, "", desk_sims, [])
+    if plan:
+        with open_site(data) as site:
+            load_plan(site, parse_plan(json.dumps(todays_plan(site_id), ensure_ascii=False)))
+            change_state(site, "S-0922-02", "admitting", by="setup")
+            add_kiosks(site, venue)
+    return venue
+
+
+def add_kiosks(site: Any, venue: Venue) -> None:
+    """The gate's kiosk and room PB1's terminals, each with its reader (their enrolment codes)."""
+    venue.kiosk_code = Kiosks(site).add("gate-1-kiosk", "gate", reader="gate-1-reader")
+    venue.desk_codes = [Kiosks(site).add(f"PB1-{i}", "evaluation", reader=f"pb1-desk-{i}", room="PB1")
+                        for i in range(1, len(venue.desks) + 1)]
 
 
 def enter_evaluation_area(site: Any, ref: str, *, reader: str = "gate-1-reader", gate_id: str = "G-IN") -> None:

@@ -265,6 +265,25 @@ def pending(conn: Any, session: str, person_id: int) -> list[dict[str, Any]]:
     return [{"seq": r[0], "action": r[1], "state": r[2], "code": r[3]} for r in rows]
 
 
+def marks_on_the_way(conn: Any, session: str, person_id: int, step: str) -> dict[str, dict[str, str]]:
+    """The marks of a member's ``marks`` actions for ``step`` not yet answered by the main venue
+    (``"bidder|criterion"`` → value and explanation, as the screen holds marks): the member's
+    form shows what they typed and sent, not the older marks the main venue's screen carries."""
+    out: dict[str, dict[str, str]] = {}
+    for (body,) in conn.execute("SELECT j.body FROM remote_actions a JOIN journal j ON j.seq = a.seq WHERE a.session = ? "
+                                "AND a.person_id = ? AND a.action = 'marks' AND a.state IN ('held', 'sent') ORDER BY a.seq",
+                                (session, person_id)):
+        args = json.loads(body)["payload"].get("args") or {}
+        if args.get("step") != step or not isinstance(args.get("fields"), dict):
+            continue
+        for key, value in args["fields"].items():
+            kind, _, rest = str(key).partition("|")
+            if kind in ("m", "x") and rest.count("|") == 1:
+                mark = out.setdefault(rest, {"value": "", "explanation": ""})
+                mark["value" if kind == "m" else "explanation"] = str(value)
+    return out
+
+
 def sent(site: Site, seqs: list[int]) -> None:
     """The center holds these actions now (no longer only here)."""
     if seqs:
