@@ -1,7 +1,8 @@
 """Remote evaluation (issue #16, docs/remote-evaluation.md), measured in the browser: a main
-venue, a secondary venue and the center on loopback (cli/remote_demo.py), each venue's link to
-the center through a userspace shaper adding 50 ms each way (cli/linkproxy.py), each venue's web
-app on its own port and its members' terminals open in Debian's chromium.
+venue, a secondary venue and the center on loopback (cli/remote_demo.py prepares them), each
+venue its own `appliance run` process (web, relay, services), each venue's link to the center
+through a userspace shaper adding 50 ms each way (cli/linkproxy.py), its members' terminals open
+in Debian's chromium.
 
 * ``action_to_screens`` — a member at the secondary venue votes on their screen (a click); timed
   until every open screen, at both venues, shows that member as having voted (the main venue
@@ -27,11 +28,10 @@ from typing import Any
 from appliance.evaluation import committee as ev
 from appliance.evaluation import terminal
 from appliance.kiosks import Kiosks
-from appliance.webserver import WebServer
 from bench.common import percentile
 from cli.remote_demo import MAIN, SECONDARY, SEATS, SESSION, TEMPLATE, RemoteEvaluation, wait_until
-from kiosk_ui import create_app
 from tests.browser import chromium
+from tests.test_runtime import start, stop, wait_ready
 
 ROUNDS = 12
 CUTS = 4
@@ -56,15 +56,15 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o711)  # the private PostgreSQL cluster beside the folder runs as 'nobody' under root
         sim = RemoteEvaluation(Path(tmp) / "remote", delay_ms=DELAY_MS)
-        servers: list[WebServer] = []
+        procs: list[Any] = []
         try:
-            sim.start()
+            sim.start(relays=False)
             bases = {}
-            for site_id, venue in sim.venues.items():
-                server = WebServer(create_app(venue.site), "127.0.0.1", 0, threads=16, name=f"web-{site_id}")
-                bases[site_id] = f"http://127.0.0.1:{server.prepare()}"
-                server.start()
-                servers.append(server)
+            for site_id, venue in sim.venues.items():  # each venue its own process, as on its own box
+                proc, port = start(venue.site.data_dir)
+                procs.append(proc)
+                wait_ready(proc, port, timeout=60)
+                bases[site_id] = f"http://127.0.0.1:{port}"
             main = sim.venues[MAIN]
             for site_id, refs in SEATS.items():
                 for ref in refs:
@@ -74,8 +74,8 @@ def run() -> dict[str, Any]:
             with chromium() as browser:
                 return _measure(sim, bases, browser)
         finally:
-            for server in servers:
-                server.stop()
+            for proc in procs:
+                stop(proc)
             sim.stop()
 
 

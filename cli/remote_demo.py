@@ -145,7 +145,9 @@ class RemoteEvaluation:
 
     # -- the three parts --------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, relays: bool = True) -> None:
+        """The center and both venues, enrolled, the day's plan published to each; with
+        ``relays``, each venue's relay runs here (else in the venue's own `appliance run`)."""
         import psycopg
         from psycopg import sql
 
@@ -183,7 +185,7 @@ class RemoteEvaluation:
             self.center.add_item(site_id, "day_plan", plan)  # the center writes in each venue's key
             Agent(self.venues[site_id].site).sync_once()
             change_state(self.venues[site_id].site, SESSION, "admitting", by="sim-staff")
-        for venue in self.venues.values():
+        for venue in self.venues.values() if relays else ():
             self.relays.append(RelayLink(venue.site).start())
 
     def stop(self) -> None:

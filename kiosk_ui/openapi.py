@@ -53,6 +53,8 @@ STATUS = {
         "sync": {"type": "object", "required": ["state"], "properties": {
             "state": {"enum": ["not_connected", "enrolled"]}, "center": {"type": "string"},
             "acked": {"type": "integer"}, "pending": {"type": "integer"}, "last_success": {"type": ["string", "null"]}}},
+        "remote_screens": {"type": ["integer", "null"],
+                           "description": "the version of the newest screens a remote committee's main venue sent here"},
         "sessions_today": {"type": "array", "items": {
             "type": "object", "required": ["id", "kind", "section_name", "state", "start", "room"],
             "properties": {"id": {"type": "string"}, "kind": {"enum": ["opening", "evaluation"]},

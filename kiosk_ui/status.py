@@ -60,6 +60,9 @@ def collect_status(site: Any) -> dict[str, Any]:
         "services": services,
         "devices": devices,
         "sync": sync_status(site),
+        # A remote committee's screens arriving from the main venue are not journaled: their
+        # version is what tells a secondary venue's terminals to look again (docs/remote-evaluation.md).
+        "remote_screens": site.store.reader().execute("SELECT MAX(version) FROM remote_screens").fetchone()[0],
         "sessions_today": [dict(r) for r in site.store.reader().execute(
             """SELECT s.id, s.kind, s.section_name, s.state, s.start, r.name AS room FROM sessions s
                JOIN rooms r ON r.id = s.room WHERE s.day = ? ORDER BY s.start""",

@@ -178,6 +178,11 @@ def sentence(kind: str, p: dict[str, Any], n: Names) -> str:
         return _("%(person)s was seated on the committee", person=who)
     if kind == "checkin.timed_out":
         return _("A check-in at the kiosk timed out")
+    if kind == "evaluation.remote_action" and p.get("action") == "venue_sign":
+        return _("%(by)s, a supervisor at this venue, signed for its part of the report; sent to the main venue",
+                 by=(p.get("args") or {}).get("supervisor", ""))
+    if kind == "evaluation.venue_signed":
+        return _("%(by)s signed for the part of %(venue)s in the report", by=p.get("supervisor", ""), venue=p.get("venue_name", ""))
     if kind == "evaluation.remote_action":
         action = committee_action_texts().get(p.get("action", "")) or _("an action")
         return _("%(person)s at this venue: %(action)s, sent to the main venue", person=who, action=action)
@@ -207,7 +212,7 @@ def committee_action_texts() -> dict[str, str]:
             "marks": _("Marks"), "confirm": _("Confirm the step"), "reopen": _("Request to reopen a step"),
             "clarify": _("Clarification question"), "opinions": _("Ask for opinions"), "revise": _("Revised score"),
             "agree": _("Agreement"), "finalize": _("Confirm the results"), "sign": _("Report signature"),
-            "issue": _("Issue the report")}
+            "issue": _("Issue the report"), "venue_sign": _("A supervisor's sign-off for the venue's part")}
 
 
 def evidence_problem(d: dict[str, Any]) -> str:
