@@ -197,6 +197,9 @@ def verify(path: Path, *, key: Ed25519PublicKey | None = None, fingerprint_hex: 
         raise EvidenceError(f"{path.name}: not a readable ZIP ({exc})") from exc
     with z:
         infos = {i.filename: i for i in z.infolist()}
+        if len(infos) != len(z.infolist()):
+            report.problem("two entries of the same name: which one is meant cannot be told", "duplicate_entries")
+            return report
         if len(infos) > MAX_ENTRIES:
             report.problem(f"{len(infos)} entries: more than any package holds", "too_many_entries", n=len(infos))
             return report

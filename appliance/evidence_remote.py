@@ -12,14 +12,16 @@ The provincial center exports it (center/evidence.py `export_remote`): one ZIP h
 * ``venues/<site>.zip`` — each venue's package of the session exactly as the center exports one
   (docs/evidence.md), its records proven by that venue's own key.
 
-`verify` checks the center's signature; each venue's package by its SHA-256 and then as a whole
-package pinned to the key fingerprint listed for it (every record signed by that venue, proven
-in its signed checkpoint, the footage by its digests); and across the venues: every record one
-venue's journal embeds from another (``evaluation.remote_received`` at the main venue,
-``evaluation.remote_record`` at a secondary venue) carries that venue's record signature, checked
-with the other venue's key, and where the other venue's package covers that sequence number
-it holds the same record. It also counts each secondary venue's actions and which the main
-venue answered.
+`verify_remote` checks the center's signature and the manifest's shape; each venue's package
+by its size and SHA-256 and then as a whole package pinned to the key fingerprint listed for it
+(every record signed by that venue, proven in its signed checkpoint, the footage by its
+digests); and across the venues: every record one venue's journal embeds from another
+(``evaluation.remote_received`` only at the main venue, ``evaluation.remote_record`` only at a
+secondary venue) carries that venue's record signature, checked with the other venue's key, and
+where the other venue's package covers that sequence number it holds the same record; every
+venue the main venue's records name is in the package. It also counts each secondary venue's
+actions and which the main venue answered. The checks across venues keep only the record bodies
+they read (a few kinds), not whole journals.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> Remot
         raise EvidenceError(f"{path.name}: not a readable ZIP ({exc})") from exc
     with z, tempfile.TemporaryDirectory(prefix="remote-evidence-") as tmp:
         infos = {i.filename: i for i in z.infolist()}
+        if len(infos) != len(z.infolist()):
+            report.problem("the ZIP holds two entries of the same name: which one is meant cannot be told")
+            return report
         for name, limit in REMOTE_LIMITS.items():
             if name not in infos:
                 report.problem(f"{name}: missing")
@@ -122,7 +127,14 @@ def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> Remot
             report.problem(f"remote.json: not a {REMOTE_FORMAT} manifest (format, session, venues with site, package, sha256, "
                            f"key_fingerprint; at most {MAX_VENUES} venues)")
             return report
-        journals: dict[str, dict[int, tuple[str, str]]] = {}
+        sites = [v["site"] for v in venues]
+        if len(set(sites)) != len(sites) or len(sites) < 2 or any(v["package"] != f"venues/{v['site']}.zip" for v in venues) \
+                or [v["site"] for v in venues if v.get("main") is True] != [manifest.get("main")] \
+                or not all(type(v.get(k)) is int for v in venues for k in ("size", "records", "checkpoint_size")):
+            report.problem("remote.json: at least two venues, each once, its package at venues/<site>.zip, with its size, "
+                           "records and checkpoint_size; exactly one the main venue, the one main names")
+            return report
+        journals: dict[str, dict[int, tuple[str, str, str | None]]] = {}
         keys: dict[str, Ed25519PublicKey] = {}
         covered: dict[str, int] = {}
         for v in venues:
@@ -134,20 +146,40 @@ def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> Remot
             if not name.endswith("/"):
                 report.problem(f"{name}: not in remote.json")
         _across(manifest.get("main"), journals, keys, covered, report)
+        named = _named_venues(journals.get(manifest.get("main"), {}))
+        if named - set(sites):
+            report.problem(f"the main venue's journal names venues of the session that the package does not hold: "
+                           f"{', '.join(sorted(named - set(sites)))}")
     return report
 
 
+def _named_venues(journal: dict[int, tuple[str, str, str | None]]) -> set[str]:
+    """The venues the main venue's records of the session name (its links, sign-offs, receipts)."""
+    out: set[str] = set()
+    for kind, _, body in journal.values():
+        if body is not None and kind in ("evaluation.remote_link", "evaluation.venue_signed", "evaluation.remote_received"):
+            payload = json.loads(body).get("payload") or {}
+            named = payload.get("venue") if kind != "evaluation.remote_received" else payload.get("origin")
+            if isinstance(named, str):
+                out.add(named)
+    return out
+
+
+KEPT = (*EMBEDDING, "evaluation.remote_answered", "evaluation.remote_link", "evaluation.venue_signed")
+
+
 def _venue(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], v: dict[str, Any], report: RemoteReport, tmp: Path,
-           keys: dict[str, Ed25519PublicKey], covered: dict[str, int]) -> dict[int, tuple[str, str]] | None:
-    """One venue's package: its SHA-256, then the whole package pinned to the listed key.
-    Returns its journal (seq → (kind, body hash, …)) when it verified."""
+           keys: dict[str, Ed25519PublicKey], covered: dict[str, int]) -> dict[int, tuple[str, str, str | None]] | None:
+    """One venue's package: its size and SHA-256 as listed, then the whole package pinned to the
+    listed key. Returns its journal when it verified: seq → (kind, hash, body), the body kept only
+    for the kinds the checks across venues read."""
     name, where = v["package"], f"{v.get('name') or v['site']} ({v['site']})"
     info = infos.get(name)
     if info is None:
         report.problem(f"{name}: the package of {where} is missing")
         return None
-    if info.file_size > VENUE_PACKAGE_LIMIT:
-        report.problem(f"{name}: {info.file_size} bytes, more than a venue's package may be")
+    if info.file_size != v["size"] or info.file_size > VENUE_PACKAGE_LIMIT:  # before a byte is unpacked
+        report.problem(f"{name}: {info.file_size} bytes, not the {v['size']} remote.json lists (or more than a package may be)")
         return None
     inner = tmp / f"venue-{len(report.venues)}.zip"
     digest = hashlib.sha256()
@@ -174,66 +206,91 @@ def _venue(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], v: dict[str, A
         report.problem(f"{where}: {text}")
     if result.center_fingerprint != report.center_fingerprint:
         report.problem(f"{name}: exported by the center key {result.center_fingerprint or '(none)'}, not the one that signed remote.json")
+        entry["ok"] = False
         return None
     if not result.ok:
         return None
     with zipfile.ZipFile(inner) as venue_zip:
         manifest = json.loads(venue_zip.read("manifest.json"))
-        if manifest.get("site") != v["site"] or manifest.get("session") != report.session:
+        if manifest.get("site") != v["site"] or manifest.get("session") != report.session \
+                or manifest.get("checkpoint_size") != v["checkpoint_size"] or len(manifest.get("records", [])) != v["records"]:
             report.problem(f"{name}: the package is of {manifest.get('site')} / {manifest.get('session')}, "
-                           f"not of {v['site']} / {report.session}")
+                           f"{len(manifest.get('records', []))} records at checkpoint {manifest.get('checkpoint_size')}, "
+                           f"not what remote.json lists for {v['site']} / {report.session}")
+            entry["ok"] = False
             return None
         key = load_pem_public_key(venue_zip.read("site.pub"))
         assert isinstance(key, Ed25519PublicKey)
-        keys[v["site"]], covered[v["site"]] = key, int(manifest["checkpoint_size"])
         if venue_zip.getinfo("journal.jsonl").file_size > LIMITS["journal.jsonl"]:
             return None  # verify() said so already
-        journal: dict[int, tuple[str, str]] = {}
-        with venue_zip.open("journal.jsonl") as f:
+        journal: dict[int, tuple[str, str, str | None]] = {}
+        with venue_zip.open("journal.jsonl") as f:  # every line verified by verify() above
             while raw := f.readline(LINE_LIMIT + 1):
                 item = json.loads(raw)
-                journal[item["seq"]] = (item["body"], item["hash"])
+                kind = json.loads(item["body"]).get("kind")
+                journal[item["seq"]] = (kind, item["hash"], item["body"] if kind in KEPT else None)
+    keys[v["site"]], covered[v["site"]] = key, int(manifest["checkpoint_size"])
     return journal
 
 
-def _across(main: Any, journals: dict[str, dict[int, tuple[str, str]]], keys: dict[str, Ed25519PublicKey],
+def _across(main: Any, journals: dict[str, dict[int, tuple[str, str, str | None]]], keys: dict[str, Ed25519PublicKey],
             covered: dict[str, int], report: RemoteReport) -> None:
-    """What one venue's journal says of another's, checked against the other's key and package."""
+    """What one venue's journal says of another's, checked against the other's key and package.
+    The records are the venues' own (their signatures verified): one that does not have the
+    shape this software writes is named as a problem, never taken on trust."""
     answered: set[tuple[str, int]] = set()
     for site, journal in journals.items():
-        for seq, (body, _) in sorted(journal.items()):
-            record = json.loads(body)
-            kind, payload = record.get("kind"), record.get("payload") or {}
-            if kind == "evaluation.remote_answered" and site == main:
-                answered.add((str(payload.get("origin")), payload.get("origin_seq")))
+        for seq, (kind, _, body) in sorted(journal.items()):
+            if body is None:
+                continue
+            payload = json.loads(body).get("payload")
+            if not isinstance(payload, dict):
+                continue
+            if kind == "evaluation.remote_answered" and site == main and type(payload.get("origin_seq")) is int:
+                answered.add((str(payload.get("origin")), payload["origin_seq"]))
             if kind not in EMBEDDING:
                 continue
-            origin, embedded = payload.get("origin"), payload.get("record") or {}
-            where = f"{site} record {seq} ({kind})"
-            if origin not in keys:
-                report.problem(f"{where}: embeds a record of {origin}, whose package is not here or did not verify")
+            # The main venue embeds its secondary venues' records; a secondary venue, the main venue's.
+            if (kind == "evaluation.remote_received") != (site == main) or (payload.get("origin") == main) == (site == main):
+                report.problem(f"{site} record {seq} ({kind}): embeds {payload.get('origin')!r}'s record, which that venue "
+                               f"does not send to it (the main venue is {main})")
                 continue
-            try:
-                text = embedded["body"]
-                digest = hashlib.sha256(text.encode()).digest()
-                keys[origin].verify(base64.b64decode(embedded["sig"], validate=True), RECORD_SIGNING_CONTEXT + digest)
-                inner = json.loads(text)
-            except (KeyError, TypeError, ValueError, InvalidSignature) as exc:
-                report.problem(f"{where}: the embedded record does not verify with {origin}'s key ({type(exc).__name__})")
-                continue
-            report.embedded += 1
-            if inner.get("site") != origin or inner.get("seq") != payload.get("origin_seq"):
-                report.problem(f"{where}: the embedded record is not {origin}'s record {payload.get('origin_seq')}")
-            elif inner["seq"] > covered.get(origin, 0):
-                report.embedded_not_covered += 1
-            elif origin in journals and inner["seq"] not in journals[origin]:
-                report.problem(f"{where}: {origin}'s record {inner['seq']} is missing from its own package")
-            elif origin in journals and journals[origin][inner["seq"]][1] != digest.hex():
-                report.problem(f"{where}: {origin}'s record {inner['seq']} in its own package is not the one embedded here")
+            _embedded(site, seq, kind, payload, journals, keys, covered, report)
     for site, journal in journals.items():
         if site == main:
             continue
-        for seq, (body, _) in journal.items():
-            if json.loads(body).get("kind") == "evaluation.remote_action":
+        for seq, (kind, _, _) in journal.items():
+            if kind == "evaluation.remote_action":
                 report.actions += 1
                 report.answered += (site, seq) in answered
+
+
+def _embedded(site: str, seq: int, kind: str, payload: dict[str, Any], journals: dict[str, dict[int, tuple[str, str, str | None]]],
+              keys: dict[str, Ed25519PublicKey], covered: dict[str, int], report: RemoteReport) -> None:
+    """One record that embeds another venue's: its signature with that venue's key, and the
+    same record in that venue's own package where the package reaches."""
+    where = f"{site} record {seq} ({kind})"
+    origin, embedded, origin_seq = payload.get("origin"), payload.get("record"), payload.get("origin_seq")
+    if not isinstance(origin, str) or origin not in keys:
+        report.problem(f"{where}: embeds a record of {origin!r}, whose package is not here or did not verify")
+        return
+    try:
+        if not isinstance(embedded, dict) or not isinstance(embedded.get("body"), str) or not isinstance(embedded.get("sig"), str):
+            raise ValueError("record: body and sig expected")
+        digest = hashlib.sha256(embedded["body"].encode()).digest()
+        keys[origin].verify(base64.b64decode(embedded["sig"], validate=True), RECORD_SIGNING_CONTEXT + digest)
+        inner = json.loads(embedded["body"])
+        if not isinstance(inner, dict):
+            raise ValueError("not a record")
+    except (ValueError, InvalidSignature, RecursionError) as exc:
+        report.problem(f"{where}: the embedded record does not verify with {origin}'s key ({type(exc).__name__})")
+        return
+    report.embedded += 1
+    if inner.get("site") != origin or type(inner.get("seq")) is not int or inner["seq"] != origin_seq:
+        report.problem(f"{where}: the embedded record is not {origin}'s record {origin_seq}")
+    elif inner["seq"] > covered.get(origin, 0):
+        report.embedded_not_covered += 1
+    elif inner["seq"] not in journals[origin]:
+        report.problem(f"{where}: {origin}'s record {inner['seq']} is missing from its own package")
+    elif journals[origin][inner["seq"]][1] != digest.hex():
+        report.problem(f"{where}: {origin}'s record {inner['seq']} in its own package is not the one embedded here")

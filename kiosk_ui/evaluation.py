@@ -74,6 +74,7 @@ def error_texts() -> dict[str, str]:
         "venues_unsigned": _("Not yet: a supervisor of every venue signs for the venue's part of the report first."),
         "members_unsigned": _("Not yet: every member seated at this venue signs the report first."),
         "already_signed": _("You have signed for this venue already."), "report_issued": _("The report is issued already."),
+        "venue_signed_off": _("Your venue's supervisor has signed for its part already: the signature can no longer change."),
     }
 
 
@@ -177,7 +178,9 @@ def home() -> Any:
         s = remote.screen(site, session, me)
         if s is None:
             abort(503)  # (current_session admits no sign-in before the main venue's first screens)
-        s = {**s, "remote": remote.link_state(site, conn, session), "pending": remote.pending(conn, session, me)}
+        # This venue's own view of the links, beside what the main venue's screen says (its venues' sign-offs).
+        s = {**s, "remote": {**(s.get("remote") or {}), **(remote.link_state(site, conn, session) or {})},
+             "pending": remote.pending(conn, session, me)}
         if s.get("open_step") and s.get("marks") is not None:  # what the member typed and sent, until the main venue has it
             s["marks"] = {**s["marks"], **remote.marks_on_the_way(conn, session, me, s["open_step"]["id"])}
     else:

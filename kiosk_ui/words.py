@@ -256,5 +256,6 @@ def evidence_problem(d: dict[str, Any]) -> str:
                           sealed=d.get("sealed")),
         "segment_damaged": _("Footage %(file)s is damaged in the package.", file=file),
         "more_problems": _("… and %(n)s more problems.", n=d.get("n")),
+        "duplicate_entries": _("The package holds two files of the same name: which one is meant cannot be told."),
     }
     return texts.get(str(code), _("Another problem (see the command-line check for details)."))

@@ -246,9 +246,12 @@ def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path
             draw_signature(page)
             page.click("#sign-report")
             page.wait_for_selector("#report-signed")
-        # The report waits for each venue's supervisors: the chair cannot issue it yet.
+        # The report waits for each venue's supervisors: the chair cannot issue it yet; every
+        # terminal, at both venues, lists the venues still waiting.
         chair.wait_for_selector(f"#venue-signoffs:has-text('{NAMES[SECONDARY]}')")
         assert chair.locator("#issue-report").is_disabled()
+        settle(desks["P04"]).wait_for_selector(f"#venue-signoffs:has-text('{NAMES[MAIN]}')")
+        assert desks["P04"].locator("#venue-signoffs .muted").count() == 2
         assert "已签认本场地部分" in sign_for_venue(supervisors[MAIN], f"{base[MAIN]}/committee/{SESSION}")
         assert "已发往主会场" in sign_for_venue(supervisors[SECONDARY], f"{base[SECONDARY]}/committee/{SESSION}")
         for _ in range(100):  # the secondary venue's sign-off arrives through the relay
@@ -257,6 +260,12 @@ def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path
                 break
             supervisors[MAIN].wait_for_timeout(200)
         assert supervisors[MAIN].locator("#venue-signoffs .ok").count() == 2
+        for _ in range(100):  # the secondary venue's own page: its sign-off answered, the main venue's learned
+            visit(supervisors[SECONDARY], f"{base[SECONDARY]}/committee/{SESSION}")
+            if supervisors[SECONDARY].locator("#venue-signoffs .ok").count() == 2:
+                break
+            supervisors[SECONDARY].wait_for_timeout(200)
+        assert supervisors[SECONDARY].locator("#venue-signoffs .ok").count() == 2
         chair.wait_for_selector("#issue-report:not([disabled])")
         settle(chair).click("#issue-report")
         chair.wait_for_selector("#report-issued", timeout=60000)
@@ -280,6 +289,10 @@ def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path
             result = verify_journal(site.store.reader(), site_id, site.public_key)
             assert result.ok, result.as_json()
             Agent(site).sync_once()
+    from center import log as center_log
+
+    log = center_log.verify(c.db.all("SELECT seq, body, hash, sig FROM center_log ORDER BY seq"), c.key.public_key())
+    assert log["ok"] and c.db.value("SELECT COUNT(*) FROM relay") > 0  # the center's own log, every relayed message in it
     package = tmp_path / "remote-evidence.zip"
     export_remote(c, SESSION, package, by="test")
     checked = verify_remote(package).as_json()

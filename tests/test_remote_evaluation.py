@@ -351,6 +351,34 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
             dst.writestr(info, body.replace("临江市".encode(), "临江县".encode()) if info.filename == "remote.json" else body)
     assert remote_block(renamed, tmp_path / "by-hand-renamed").returncode != 0
     assert run_appliance("evidence", "verify", str(renamed)).returncode == 1
+    # A hostile package (signed by some key, shaped wrongly) is named as such, never a traceback.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from appliance.evidence_format import REMOTE_MANIFEST_CONTEXT
+
+    with zipfile.ZipFile(package) as src:
+        good = json.loads(src.read("remote.json"))
+        inner = {i.filename: src.read(i) for i in src.infolist() if i.filename.startswith("venues/")}
+    forger = Ed25519PrivateKey.generate()
+    twice = [good["venues"][0], good["venues"][0]]
+    shapes = "at least two venues, each once"
+    for n, (shaped, why) in enumerate((({**good, "venues": twice}, shapes), ({**good, "venues": "all"}, "not a site-appliance"),
+                                       ({**good, "venues": [good["venues"][0]]}, shapes),
+                                       ({**good, "venues": [{**good["venues"][0], "package": "remote.json"}, good["venues"][1]]}, shapes),
+                                       ({**good, "main": ["x"]}, shapes), ({**good, "main": good["venues"][1]["site"]}, shapes),
+                                       ("not an object", "unreadable"))):
+        body = json.dumps(shaped).encode()
+        hostile = tmp_path / f"hostile-{n}.zip"
+        with zipfile.ZipFile(hostile, "w") as dst:
+            dst.writestr("remote.json", body)
+            dst.writestr("remote.sig", base64.b64encode(forger.sign(REMOTE_MANIFEST_CONTEXT + hashlib.sha256(body).digest())))
+            dst.writestr("center.pub", forger.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+            for name, part in inner.items():
+                dst.writestr(name, part)
+        refused = run_appliance("evidence", "verify", str(hostile))
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, (n, refused.stderr[-1000:])
+        assert why in json_line(refused.stdout)["problems"][0], (n, json_line(refused.stdout)["problems"])
     data = bytearray(package.read_bytes())
     for at in (len(data) // 3, 2 * len(data) // 3, len(data) - 200):
         bad = tmp_path / f"altered-{at}.zip"
@@ -394,6 +422,13 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
         assert "各评标场地监督人员签认" in html and "supervisor-demo-remote-second" in html
         signed = [r.payload for r in main.journal.records(kind="evaluation.venue_signed")]
         assert [(p["venue"], len(p["members"])) for p in signed] == [("demo-remote-main", 3), ("demo-remote-second", 2)]
+        # Once a venue is signed off, its members' signatures are final.
+        from tests.helpers import png_bytes
+
+        p04 = main.store.reader().execute("SELECT person_id FROM person_refs WHERE ref = 'P04'").fetchone()[0]
+        with pytest.raises(ev.EvaluationError) as final:
+            report.sign(main, "S-0922-02", p04, agrees=False, signature_png=png_bytes(), dissent="改变主意")
+        assert final.value.code == "venue_signed_off"
     finally:
         main.close()
     again = run_appliance("simulate", "remote-evaluation", "--folder", str(folder))

@@ -214,6 +214,10 @@ def forward_venue_sign(site: Site, session: str, *, supervisor: str, remark: str
         remote = remote_of(site, conn, session)
         if remote is None or remote.is_main:
             raise EvaluationError("not_remote", f"{session} is not held at another venue")
+        shown = conn.execute("SELECT screen FROM remote_screens WHERE session = ? LIMIT 1", (session,)).fetchone()
+        state = json.loads(shown[0]).get("state") if shown else None
+        if state != "finalized":  # as the main venue's screens last said: it would refuse
+            raise EvaluationError("wrong_state", f"the evaluation is {state or 'not started'}, not finalized")
         record = site.journal.append(conn, "evaluation.remote_action", {
             "session": session, "main": remote.main, "person_id": None, "person_ref": None, "action": venue_signoff.ACTION,
             "args": {"supervisor": supervisor, "remark": remark}, "terminal": None})

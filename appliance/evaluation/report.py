@@ -57,6 +57,11 @@ def sign(site: Site, session: str, person_id: int, *, agrees: bool, signature_pn
     with site.store.transaction() as conn:
         _need(conn, session, "finalized")
         _member(conn, session, person_id)
+        if conn.execute("""SELECT 1 FROM venue_signoffs v JOIN remote_sessions r ON r.session = v.session
+                           JOIN roster ro ON ro.session = v.session AND ro.person_id = ?
+                           WHERE v.session = ? AND v.state = 'signed' AND v.venue = COALESCE(ro.venue, r.main)""",
+                        (person_id, session)).fetchone():
+            raise EvaluationError("venue_signed_off", "the member's venue has been signed off: the signature is final")
         conn.execute("UPDATE eval_members SET report_signed = ?, report_agrees = ?, report_dissent = ?, report_signature_sealed = ? "
                      "WHERE session = ? AND person_id = ?",
                      (utc_timestamp(site.clock.now()), int(agrees), dissent,
@@ -89,8 +94,9 @@ def content(site: Site, session: str) -> dict[str, Any]:
                                     p.name_sealed FROM eval_members m JOIN people p ON p.id = m.person_id
                              WHERE m.session = ? AND m.left IS NULL ORDER BY m.person_id""", (session,)):
         name = site.personal.open("person.name", m["name_sealed"]).decode()
+        venue_site = seated_at.get(m["person_id"]) or (remote["main"] if remote else "")
         members.append({"name": name, "role_text": ROLE_TEXT.get(m["role"], m["role"]), "chair": m["person_id"] == ev["chair"],
-                        "venue": venues.get(seated_at.get(m["person_id"]) or (remote["main"] if remote else ""), "")})
+                        "venue": venues.get(venue_site, ""), "venue_site": venue_site})
         png = site.personal.open("person.signature", m["report_signature_sealed"]) if m["report_signature_sealed"] else None
         signatures.append({"name": name, "agrees": bool(m["report_agrees"]), "dissent": m["report_dissent"] or "",
                            "signed": _local(m["report_signed"]), "done": m["report_signed"] is not None,
@@ -147,7 +153,7 @@ def content(site: Site, session: str) -> dict[str, Any]:
         "signatures": signatures, "dissents": [x for x in signatures if x["done"] and not x["agrees"]],
         "remote": {"main": venues[remote["main"]], "others": [n for v, n in venues.items() if v != remote["main"]]} if remote else None,
         "venue_signoffs": [{**v, "main": v["site"] == remote["main"],
-                            "members": [m["name"] for m in members if m["venue"] == v["name"]],
+                            "members": [m["name"] for m in members if m["venue_site"] == v["site"]],
                             "signoffs": [{**s, "signed": _local(s["signed"])} for s in v["signoffs"] if s["state"] == "signed"]}
                            for v in venue_signoff.signoffs(conn, session, json.loads(remote["venues"]))] if remote else [],
     }
