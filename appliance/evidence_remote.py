@@ -68,16 +68,21 @@ class RemoteReport:
     actions: int = 0  # secondary venues' members' and supervisors' actions in their journals
     answered: int = 0  # … of which the main venue's journal answers
 
-    def problem(self, text: str) -> None:
+    details: list[dict[str, Any]] = field(default_factory=list)  # each problem's code and names, for a screen to word
+
+    def problem(self, text: str, code: str = "remote_manifest", **params: Any) -> None:
+        """``text`` in English for the command line and auditors; ``code`` and ``params`` for a
+        screen (kiosk_ui.words.remote_evidence_problem)."""
         self.ok = False
         if len(self.problems) < 1000:
             self.problems.append(text)
+            self.details.append({"code": code, **params})
 
     def as_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "remote": True, "session": self.session, "exported_by_center": self.center_fingerprint,
                 "venues": self.venues, "embedded_records_checked": self.embedded,
                 "embedded_beyond_origin_package": self.embedded_not_covered, "actions": self.actions,
-                "actions_answered": self.answered, "problems": self.problems}
+                "actions_answered": self.answered, "problems": self.problems, "details": self.details}
 
 
 def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> RemoteReport:
@@ -118,7 +123,8 @@ def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> Remot
             return report
         report.center_fingerprint = fingerprint(center_key)
         if center_fingerprint is not None and center_fingerprint != report.center_fingerprint:
-            report.problem(f"remote.json is signed by the center key {report.center_fingerprint}, not the pinned {center_fingerprint}")
+            report.problem(f"remote.json is signed by the center key {report.center_fingerprint}, not the pinned {center_fingerprint}",
+                           "remote_center_key")
         venues = manifest.get("venues")
         report.session = str(manifest.get("session", ""))
         if manifest.get("format") != REMOTE_FORMAT or not isinstance(venues, list) or not 1 <= len(venues) <= MAX_VENUES \
@@ -149,7 +155,7 @@ def verify_remote(path: Path, *, center_fingerprint: str | None = None) -> Remot
         named = _named_venues(journals.get(manifest.get("main"), {}))
         if named - set(sites):
             report.problem(f"the main venue's journal names venues of the session that the package does not hold: "
-                           f"{', '.join(sorted(named - set(sites)))}")
+                           f"{', '.join(sorted(named - set(sites)))}", "venues_missing", venues=", ".join(sorted(named - set(sites))))
     return report
 
 
@@ -174,12 +180,14 @@ def _venue(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], v: dict[str, A
     listed key. Returns its journal when it verified: seq → (kind, hash, body), the body kept only
     for the kinds the checks across venues read."""
     name, where = v["package"], f"{v.get('name') or v['site']} ({v['site']})"
+    venue_name = str(v.get("name") or v["site"])
     info = infos.get(name)
     if info is None:
-        report.problem(f"{name}: the package of {where} is missing")
+        report.problem(f"{name}: the package of {where} is missing", "venue_package", venue=venue_name)
         return None
     if info.file_size != v["size"] or info.file_size > VENUE_PACKAGE_LIMIT:  # before a byte is unpacked
-        report.problem(f"{name}: {info.file_size} bytes, not the {v['size']} remote.json lists (or more than a package may be)")
+        report.problem(f"{name}: {info.file_size} bytes, not the {v['size']} remote.json lists (or more than a package may be)",
+                       "venue_package", venue=venue_name)
         return None
     inner = tmp / f"venue-{len(report.venues)}.zip"
     digest = hashlib.sha256()
@@ -189,23 +197,25 @@ def _venue(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], v: dict[str, A
                 digest.update(block)
                 dst.write(block)
     except (zipfile.BadZipFile, OSError) as exc:
-        report.problem(f"{name}: damaged ({exc})")
+        report.problem(f"{name}: damaged ({exc})", "venue_package", venue=venue_name)
         return None
     entry: dict[str, Any] = {"site": v["site"], "name": v.get("name"), "main": bool(v.get("main")), "ok": False}
     report.venues.append(entry)
     if digest.hexdigest() != v["sha256"]:
-        report.problem(f"{name}: its SHA-256 is not the one remote.json lists (the package of {where} was altered)")
+        report.problem(f"{name}: its SHA-256 is not the one remote.json lists (the package of {where} was altered)",
+                       "venue_package", venue=venue_name)
         return None
     try:
         result = verify(inner, fingerprint_hex=v["key_fingerprint"])
     except EvidenceError as exc:
-        report.problem(f"{name}: {exc}")
+        report.problem(f"{name}: {exc}", "venue_package", venue=venue_name)
         return None
     entry.update(ok=result.ok, records=result.records, segments=result.segments, key_fingerprint=result.key_fingerprint)
-    for text in result.problems:
-        report.problem(f"{where}: {text}")
+    for text, detail in zip(result.problems, result.details):
+        report.problem(f"{where}: {text}", "venue_problem", venue=venue_name, detail=detail)
     if result.center_fingerprint != report.center_fingerprint:
-        report.problem(f"{name}: exported by the center key {result.center_fingerprint or '(none)'}, not the one that signed remote.json")
+        report.problem(f"{name}: exported by the center key {result.center_fingerprint or '(none)'}, not the one that signed remote.json",
+                       "venue_package", venue=venue_name)
         entry["ok"] = False
         return None
     if not result.ok:
@@ -216,7 +226,7 @@ def _venue(z: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], v: dict[str, A
                 or manifest.get("checkpoint_size") != v["checkpoint_size"] or len(manifest.get("records", [])) != v["records"]:
             report.problem(f"{name}: the package is of {manifest.get('site')} / {manifest.get('session')}, "
                            f"{len(manifest.get('records', []))} records at checkpoint {manifest.get('checkpoint_size')}, "
-                           f"not what remote.json lists for {v['site']} / {report.session}")
+                           f"not what remote.json lists for {v['site']} / {report.session}", "venue_package", venue=venue_name)
             entry["ok"] = False
             return None
         key = load_pem_public_key(venue_zip.read("site.pub"))
@@ -253,7 +263,7 @@ def _across(main: Any, journals: dict[str, dict[int, tuple[str, str, str | None]
             # The main venue embeds its secondary venues' records; a secondary venue, the main venue's.
             if (kind == "evaluation.remote_received") != (site == main) or (payload.get("origin") == main) == (site == main):
                 report.problem(f"{site} record {seq} ({kind}): embeds {payload.get('origin')!r}'s record, which that venue "
-                               f"does not send to it (the main venue is {main})")
+                               f"does not send to it (the main venue is {main})", "embedded", venue=site, seq=seq)
                 continue
             _embedded(site, seq, kind, payload, journals, keys, covered, report)
     for site, journal in journals.items():
@@ -272,7 +282,8 @@ def _embedded(site: str, seq: int, kind: str, payload: dict[str, Any], journals:
     where = f"{site} record {seq} ({kind})"
     origin, embedded, origin_seq = payload.get("origin"), payload.get("record"), payload.get("origin_seq")
     if not isinstance(origin, str) or origin not in keys:
-        report.problem(f"{where}: embeds a record of {origin!r}, whose package is not here or did not verify")
+        report.problem(f"{where}: embeds a record of {origin!r}, whose package is not here or did not verify",
+                       "embedded", venue=site, seq=seq)
         return
     try:
         if not isinstance(embedded, dict) or not isinstance(embedded.get("body"), str) or not isinstance(embedded.get("sig"), str):
@@ -283,14 +294,16 @@ def _embedded(site: str, seq: int, kind: str, payload: dict[str, Any], journals:
         if not isinstance(inner, dict):
             raise ValueError("not a record")
     except (ValueError, InvalidSignature, RecursionError) as exc:
-        report.problem(f"{where}: the embedded record does not verify with {origin}'s key ({type(exc).__name__})")
+        report.problem(f"{where}: the embedded record does not verify with {origin}'s key ({type(exc).__name__})",
+                       "embedded", venue=site, seq=seq)
         return
     report.embedded += 1
     if inner.get("site") != origin or type(inner.get("seq")) is not int or inner["seq"] != origin_seq:
-        report.problem(f"{where}: the embedded record is not {origin}'s record {origin_seq}")
+        report.problem(f"{where}: the embedded record is not {origin}'s record {origin_seq}", "embedded", venue=site, seq=seq)
     elif inner["seq"] > covered.get(origin, 0):
         report.embedded_not_covered += 1
     elif inner["seq"] not in journals[origin]:
-        report.problem(f"{where}: {origin}'s record {inner['seq']} is missing from its own package")
+        report.problem(f"{where}: {origin}'s record {inner['seq']} is missing from its own package", "embedded", venue=site, seq=seq)
     elif journals[origin][inner["seq"]][1] != digest.hex():
-        report.problem(f"{where}: {origin}'s record {inner['seq']} in its own package is not the one embedded here")
+        report.problem(f"{where}: {origin}'s record {inner['seq']} in its own package is not the one embedded here",
+                       "embedded", venue=site, seq=seq)

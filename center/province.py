@@ -188,6 +188,32 @@ def evidence(site_id: str, session_id: str) -> Any:
     return response
 
 
+@bp.post("/sessions/<session_id>/remote-evidence")
+@staff_only
+def remote_evidence(session_id: str) -> Any:
+    """A remote evaluation's package: every venue's records and keys (center/evidence.py
+    `export_remote`), to download; checked offline with `appliance evidence verify`."""
+    import tempfile
+
+    from center.evidence import export_remote
+
+    c = _center()
+    folder = c.data / "exports"
+    folder.mkdir(exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=folder, suffix=".zip")
+    os.close(handle)
+    path = Path(name)
+    try:
+        export_remote(c, session_id, path, by=g.staff)
+    except CenterError as exc:
+        path.unlink(missing_ok=True)
+        abort(exc.status, description=str(exc))
+    response = send_file(path, mimetype="application/zip", as_attachment=True,
+                         download_name=f"{session_id}-remote-evidence.zip", max_age=0)
+    response.call_on_close(lambda: path.unlink(missing_ok=True))
+    return response
+
+
 # -- search ------------------------------------------------------------------------------------
 
 def _day(text: str, field: str, end: bool = False) -> str | None:

@@ -285,9 +285,12 @@ def session_footage_page(site_id: str, session_id: str) -> Any:
     report = next((t["payload"] for t in reversed(timeline) if t["kind"] == "evaluation.report"), None)
     holds = conn.execute("SELECT reason, placed_by, placed FROM legal_holds WHERE site = %s AND session = %s AND lifted IS NULL",
                          (site_id, session_id)).fetchall()
+    remote = [r[0] for r in conn.execute("SELECT site FROM remote_sessions WHERE session = %s ORDER BY main DESC, site",
+                                         (session_id,))]  # a remote evaluation: its venues
     return render_template("center_session.html", site_id=site_id, venue=venue_names(conn).get(site_id, site_id),
                            session_id=session_id, name=name, segments=segments, timeline=timeline, report=report,
-                           kind_words=record_kind_texts(), state_text=state_texts(), holds=holds)
+                           kind_words=record_kind_texts(), state_text=state_texts(), holds=holds,
+                           remote_venues=[venue_names(conn).get(v, v) for v in remote] if site_id in remote else [])
 
 
 @bp.get("/sites/<site_id>/media/<int:seq>")

@@ -26,7 +26,7 @@ from kiosk_ui import review_overview as overview
 from kiosk_ui.access import allow, uploads_up_to
 from kiosk_ui.forms import ActionForm, BookmarkForm, EvidenceForm
 from kiosk_ui.operations import alarm_labels
-from kiosk_ui.words import Names, evidence_problem, sentence, state_texts
+from kiosk_ui.words import Names, evidence_problem, remote_evidence_problem, sentence, state_texts
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 VENUE_TZ = ZoneInfo("Asia/Shanghai")
@@ -182,6 +182,7 @@ def verify_evidence() -> Any:
 
     from appliance.evidence import EvidenceError
     from appliance.evidence import verify as verify_package
+    from appliance.evidence_remote import is_remote, verify_remote
     from appliance.keys import fingerprint
     from appliance.segments import sha256_file
 
@@ -196,13 +197,20 @@ def verify_evidence() -> Any:
             tmp.flush()
             digest = sha256_file(Path(tmp.name))
             try:  # from any site: checked with its own key, whose fingerprint is compared with ours
-                report = verify_package(Path(tmp.name)).as_json()
+                if is_remote(Path(tmp.name)):  # a remote evaluation's: every venue's package, each with its key
+                    report = verify_remote(Path(tmp.name)).as_json()
+                    report.update(records=sum(v.get("records", 0) for v in report["venues"]), key_fingerprint="",
+                                  segments=sum(v.get("segments", 0) for v in report["venues"]))
+                else:
+                    report = verify_package(Path(tmp.name)).as_json()
             except EvidenceError as exc:  # not a ZIP at all
                 report = {"ok": False, "records": 0, "segments": 0, "problems": [str(exc)], "details": [{"code": "not_zip"}],
                           "key_fingerprint": ""}
-            ours = report["key_fingerprint"] == fingerprint(site.public_key)
+            mine = fingerprint(site.public_key)
+            ours = report["key_fingerprint"] == mine or any(v.get("key_fingerprint") == mine for v in report.get("venues", []))
+        worded = remote_evidence_problem if report.get("remote") else evidence_problem
         result = {**report, "this_site": ours, "name": form.file.data.filename, "sha256": digest,
-                  "problem_texts": [evidence_problem(d) for d in report["details"]]}
+                  "problem_texts": [worded(d) for d in report["details"]]}
         site.journal.record("review.evidence_verified", {"file": (form.file.data.filename or "")[:200], "sha256": result["sha256"],
                                                          "ok": report["ok"], "this_site": ours,
                                                          "problems": len(report["problems"]), "by": g.user.username})

@@ -215,6 +215,22 @@ def committee_action_texts() -> dict[str, str]:
             "issue": _("Issue the report"), "venue_sign": _("A supervisor's sign-off for the venue's part")}
 
 
+def remote_evidence_problem(d: dict[str, Any]) -> str:
+    """One problem of a remote evaluation's package (appliance.evidence_remote ``details``) in words."""
+    code, venue = d.get("code"), str(d.get("venue", ""))
+    if code == "venue_problem":
+        return f"{venue}：{evidence_problem(d.get('detail') or {})}"
+    texts = {
+        "remote_manifest": _("The package's list of venues (remote.json) is incomplete, altered, or not signed by the center's key."),
+        "remote_center_key": _("The package is signed by another center key than the one pinned."),
+        "venues_missing": _("The main venue's records name venues whose records the package does not hold: %(venues)s",
+                            venues=d.get("venues", "")),
+        "venue_package": _("The package of %(venue)s is missing, altered, or not of this session.", venue=venue),
+        "embedded": _("Record %(seq)s of %(venue)s embeds another venue's record that does not verify.", seq=d.get("seq"), venue=venue),
+    }
+    return texts.get(str(code), _("Another problem (see the command-line check for details)."))
+
+
 def evidence_problem(d: dict[str, Any]) -> str:
     """One problem of an evidence package's check (appliance.evidence ``details``) in words."""
     code = d.get("code")

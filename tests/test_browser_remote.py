@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+import requests
 
 from appliance.accounts import Accounts
 from appliance.evaluation import committee
@@ -23,7 +24,7 @@ from appliance.siteops.sessions import change_state
 from appliance.verify import verify_journal
 from center.api import center_server
 from center.core import Center
-from center.evidence import export_remote
+from center.accounts import CenterStaff
 from cli.linkproxy import LinkProxy
 from cli.remote_demo import MAIN, NAMES, SECONDARY, SESSION, TEMPLATE, plans
 from sync.agent import Agent, enroll
@@ -31,6 +32,7 @@ from tests.browser import chromium, draw_signature, log_in
 from tests.helpers import free_port
 from tests.pg import new_center_dir
 from tests.test_browser_evaluation import settle
+from tests.test_center_hardening import STAFF, staff_login
 from tests.test_runtime import PASSWORD
 from tests.venue import add_kiosks, build_venue, card_of, enter_evaluation_area, served
 
@@ -68,7 +70,7 @@ def province(tmp_path):
                 if site_id == MAIN:
                     enter_evaluation_area(site, "P04")  # inside the main venue's area, but seated elsewhere
                     committee.start(site, SESSION, json.loads(TEMPLATE.read_text(encoding="utf-8")), BIDS, by="staff1")
-        yield c, venues, link
+        yield c, venues, link, f"http://127.0.0.1:{port}"
     finally:
         link.stop()
         server.stop()
@@ -112,7 +114,7 @@ def submit(page, *, all_pass=False, scores=None):
 
 
 def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path):
-    c, venues, link = province
+    c, venues, link, center_url = province
     with served(venues[MAIN]) as main_base, served(venues[SECONDARY]) as second_base, chromium() as browser:
         base = {MAIN: main_base, SECONDARY: second_base}
 
@@ -293,8 +295,17 @@ def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path
 
     log = center_log.verify(c.db.all("SELECT seq, body, hash, sig FROM center_log ORDER BY seq"), c.key.public_key())
     assert log["ok"] and c.db.value("SELECT COUNT(*) FROM relay") > 0  # the center's own log, every relayed message in it
+    # Provincial staff download the remote session's package from the session's page at the center.
+    CenterStaff(c).set(*STAFF)
+    staff = requests.Session()
+    staff_login(staff, center_url)
+    page = staff.get(f"{center_url}/center/ui/sites/{MAIN}/sessions/{SESSION}", timeout=10).text
+    assert "remote-evidence-export" in page and "远程异地评标，评标场地" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = staff.post(f"{center_url}/center/ui/sessions/{SESSION}/remote-evidence", data={"csrf_token": token}, timeout=60)
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/zip"
     package = tmp_path / "remote-evidence.zip"
-    export_remote(c, SESSION, package, by="test")
+    package.write_bytes(answer.content)
     checked = verify_remote(package).as_json()
     assert checked["ok"], checked["problems"]
     assert [(v["site"], v["ok"]) for v in checked["venues"]] == [(MAIN, True), (SECONDARY, True)]

@@ -429,6 +429,22 @@ def test_the_simulated_remote_evaluation_loses_and_duplicates_nothing(tmp_path):
         with pytest.raises(ev.EvaluationError) as final:
             report.sign(main, "S-0922-02", p04, agrees=False, signature_png=png_bytes(), dissent="改变主意")
         assert final.value.code == "venue_signed_off"
+        # A supervisor checks the remote package in the review room, in words.
+        import io
+
+        from tests.test_review_footage import supervisor
+
+        app, client = supervisor(main)
+        try:
+            for data, ok, said in ((package.read_bytes(), "yes", "本场地是其中一个评标场地"),
+                                   (renamed.read_bytes(), "no", "场地清单（remote.json）不完整、被改动")):
+                page = client.post("/review/evidence/verify", data={"csrf_token": csrf_token(client.get("/review/evidence/verify")),
+                                                                   "file": (io.BytesIO(data), "remote.zip")},
+                                   content_type="multipart/form-data").get_data(as_text=True)
+                assert f'data-ok="{ok}"' in page and said in page, page[-3000:]
+                assert ok == "no" or ("长白县公共资源交易中心（主会场）" in page and "远程异地评标证据包" in page)
+        finally:
+            app.extensions["live"].stop()
     finally:
         main.close()
     again = run_appliance("simulate", "remote-evaluation", "--folder", str(folder))
