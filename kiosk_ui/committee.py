@@ -62,7 +62,13 @@ def home() -> Any:
            LEFT JOIN openings o ON o.session = s.id
            WHERE s.kind IN ('opening', 'evaluation') AND (s.day = ? OR e.state IS NOT NULL AND e.state != 'finalized')
            ORDER BY s.start""", (day,)).fetchall()
-    return render_template("committee_home.html", sessions=[dict(r) for r in rows], states=state_texts())
+    sessions = [dict(r) for r in rows]
+    conn = _site().store.reader()
+    for s in sessions:  # held at another venue (远程异地评标): its state as the main venue's screens say
+        if s["state"] is None and remote.is_secondary(_site(), conn, s["id"]):
+            shown = conn.execute("SELECT screen FROM remote_screens WHERE session = ? LIMIT 1", (s["id"],)).fetchone()
+            s["state"] = json.loads(shown[0]).get("state") if shown else None
+    return render_template("committee_home.html", sessions=sessions, states=state_texts())
 
 
 def _detail(session: str) -> dict[str, Any]:

@@ -90,16 +90,21 @@ def visit(page, url):
             return page
         except Exception:  # noqa: BLE001 - "interrupted by another navigation"
             page.wait_for_timeout(200)
-    return page.goto(url)
+    page.goto(url)
+    return page
 
 
 def sign_for_venue(page, url):
-    """A supervisor signs for the venue's part: typing the remark first holds the page still."""
+    """A supervisor signs for the venue's part: typing the remark first holds the page still.
+    Returns what the page answered (its message, read from the page the answer loads: the
+    committee page may reload itself a moment later, and a message is shown once)."""
     visit(page, url)
     page.fill("#venue-remark", "本场地评标过程在监督下进行，无异常")
-    page.click("#venue-sign")
-    page.wait_for_selector(".flash")
-    return page.locator(".flash").inner_text()
+    with page.expect_response(lambda r: r.request.method == "GET" and r.url == url) as answer:
+        page.click("#venue-sign")
+    found = re.search(r'<div class="flash">(.*?)</div>', answer.value.text(), re.S)
+    assert found, "the answer carries no message"
+    return re.sub(r"<[^>]+>", "", found.group(1))
 
 
 def submit(page, *, all_pass=False, scores=None):
@@ -274,6 +279,8 @@ def test_a_remote_evaluation_across_two_venues_in_the_browser(province, tmp_path
         shown = re.search(r"[0-9a-f]{64}", chair.locator("#report-issued").inner_text()).group(0)
         desks["P06"].wait_for_selector("#report-issued")  # at the secondary venue too
 
+        # The secondary venue's list of today's evaluations shows where the committee stands.
+        assert "结果已确认" in visit(supervisors[SECONDARY], f"{base[SECONDARY]}/committee/").locator("main").inner_text()
         issued = journal(supervisors[MAIN], base[MAIN], "evaluation.report")[-1]
         assert issued["pdf_sha256"] == shown
         signed = journal(supervisors[MAIN], base[MAIN], "evaluation.venue_signed")
