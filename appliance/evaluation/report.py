@@ -27,9 +27,9 @@ import jinja2
 from cryptography.exceptions import InvalidTag
 
 from appliance.clock import utc_timestamp
-from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
 from appliance.evaluation import venue_signoff
 from appliance.evaluation.base import not_paused
+from appliance.evaluation.committee import EvaluationError, _member, _need, active_bidders
 from appliance.personal import redact_personal_data
 from appliance.site import Site
 
@@ -185,8 +185,9 @@ def structured(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def issue(site: Site, session: str) -> dict[str, Any]:
-    """Once every member has signed (and, in a remote evaluation, a supervisor of every venue): render, seal, store, and journal the hashes and results (not
-    while a remote committee is paused: checked before rendering and again as it is stored)."""
+    """Once every member has signed (and, in a remote evaluation, a supervisor of every venue for
+    its part): render, seal, store, and journal the hashes and results (not while a remote
+    committee is paused: checked before rendering and again as it is stored)."""
     not_paused(site.store.reader(), session)
     data = content(site, session)
     unsigned = [s["name"][0] + "*" for s in data["signatures"] if not s["done"]]
