@@ -162,14 +162,10 @@ def hold(site_id: str, session_id: str) -> Any:
     return redirect(url_for("center_ui.session_footage_page", site_id=site_id, session_id=session_id))
 
 
-@bp.post("/sites/<site_id>/sessions/<session_id>/evidence")
-@staff_only
-def evidence(site_id: str, session_id: str) -> Any:
-    """The session's evidence package as the center holds it (center/evidence.py), to download;
-    checked offline with `appliance evidence verify`. Written to the center's log."""
+def _package_download(write: Any, download_name: str) -> Any:
+    """An evidence package written by ``write(center, path)`` into the center's exports folder,
+    sent as a download and removed once sent (a CenterError answers with its status)."""
     import tempfile
-
-    from center.evidence import export
 
     c = _center()
     folder = c.data / "exports"
@@ -178,14 +174,24 @@ def evidence(site_id: str, session_id: str) -> Any:
     os.close(handle)
     path = Path(name)
     try:
-        export(c, site_id, session_id, path, by=g.staff)
+        write(c, path)
     except CenterError as exc:
         path.unlink(missing_ok=True)
         abort(exc.status, description=str(exc))
-    response = send_file(path, mimetype="application/zip", as_attachment=True,
-                         download_name=f"{site_id}-{session_id}-evidence.zip", max_age=0)
+    response = send_file(path, mimetype="application/zip", as_attachment=True, download_name=download_name, max_age=0)
     response.call_on_close(lambda: path.unlink(missing_ok=True))
     return response
+
+
+@bp.post("/sites/<site_id>/sessions/<session_id>/evidence")
+@staff_only
+def evidence(site_id: str, session_id: str) -> Any:
+    """The session's evidence package as the center holds it (center/evidence.py), to download;
+    checked offline with `appliance evidence verify`. Written to the center's log."""
+    from center.evidence import export
+
+    return _package_download(lambda c, path: export(c, site_id, session_id, path, by=g.staff),
+                             f"{site_id}-{session_id}-evidence.zip")
 
 
 @bp.post("/sessions/<session_id>/remote-evidence")
@@ -193,25 +199,10 @@ def evidence(site_id: str, session_id: str) -> Any:
 def remote_evidence(session_id: str) -> Any:
     """A remote evaluation's package: every venue's records and keys (center/evidence.py
     `export_remote`), to download; checked offline with `appliance evidence verify`."""
-    import tempfile
-
     from center.evidence import export_remote
 
-    c = _center()
-    folder = c.data / "exports"
-    folder.mkdir(exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=folder, suffix=".zip")
-    os.close(handle)
-    path = Path(name)
-    try:
-        export_remote(c, session_id, path, by=g.staff)
-    except CenterError as exc:
-        path.unlink(missing_ok=True)
-        abort(exc.status, description=str(exc))
-    response = send_file(path, mimetype="application/zip", as_attachment=True,
-                         download_name=f"{session_id}-remote-evidence.zip", max_age=0)
-    response.call_on_close(lambda: path.unlink(missing_ok=True))
-    return response
+    return _package_download(lambda c, path: export_remote(c, session_id, path, by=g.staff),
+                             f"{session_id}-remote-evidence.zip")
 
 
 # -- search ------------------------------------------------------------------------------------

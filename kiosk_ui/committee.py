@@ -66,8 +66,7 @@ def home() -> Any:
     conn = _site().store.reader()
     for s in sessions:  # held at another venue (远程异地评标): its state as the main venue's screens say
         if s["state"] is None and remote.is_secondary(_site(), conn, s["id"]):
-            shown = conn.execute("SELECT screen FROM remote_screens WHERE session = ? LIMIT 1", (s["id"],)).fetchone()
-            s["state"] = json.loads(shown[0]).get("state") if shown else None
+            s["state"] = remote.shown_state(conn, s["id"])
     return render_template("committee_home.html", sessions=sessions, states=state_texts())
 
 

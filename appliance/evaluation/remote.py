@@ -214,8 +214,7 @@ def forward_venue_sign(site: Site, session: str, *, supervisor: str, remark: str
         remote = remote_of(site, conn, session)
         if remote is None or remote.is_main:
             raise EvaluationError("not_remote", f"{session} is not held at another venue")
-        shown = conn.execute("SELECT screen FROM remote_screens WHERE session = ? LIMIT 1", (session,)).fetchone()
-        state = json.loads(shown[0]).get("state") if shown else None
+        state = shown_state(conn, session)
         if state != "finalized":  # as the main venue's screens last said: it would refuse
             raise EvaluationError("wrong_state", f"the evaluation is {state or 'not started'}, not finalized")
         record = site.journal.append(conn, "evaluation.remote_action", {
@@ -495,6 +494,13 @@ def receive_screens(site: Site, session: str, origin: str, text: str, sig: str) 
                          (session, ref, data["version"], json.dumps(screen, ensure_ascii=False)))
         conn.execute("UPDATE remote_screens SET version = ? WHERE session = ?", (data["version"], session))
     return True
+
+
+def shown_state(conn: Any, session: str) -> str | None:
+    """At a secondary venue: the evaluation's state as the main venue's screens last said it
+    (None before the first screens arrive)."""
+    shown = conn.execute("SELECT screen FROM remote_screens WHERE session = ? LIMIT 1", (session,)).fetchone()
+    return json.loads(shown[0]).get("state") if shown else None
 
 
 def screen(site: Site, session: str, person_id: int) -> dict[str, Any] | None:
