@@ -185,6 +185,9 @@ def test_the_province_forms_refuse_bad_input_with_a_clear_answer(province):
                       timeout=10).status_code == 404
     assert staff.post(f"{url}/center/ui/sites/cn-220281-jyzx/sessions/S-none/evidence", data={"csrf_token": token},
                       timeout=10).status_code == 404  # nothing of that session
+    assert staff.post(f"{url}/center/ui/sessions/S-none/remote-evidence", data={"csrf_token": token},
+                      timeout=10).status_code == 404  # not a remote evaluation registered here
+    assert staff.post(f"{url}/center/ui/sessions/S-none/remote-evidence", timeout=10).status_code == 400  # no CSRF
     assert staff.post(f"{url}/center/ui/feed", data={"kind": "no_such_kind", "site": "*", "body": "{}", "csrf_token": token},
                       timeout=10).status_code == 400
     assert staff.post(f"{url}/center/ui/feed", data={"kind": "configuration", "site": "*", "body": "[1, 2]", "csrf_token": token},
